@@ -1,0 +1,210 @@
+/* t5pt.h — soft-prompt tuning for T5, in C.
+ *
+ * The one public header. A typical program:
+ *
+ *   t5pt_model *m;      t5pt_model_load(&m, "path/to/hf-t5-dir");
+ *   t5pt_ctx *c;        t5pt_ctx_create(&c, m, B, T, L, n);       // activation arenas
+ *   t5pt_optim *o;      t5pt_optim_config oc; t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR);
+ *                       t5pt_optim_create(&o, &oc, n, d_model);
+ *   float *prompt = ... [n * d_model], e.g. t5pt_prompt_init(...)
+ *   for each batch:     t5pt_train_step(c, o, prompt, n, placement, &batch, &loss);
+ *
+ * Every function that can fail returns a t5pt_status; on failure t5pt_last_error()
+ * holds a one-line message (per thread) naming the file or argument and the problem.
+ * The library never prints and never exits.
+ */
+#ifndef T5PT_H
+#define T5PT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+typedef enum {
+    T5PT_OK = 0,
+    T5PT_ERR_IO,          /* cannot open / read / write a file */
+    T5PT_ERR_FORMAT,      /* a file is malformed (JSON, safetensors, protobuf, data line) */
+    T5PT_ERR_CONFIG,      /* config.json values are missing, invalid or unsupported */
+    T5PT_ERR_SHAPE,       /* a tensor or input has the wrong shape / dtype / size */
+    T5PT_ERR_NOMEM,       /* allocation failed */
+    T5PT_ERR_ARG,         /* a bad argument from the caller */
+    T5PT_ERR_UNSUPPORTED, /* valid but not supported here (e.g. SIMD path not on this CPU) */
+    T5PT_ERR_INTERRUPTED  /* stopped by a signal; state was saved */
+} t5pt_status;
+
+const char *t5pt_last_error(void);          /* message of the last failure in this thread */
+const char *t5pt_status_name(t5pt_status);  /* "I/O error", ... */
+
+/* ---------------------------------------------------------------- config & model */
+typedef struct {
+    int vocab_size;              /* rows of the embedding table (32128 for T5) */
+    int d_model, d_kv, d_ff;
+    int num_layers;              /* encoder blocks */
+    int num_decoder_layers;      /* decoder blocks (defaults to num_layers) */
+    int num_heads;
+    int rel_num_buckets;         /* relative_attention_num_buckets */
+    int rel_max_distance;        /* relative_attention_max_distance */
+    float layer_norm_epsilon;
+    int gated_gelu;              /* 0: "relu" (wo(relu(wi x))), 1: "gated-gelu" (wo(gelu_tanh(wi_0 x) * wi_1 x)) */
+    int tie_word_embeddings;     /* 1: lm_head = shared, output scaled by d_model^-0.5 */
+    int decoder_start_token_id, pad_token_id, eos_token_id;
+} t5pt_config;
+
+/* Parses a Hugging Face T5 config.json. */
+t5pt_status t5pt_config_load(t5pt_config *cfg, const char *path);
+
+typedef struct t5pt_model t5pt_model;   /* frozen weights, fp32 in memory */
+
+/* Loads a Hugging Face model directory: config.json + model.safetensors, or sharded
+ * model-0000N-of-0000M.safetensors with model.safetensors.index.json. F32/BF16/F16. */
+t5pt_status t5pt_model_load(t5pt_model **out, const char *dir);
+/* A random model with the given config (for benchmarks and tests). */
+t5pt_status t5pt_model_init_random(t5pt_model **out, const t5pt_config *cfg, uint64_t seed);
+const t5pt_config *t5pt_model_config(const t5pt_model *m);
+/* Row `id` of the input embedding table [d_model]; NULL if id is out of range. */
+const float *t5pt_model_embedding(const t5pt_model *m, int id);
+size_t t5pt_model_num_params(const t5pt_model *m);
+void t5pt_model_free(t5pt_model *m);
+
+/* ---------------------------------------------------------------- batches & prompts */
+typedef struct {
+    int B, T, L;                     /* batch rows, encoder tokens per row, label tokens per row */
+    const int32_t *input_ids;        /* [B,T], right padded */
+    const int32_t *attention_mask;   /* [B,T], 1 real / 0 pad; NULL means all real */
+    const int32_t *labels;           /* [B,L], -100 = ignored; may be NULL for encode-only use */
+} t5pt_batch;
+
+typedef enum { T5PT_PLACE_PREPEND = 0, T5PT_PLACE_APPEND, T5PT_PLACE_AT } t5pt_placement_kind;
+typedef struct {
+    t5pt_placement_kind kind;
+    int at;                          /* T5PT_PLACE_AT: insert before token min(at, len_b) of row b */
+} t5pt_placement;
+/* Parses "prepend", "append" or "at:K". */
+t5pt_status t5pt_placement_parse(t5pt_placement *pl, const char *text);
+
+/* ---------------------------------------------------------------- forward / backward */
+typedef struct t5pt_ctx t5pt_ctx;    /* activation + gradient arenas for one model */
+
+/* Sizes the arenas for batches up to max_B x max_T (input tokens) x max_L (labels)
+ * with a prompt of prompt_len rows (0 = no prompt). */
+t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int max_T, int max_L, int prompt_len);
+void t5pt_ctx_free(t5pt_ctx *c);
+/* Dropout on the activations (HF places), seeded; 0 disables (the default). */
+void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
+
+/* Forward pass with the prompt P[n, d_model] placed in the encoder input; n may be 0
+ * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100
+ * (loss may be NULL). Activations stay in the ctx for t5pt_backward and the accessors. */
+t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, const t5pt_batch *batch, float *loss);
+/* After t5pt_forward with labels: dP[n, d_model] = d loss / d P, summed over the batch. */
+t5pt_status t5pt_backward(t5pt_ctx *c, float *dP);
+
+/* Activations of the last forward (valid until the next call). Shapes:
+ * "inputs_embeds" [B,Tenc,d], "encoder_block_<i>" [B,Tenc,d], "encoder_last_hidden_state" [B,Tenc,d],
+ * "decoder_block_<i>" [B,L,d], "decoder_last_hidden_state" [B,L,d], "logits" [B,L,V].
+ * Returns NULL for an unknown name; dims[0..2] receive the shape. */
+const float *t5pt_ctx_tensor(const t5pt_ctx *c, const char *name, int dims[3]);
+/* Encoder mask after placement [B,Tenc] (1/0). */
+const int32_t *t5pt_ctx_encoder_mask(const t5pt_ctx *c, int *B, int *Tenc);
+
+/* ---------------------------------------------------------------- optimizers */
+typedef enum { T5PT_OPT_ADAFACTOR = 0, T5PT_OPT_ADAFACTOR_T5X, T5PT_OPT_ADAMW } t5pt_optim_kind;
+typedef enum { T5PT_SCHED_CONSTANT = 0, T5PT_SCHED_LINEAR } t5pt_schedule_kind;
+
+typedef struct {
+    t5pt_optim_kind kind;
+    float lr;                 /* Adafactor default 0.3 (paper), AdamW 1e-3 */
+    /* Adafactor (HF semantics; see src/optim.c) */
+    float eps1, eps2;         /* 1e-30, 1e-3 */
+    float clip_threshold;     /* 1.0 */
+    float decay_rate;         /* -0.8 */
+    float beta1;              /* < 0 means none (default) */
+    float weight_decay;       /* 1e-5 for Adafactor, 0.01 for AdamW */
+    int scale_parameter, relative_step, warmup_init;  /* all 0 by default */
+    /* AdamW */
+    float adam_beta1, adam_beta2, adam_eps;            /* 0.9, 0.999, 1e-8 */
+    /* schedule: lr multiplier; linear = warmup from 0 then linear decay to 0 at total_steps */
+    t5pt_schedule_kind schedule;
+    int warmup_steps, total_steps;
+} t5pt_optim_config;
+
+void t5pt_optim_config_default(t5pt_optim_config *oc, t5pt_optim_kind kind);
+t5pt_status t5pt_optim_parse_kind(t5pt_optim_kind *kind, const char *text); /* adafactor|adafactor-t5x|adamw */
+
+typedef struct t5pt_optim t5pt_optim;
+t5pt_status t5pt_optim_create(t5pt_optim **out, const t5pt_optim_config *oc, int rows, int cols);
+/* One update of param[rows, cols] with grad; counts steps internally. */
+t5pt_status t5pt_optim_step(t5pt_optim *o, float *param, const float *grad);
+int t5pt_optim_steps_done(const t5pt_optim *o);
+float t5pt_optim_current_lr(const t5pt_optim *o);  /* lr the next step will use */
+/* Serialised state (for checkpoints): a flat float buffer + step count. */
+size_t t5pt_optim_state_size(const t5pt_optim *o);             /* floats */
+void t5pt_optim_state_get(const t5pt_optim *o, float *state, int64_t *step);
+t5pt_status t5pt_optim_state_set(t5pt_optim *o, const float *state, size_t n, int64_t step);
+void t5pt_optim_free(t5pt_optim *o);
+
+/* One training step: forward + backward + optimizer update of P; returns the loss before the update. */
+t5pt_status t5pt_train_step(t5pt_ctx *c, t5pt_optim *o, float *P, int n, t5pt_placement pl,
+                            const t5pt_batch *batch, float *loss);
+
+/* ---------------------------------------------------------------- tokenizer */
+typedef struct t5pt_tokenizer t5pt_tokenizer;
+
+/* path: a spiece.model, a tokenizer.json, or a directory holding either (spiece.model preferred). */
+t5pt_status t5pt_tokenizer_load(t5pt_tokenizer **out, const char *path);
+/* Encodes UTF-8 text[0..len). *ids is malloc'd (caller frees). add_eos appends </s> (1).
+ * <extra_id_N> in the text becomes 32099-N. */
+t5pt_status t5pt_tokenizer_encode(const t5pt_tokenizer *tok, const char *text, size_t len, int add_eos,
+                                  int32_t **ids, int *n_ids);
+/* Decodes ids to a malloc'd NUL-terminated UTF-8 string (control tokens dropped, sentinels by name). */
+t5pt_status t5pt_tokenizer_decode(const t5pt_tokenizer *tok, const int32_t *ids, int n_ids, char **text);
+int t5pt_tokenizer_vocab_size(const t5pt_tokenizer *tok);   /* 32100 for T5 (with sentinels) */
+void t5pt_tokenizer_free(t5pt_tokenizer *tok);
+
+/* ---------------------------------------------------------------- prompt init & files */
+typedef enum {
+    T5PT_INIT_RANDOM_UNIFORM = 0,   /* U(-range, range), paper: 0.5 */
+    T5PT_INIT_SAMPLED_VOCAB,        /* rows of the embedding table, ids < 5000 without replacement */
+    T5PT_INIT_CLASS_LABELS,         /* one row per label (multi-token labels averaged), rest sampled vocab */
+    T5PT_INIT_TEXT                  /* embeddings of a token sequence, repeated to fill */
+} t5pt_init_kind;
+
+typedef struct {
+    t5pt_init_kind kind;
+    float range;                    /* random-uniform half width */
+    uint64_t seed;
+    /* class-labels: label_ids[i] has label_lens[i] token ids; text: text_ids[text_len] */
+    const int32_t *const *label_ids; const int *label_lens; int num_labels;
+    const int32_t *text_ids; int text_len;
+} t5pt_init_config;
+
+t5pt_status t5pt_init_parse_kind(t5pt_init_kind *kind, const char *text);
+/* Fills P[n, d_model]. */
+t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_init_config *ic);
+
+/* Saves P as a Hugging Face PEFT prompt-tuning adapter directory (adapter_config.json +
+ * adapter_model.safetensors), atomically per file. base_model may be NULL. */
+t5pt_status t5pt_prompt_save_peft(const char *dir, const float *P, int n, int d_model, const char *base_model,
+                                  const char *init_name);
+/* Loads a prompt from a PEFT adapter directory, a .safetensors file (key prompt_embeddings)
+ * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the first n are used. */
+t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
+
+/* ---------------------------------------------------------------- SIMD */
+/* Name of the kernel path in use: "scalar", "avx2", "avx512" or "neon". */
+const char *t5pt_simd_path(void);
+/* Forces a path (may only lower what the CPU has). Also read from T5PT_SIMD at start-up. */
+t5pt_status t5pt_simd_select(const char *name);
+/* CPU features found, e.g. "sse2 avx avx2 fma avx512f avx512bw avx512dq avx512vl". */
+const char *t5pt_cpu_features(void);
+int t5pt_num_threads(void);
+void t5pt_set_num_threads(int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

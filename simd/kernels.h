@@ -1,0 +1,66 @@
+/* kernels.h — the table of compute kernels every ISA file fills in.
+ *
+ * simd/scalar.c is the readable reference; simd/avx2.c, simd/avx512.c and simd/neon.c
+ * provide the same functions with intrinsics, each compiled with its own flags.
+ * simd/dispatch.c picks one at start-up (CPU detection, T5PT_SIMD override).
+ * All pointers are plain float arrays; n is the row length. "+=" kernels accumulate.
+ */
+#ifndef T5PT_KERNELS_H
+#define T5PT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct t5pt_kernels {
+    const char *name;                 /* "scalar", "avx2", "avx512", "neon" */
+
+    /* GEMM register micro-kernel (BLIS): C[MR,NR] (ldc row stride) =
+     *   (accumulate ? C : 0) + sum_p a[p*MR + i] * b[p*NR + j]   for p < k
+     * a: packed A panel [k][MR], b: packed B panel [k][NR], both 64-byte aligned. */
+    int mr, nr;
+    void (*gemm_micro)(int k, const float *a, const float *b, float *c, int ldc, int accumulate);
+
+    /* RMSNorm (T5LayerNorm): y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps). Returns rstd. */
+    float (*rmsnorm_forward)(float *y, const float *x, const float *w, int n, float eps);
+    /* dx += (w*dy)*rstd - x * rstd^3 * mean(x * w * dy) */
+    void (*rmsnorm_backward)(float *dx, const float *dy, const float *x, const float *w, float rstd, int n);
+
+    /* In-place softmax of s[n] + bias[n] + mask[n] (bias, mask may be NULL). */
+    void (*softmax_forward)(float *s, const float *bias, const float *mask, int n);
+    /* ds[i] = p[i] * (dp[i] - sum_j p[j] dp[j]) */
+    void (*softmax_backward)(float *ds, const float *p, const float *dp, int n);
+
+    void (*relu_forward)(float *y, const float *x, int n);
+    void (*relu_backward)(float *dx, const float *dy, const float *x, int n);           /* dx = dy * (x > 0) */
+    /* gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    void (*gelu_forward)(float *y, const float *x, int n);
+    void (*gelu_backward)(float *dx, const float *dy, const float *x, int n);           /* dx = dy * gelu'(x) */
+    /* gated: h = gelu(a) * b */
+    void (*gated_gelu_forward)(float *h, const float *a, const float *b, int n);
+    void (*gated_gelu_backward)(float *da, float *db, const float *dh, const float *a, const float *b, int n);
+
+    void (*add)(float *y, const float *a, const float *b, int n);    /* y = a + b */
+    void (*acc)(float *y, const float *x, int n);                    /* y += x */
+    void (*scale)(float *y, const float *x, float s, int n);         /* y = s * x */
+    void (*axpy)(float *y, float a, const float *x, int n);          /* y += a * x */
+    float (*dot)(const float *a, const float *b, int n);
+
+    /* Cross-entropy pieces: log(sum exp(x)) computed stably, and
+     * dx[i] = scale * (exp(x[i] - lse) - (i == target)). */
+    float (*logsumexp)(const float *x, int n);
+    void (*xent_backward)(float *dx, const float *x, float lse, int target, float scale, int n);
+
+    void (*bf16_to_f32)(float *y, const uint16_t *x, size_t n);
+    void (*f16_to_f32)(float *y, const uint16_t *x, size_t n);
+} t5pt_kernels;
+
+/* The selected table (never NULL after the first call). */
+const t5pt_kernels *t5pt_kern(void);
+
+/* Tables per ISA; NULL when not compiled in for this architecture. */
+extern const t5pt_kernels t5pt_kernels_scalar;
+const t5pt_kernels *t5pt_kernels_avx2(void);
+const t5pt_kernels *t5pt_kernels_avx512(void);
+const t5pt_kernels *t5pt_kernels_neon(void);
+
+#endif

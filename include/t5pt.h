@@ -140,7 +140,8 @@ t5pt_status t5pt_optim_create(t5pt_optim **out, const t5pt_optim_config *oc, int
 /* One update of param[rows, cols] with grad; counts steps internally. */
 t5pt_status t5pt_optim_step(t5pt_optim *o, float *param, const float *grad);
 int t5pt_optim_steps_done(const t5pt_optim *o);
-float t5pt_optim_current_lr(const t5pt_optim *o);  /* lr the next step will use */
+float t5pt_optim_current_lr(const t5pt_optim *o);  /* lr the next step will use (Adafactor: before the
+                                                      scale_parameter factor max(eps2, RMS(p))) */
 /* Serialised state (for checkpoints): a flat float buffer + step count. */
 size_t t5pt_optim_state_size(const t5pt_optim *o);             /* floats */
 void t5pt_optim_state_get(const t5pt_optim *o, float *state, int64_t *step);
@@ -194,6 +195,21 @@ t5pt_status t5pt_prompt_save_peft(const char *dir, const float *P, int n, int d_
  * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the first n are used. */
 t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
 
+/* What t5pt_prompt_save_peft_ex records besides the rows (every field may be NULL / 0).
+ * The adapter has num_transformer_submodules = 1 so PEFT prompts only the encoder, as t5pt
+ * does (reasons in src/prompt.c); PEFT always prepends. */
+typedef struct {
+    const char *base_model;             /* base_model_name_or_path (the --model directory) */
+    const char *init_name;              /* t5pt init kind name, mapped to PEFT's prompt_tuning_init */
+    const char *init_text;              /* --init-text: written with prompt_tuning_init "TEXT" */
+    const char *tokenizer_name_or_path; /* NULL: base_model when the init is text */
+    int num_layers, num_attention_heads;/* from the model config; 0 writes null (PEFT fills them) */
+    const char *placement;              /* "prepend", "append", "at:K": safetensors metadata only */
+} t5pt_peft_info;
+t5pt_status t5pt_prompt_save_peft_ex(const char *dir, const float *P, int n, int d_model, const t5pt_peft_info *info);
+/* Saves P as a T5X-style .npy ([n, d] '<f4', C order, NPY 1.0), atomically. */
+t5pt_status t5pt_prompt_save_npy(const char *path, const float *P, int n, int d_model);
+
 /* ---------------------------------------------------------------- SIMD */
 /* Name of the kernel path in use: "scalar", "avx2", "avx512" or "neon". */
 const char *t5pt_simd_path(void);
@@ -201,6 +217,11 @@ const char *t5pt_simd_path(void);
 t5pt_status t5pt_simd_select(const char *name);
 /* CPU features found, e.g. "sse2 avx avx2 fma avx512f avx512bw avx512dq avx512vl". */
 const char *t5pt_cpu_features(void);
+/* Status of the T5PT_SIMD request read at start-up: T5PT_OK, or the error (and
+ * t5pt_last_error() message) of an unknown/unavailable path (the best path is used then). */
+t5pt_status t5pt_simd_env_status(void);
+/* Space-separated paths this CPU and build can run, best first, e.g. "avx512 avx2 scalar". */
+const char *t5pt_simd_paths(void);
 int t5pt_num_threads(void);
 void t5pt_set_num_threads(int n);
 

@@ -7,6 +7,10 @@
  * `len` is the byte length (strings may contain NUL via \u0000).
  * Numbers keep their double value; json_is_int() tells whether the text was an
  * integer literal that fits int64 exactly.
+ * Strict: no trailing commas, leading zeros, comments, NaN/Infinity, unescaped control
+ * characters, unknown escapes, unpaired \u surrogates or invalid UTF-8 in strings
+ * (all errors). A leading UTF-8 byte order mark is skipped. Thread-safe: a parsed
+ * document is read-only.
  */
 #ifndef T5PT_JSON_H
 #define T5PT_JSON_H
@@ -39,8 +43,9 @@ json_doc *json_parse(const char *text, size_t len, char *err, size_t errlen);
 const json_value *json_root(const json_doc *doc);
 void json_free(json_doc *doc);
 
-/* Lookups return NULL when absent or of another type. Object lookup is linear (objects are small)
- * except that json_get is O(1) amortised for large objects (hash built lazily is allowed). */
+/* Lookups return NULL when absent or of another type. json_get is a linear scan on objects of up
+ * to 16 members and a hash lookup (index built at parse time) on larger ones; with duplicate keys
+ * it returns the LAST member, like Python's json (all members stay in u.members, in file order). */
 const json_value *json_get(const json_value *obj, const char *key);
 const json_value *json_at(const json_value *arr, size_t i);
 int json_is_int(const json_value *v);                  /* number written as integer */

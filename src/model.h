@@ -43,6 +43,8 @@ struct t5pt_model {
 
 /* Validates a config (positive sizes, buckets even, ...). */
 t5pt_status t5pt_config_validate(const t5pt_config *cfg, const char *path);
+/* Number of weights a model with this config holds (embedding counted once when tied). */
+size_t t5pt_config_num_params(const t5pt_config *cfg);
 /* Packs all linears (called by the loaders after the arena is filled). */
 t5pt_status t5pt_model_pack(t5pt_model *m);
 

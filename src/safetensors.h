@@ -5,7 +5,8 @@
  * then the data buffer; offsets are relative to the buffer start.
  * Opening validates everything before any tensor is used: header inside the file,
  * JSON well formed, known dtypes, begin <= end <= buffer size, byte count = prod(shape)*dtype size,
- * no two tensors overlapping. Errors name the file and the tensor.
+ * no two tensors overlapping, no duplicate names, header at most 100 MB. Unused gaps in
+ * the buffer are tolerated. Errors name the file and the tensor. Assumes a little-endian host.
  */
 #ifndef T5PT_SAFETENSORS_H
 #define T5PT_SAFETENSORS_H
@@ -35,6 +36,8 @@ const char *st_path(const st_file *f);
 int st_count(const st_file *f);
 const st_tensor *st_at(const st_file *f, int i);
 const st_tensor *st_get(const st_file *f, const char *name);     /* NULL when absent */
+/* Value of a "__metadata__" string entry (e.g. "format"), NULL when absent. */
+const char *st_metadata(const st_file *f, const char *key);
 const char *st_dtype_name(st_dtype t);
 size_t st_dtype_size(st_dtype t);
 
@@ -51,6 +54,9 @@ typedef struct st_writer st_writer;
 st_writer *st_writer_new(void);
 t5pt_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
                           const void *data);
+/* Same without the copy: data must stay valid until st_writer_save() returns. */
+t5pt_status st_writer_add_ref(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                              const void *data);
 /* metadata: NULL or a JSON object text for "__metadata__" (string values only, e.g. {"format":"pt"}). */
 t5pt_status st_writer_save(st_writer *w, const char *path, const char *metadata_json);
 void st_writer_free(st_writer *w);

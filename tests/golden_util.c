@@ -1,0 +1,319 @@
+/* golden_util.c — shared helpers for the golden-case tests (see golden_util.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "golden_util.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static char golden_msg[4096];
+
+const char *golden_error(void) { return golden_msg; }
+
+/* ------------------------------------------------------------------ case list */
+
+typedef struct {
+    char *name;
+    long long size;
+} case_entry;
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const case_entry *)a)->name, ((const case_entry *)b)->name);
+}
+
+static int by_size(const void *a, const void *b) {
+    long long x = ((const case_entry *)a)->size, y = ((const case_entry *)b)->size;
+    if (x != y) return x < y ? -1 : 1;
+    return by_name(a, b);
+}
+
+int golden_list(char ***names) {
+    *names = NULL;
+    DIR *dir = opendir(GOLDEN_CASES_DIR);
+    if (!dir) return 0;
+    case_entry *list = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/expected.safetensors", GOLDEN_CASES_DIR, e->d_name);
+        if (stat(path, &st) != 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 32;
+            case_entry *nl = realloc(list, (size_t)cap * sizeof *list);
+            if (!nl) break;
+            list = nl;
+        }
+        list[n].name = strdup(e->d_name);
+        list[n].size = (long long)st.st_size;
+        if (list[n].name) n++;
+    }
+    closedir(dir);
+    const char *small = getenv("T5PT_TEST_SMALL");
+    if (small && *small && strcmp(small, "0") != 0 && n > 3) {
+        /* emulators: the 3 cases with the smallest expected tensors */
+        qsort(list, (size_t)n, sizeof *list, by_size);
+        for (int i = 3; i < n; i++) free(list[i].name);
+        n = 3;
+    }
+    qsort(list, (size_t)n, sizeof *list, by_name);
+    char **out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    if (!out) {
+        for (int i = 0; i < n; i++) free(list[i].name);
+        free(list);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) out[i] = list[i].name;
+    free(list);
+    *names = out;
+    return n;
+}
+
+void golden_free_list(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* ------------------------------------------------------------------ tensors */
+
+float *golden_f32(const st_file *f, const char *name, size_t *numel) {
+    if (!f) return NULL;
+    const st_tensor *t = st_get(f, name);
+    if (!t) return NULL;
+    float *out = malloc((t->numel ? t->numel : 1) * sizeof *out);
+    if (!out) return NULL;
+    if (st_read_f32(f, t, out) != T5PT_OK) {
+        free(out);
+        return NULL;
+    }
+    if (numel) *numel = t->numel;
+    return out;
+}
+
+int32_t *golden_i32(const st_file *f, const char *name, size_t *numel) {
+    if (!f) return NULL;
+    const st_tensor *t = st_get(f, name);
+    if (!t) return NULL;
+    int32_t *out = malloc((t->numel ? t->numel : 1) * sizeof *out);
+    if (!out) return NULL;
+    if (st_read_i32(f, t, out) != T5PT_OK) {
+        free(out);
+        return NULL;
+    }
+    if (numel) *numel = t->numel;
+    return out;
+}
+
+double golden_rel_err(const float *got, const float *want, size_t n) {
+    double max_err = 0.0, max_val = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(got[i]) || isnan(want[i])) return INFINITY;
+        double e = fabs((double)got[i] - (double)want[i]);
+        if (e > max_err) max_err = e;
+        double v = fabs((double)want[i]);
+        if (v > max_val) max_val = v;
+    }
+    return max_val > 0.0 ? max_err / max_val : max_err;
+}
+
+/* ------------------------------------------------------------------ open / close */
+
+static int read_inputs(golden_case *g) {
+    const st_tensor *ids = st_get(g->inputs, "input_ids");
+    const st_tensor *msk = st_get(g->inputs, "attention_mask");
+    const st_tensor *lab = st_get(g->inputs, "labels");
+    const st_tensor *pe = st_get(g->inputs, "prompt_embeddings");
+    if (!ids || !msk || !lab || !pe || ids->ndim != 2 || lab->ndim != 2 || pe->ndim != 2) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: inputs.safetensors lacks a tensor or has a wrong rank", g->dir);
+        return -1;
+    }
+    g->batch.B = (int)ids->shape[0];
+    g->batch.T = (int)ids->shape[1];
+    g->batch.L = (int)lab->shape[1];
+    g->input_ids = golden_i32(g->inputs, "input_ids", NULL);
+    g->attention_mask = golden_i32(g->inputs, "attention_mask", NULL);
+    g->labels = golden_i32(g->inputs, "labels", NULL);
+    g->prompt = golden_f32(g->inputs, "prompt_embeddings", NULL);
+    if (!g->input_ids || !g->attention_mask || !g->labels || !g->prompt) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: cannot read inputs.safetensors: %s", g->dir, t5pt_last_error());
+        return -1;
+    }
+    g->batch.input_ids = g->input_ids;
+    g->batch.attention_mask = g->attention_mask;
+    g->batch.labels = g->labels;
+    g->prompt_len = (int)pe->shape[0];
+    g->d_model = (int)pe->shape[1];
+    return 0;
+}
+
+golden_case *golden_open(const char *name) {
+    golden_case *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: out of memory", name);
+        return NULL;
+    }
+    snprintf(g->name, sizeof g->name, "%s", name);
+    snprintf(g->dir, sizeof g->dir, "%s/%s", GOLDEN_CASES_DIR, name);
+    snprintf(g->model_dir, sizeof g->model_dir, "%s/model", g->dir);
+    char path[1024];
+    char *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/case.json", g->dir);
+    if (t5pt_read_file(path, &text, &len) != T5PT_OK) {
+        snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
+        goto fail;
+    }
+    char err[256];
+    g->json = json_parse(text, len, err, sizeof err);
+    free(text);
+    if (!g->json) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: %s", path, err);
+        goto fail;
+    }
+    g->root = json_root(g->json);
+    const char *pl = json_get_str(g->root, "placement");
+    char plbuf[64];
+    int64_t at = 0;
+    if (pl && strcmp(pl, "at") == 0 && json_get_int(g->root, "at", &at) == 0) {
+        snprintf(plbuf, sizeof plbuf, "at:%lld", (long long)at);
+        pl = plbuf;
+    }
+    if (t5pt_placement_parse(&g->placement, pl ? pl : "prepend") != T5PT_OK) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: %s", path, t5pt_last_error());
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/inputs.safetensors", g->dir);
+    if (st_open(&g->inputs, path) != T5PT_OK) {
+        snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
+        goto fail;
+    }
+    if (read_inputs(g) != 0) goto fail;
+    snprintf(path, sizeof path, "%s/expected.safetensors", g->dir);
+    if (t5pt_file_exists(path) && st_open(&g->expected, path) != T5PT_OK) {
+        snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/trajectory.safetensors", g->dir);
+    if (t5pt_file_exists(path) && st_open(&g->trajectory, path) != T5PT_OK) {
+        snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
+        goto fail;
+    }
+    return g;
+fail:
+    golden_close(g);
+    return NULL;
+}
+
+void golden_close(golden_case *g) {
+    if (!g) return;
+    if (g->json) json_free(g->json);
+    if (g->inputs) st_close(g->inputs);
+    if (g->expected) st_close(g->expected);
+    if (g->trajectory) st_close(g->trajectory);
+    free(g->input_ids);
+    free(g->attention_mask);
+    free(g->labels);
+    free(g->prompt);
+    free(g);
+}
+
+double golden_tol(const golden_case *g, const char *tensor, double dflt) {
+    const json_value *tol = json_get(g->root, "tolerances");
+    double v;
+    if (tol && json_get_num(tol, tensor, &v) == 0) return v;
+    return dflt;
+}
+
+/* ------------------------------------------------------------------ optimizer config */
+
+static double num_or(const json_value *obj, const char *key, double dflt) {
+    double v;
+    return json_get_num(obj, key, &v) == 0 ? v : dflt;
+}
+
+int golden_optim_config(const golden_case *g, t5pt_optim_config *oc, int *steps) {
+    const json_value *spec = json_get(g->root, "optim");
+    if (!spec) return -1;
+    const char *kind = json_get_str(spec, "kind");
+    t5pt_optim_kind k;
+    if (!kind || t5pt_optim_parse_kind(&k, kind) != T5PT_OK) return -1;
+    t5pt_optim_config_default(oc, k);
+    const json_value *lr = json_get(spec, "lr");
+    oc->lr = (lr && lr->type == JSON_NUMBER) ? (float)lr->u.num : 0.0f;   /* null: relative_step */
+    oc->weight_decay = (float)num_or(spec, "weight_decay", 0.0);
+    if (k == T5PT_OPT_ADAMW) {
+        const json_value *betas = json_get(spec, "betas");
+        if (!betas || betas->type != JSON_ARRAY || betas->len != 2) return -1;
+        oc->adam_beta1 = (float)json_at(betas, 0)->u.num;
+        oc->adam_beta2 = (float)json_at(betas, 1)->u.num;
+        oc->adam_eps = (float)num_or(spec, "eps", 1e-8);
+    } else {
+        const json_value *eps = json_get(spec, "eps");
+        if (!eps || eps->type != JSON_ARRAY || eps->len != 2) return -1;
+        oc->eps1 = (float)json_at(eps, 0)->u.num;
+        oc->eps2 = (float)json_at(eps, 1)->u.num;
+        oc->clip_threshold = (float)num_or(spec, "clip_threshold", 1.0);
+        oc->decay_rate = (float)num_or(spec, "decay_rate", -0.8);
+        const json_value *b1 = json_get(spec, "beta1");
+        oc->beta1 = (b1 && b1->type == JSON_NUMBER) ? (float)b1->u.num : -1.0f;
+        int b;
+        oc->scale_parameter = json_get_bool(spec, "scale_parameter", &b) == 0 ? b : 0;
+        oc->relative_step = json_get_bool(spec, "relative_step", &b) == 0 ? b : 0;
+        oc->warmup_init = json_get_bool(spec, "warmup_init", &b) == 0 ? b : 0;
+    }
+    const json_value *sch = json_get(spec, "schedule");
+    if (sch) {
+        const char *sk = json_get_str(sch, "kind");
+        if (sk && strcmp(sk, "linear") == 0) oc->schedule = T5PT_SCHED_LINEAR;
+        else if (!sk || strcmp(sk, "constant") != 0) return -1;
+        oc->warmup_steps = (int)num_or(sch, "warmup_steps", 0);
+        oc->total_steps = (int)num_or(sch, "total_steps", 0);
+    }
+    int64_t n = 0;
+    if (json_get_int(spec, "steps", &n) != 0 || n < 1) return -1;
+    if (steps) *steps = (int)n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ notes */
+
+#define MAX_NOTES 64
+static struct {
+    char kind[64];
+    double worst;
+} notes[MAX_NOTES];
+static int n_notes;
+
+void golden_note(const char *tensor, double rel) {
+    char kind[64];
+    snprintf(kind, sizeof kind, "%s", tensor);
+    size_t len = strlen(kind);
+    size_t i = len;
+    while (i > 0 && kind[i - 1] >= '0' && kind[i - 1] <= '9') i--;
+    if (i < len && i > 0 && kind[i - 1] == '_') kind[i - 1] = 0;
+    for (int k = 0; k < n_notes; k++) {
+        if (strcmp(notes[k].kind, kind) == 0) {
+            if (rel > notes[k].worst || isnan(rel)) notes[k].worst = rel;
+            return;
+        }
+    }
+    if (n_notes == MAX_NOTES) return;
+    snprintf(notes[n_notes].kind, sizeof notes[n_notes].kind, "%s", kind);
+    notes[n_notes].worst = rel;
+    n_notes++;
+}
+
+void golden_print_notes(const char *title) {
+    if (!n_notes) return;
+    printf("worst max-abs-err / max-abs-value per tensor kind (%s, SIMD path %s):\n", title, t5pt_simd_path());
+    for (int k = 0; k < n_notes; k++) printf("  %-28s %.3g\n", notes[k].kind, notes[k].worst);
+    fflush(stdout);
+}

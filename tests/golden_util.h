@@ -1,0 +1,78 @@
+/* golden_util.h — helpers shared by the tests that compare t5pt with the PyTorch goldens.
+ *
+ * A case is a directory golden/cases/<name>/ (see GOLDEN_FORMAT.md), found relative to
+ * the repository root (the Makefile runs tests there). Typical use:
+ *
+ *   char **names; int n = golden_list(&names);          // cases with expected.safetensors
+ *   golden_case *g = golden_open(names[i]);              // NULL + message in golden_error()
+ *   t5pt_model *m;  t5pt_model_load(&m, g->model_dir);
+ *   ... t5pt_forward(ctx, g->prompt, g->prompt_len, g->placement, &g->batch, &loss) ...
+ *   size_t n; float *want = golden_f32(g->expected, "logits", &n);   // malloc'd, NULL if absent
+ *   double rel = golden_rel_err(got, want, n);          // max|got-want| / max|want|
+ *   ck_assert(rel <= golden_tol(g, "logits", 1e-5));
+ *   golden_note("logits", rel);                           // worst error per tensor kind
+ *   golden_close(g); golden_free_list(names, n);
+ *   golden_print_notes("forward");                        // table on stdout at the end
+ *
+ * With T5PT_TEST_SMALL=1 in the environment (slow emulators) golden_list returns only
+ * the 3 smallest cases.
+ */
+#ifndef T5PT_GOLDEN_UTIL_H
+#define T5PT_GOLDEN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "safetensors.h"
+#include "t5pt.h"
+
+#define GOLDEN_CASES_DIR "golden/cases"
+
+typedef struct {
+    char name[128];
+    char dir[512];            /* golden/cases/<name> */
+    char model_dir[600];      /* golden/cases/<name>/model */
+    json_doc *json;           /* case.json */
+    const json_value *root;
+    st_file *inputs;          /* inputs.safetensors */
+    st_file *expected;        /* expected.safetensors (NULL when the case has none) */
+    st_file *trajectory;      /* trajectory.safetensors (NULL when absent) */
+    t5pt_placement placement; /* from case.json */
+    int prompt_len, d_model;
+    t5pt_batch batch;         /* B, T, L and the arrays below (int32) */
+    int32_t *input_ids, *attention_mask, *labels;
+    float *prompt;            /* prompt_embeddings [prompt_len, d_model] */
+} golden_case;
+
+/* Sorted names of the cases that have expected.safetensors. Returns the count (0 if none). */
+int golden_list(char ***names);
+void golden_free_list(char **names, int n);
+
+/* Opens a case: case.json, inputs (converted to a t5pt_batch) and the expected tensors. */
+golden_case *golden_open(const char *name);
+void golden_close(golden_case *g);
+const char *golden_error(void);   /* message of the last failed golden_open */
+
+/* Tolerance for a tensor from case.json "tolerances" (dflt when absent). */
+double golden_tol(const golden_case *g, const char *tensor, double dflt);
+
+/* A tensor of file f converted to f32 / int32 (malloc'd; NULL when absent).
+ * numel (may be NULL) receives the element count. */
+float *golden_f32(const st_file *f, const char *name, size_t *numel);
+int32_t *golden_i32(const st_file *f, const char *name, size_t *numel);
+
+/* max |got - want| / max |want| (the relative error of the goldens); if want is all
+ * zero, the max abs error. NaN anywhere gives +inf. */
+double golden_rel_err(const float *got, const float *want, size_t n);
+
+/* The "optim" object of case.json (trajectory cases) as a t5pt_optim_config; *steps
+ * gets its "steps". Returns -1 when the case has no "optim" or it cannot be parsed. */
+int golden_optim_config(const golden_case *g, t5pt_optim_config *oc, int *steps);
+
+/* Worst error per tensor kind: a kind is the name with a trailing _<digits> removed
+ * ("encoder_block_3" -> "encoder_block"). golden_print_notes prints the table. */
+void golden_note(const char *tensor, double rel);
+void golden_print_notes(const char *title);
+
+#endif

@@ -93,14 +93,17 @@ typedef struct t5pt_ctx t5pt_ctx;    /* activation + gradient arenas for one mod
  * with a prompt of prompt_len rows (0 = no prompt). */
 t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int max_T, int max_L, int prompt_len);
 void t5pt_ctx_free(t5pt_ctx *c);
-/* Dropout on the activations (HF places), seeded; 0 disables (the default). */
+/* Dropout on the activations (HF places), seeded; 0 disables (the default). A rate <= 0
+ * or NaN disables it, a rate above 0.99 is clamped to 0.99. */
 void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
 
 /* Forward pass with the prompt P[n, d_model] placed in the encoder input; n may be 0
- * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100
- * (loss may be NULL). Activations stay in the ctx for t5pt_backward and the accessors. */
+ * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100, and
+ * 0 when every label is -100; without labels *loss = 0 (loss may be NULL).
+ * Activations stay in the ctx for t5pt_backward and the accessors. */
 t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, const t5pt_batch *batch, float *loss);
-/* After t5pt_forward with labels: dP[n, d_model] = d loss / d P, summed over the batch. */
+/* After t5pt_forward with labels: dP[n, d_model] = d loss / d P, summed over the batch.
+ * Every label -100: the loss is the constant 0 and dP is all zeros. n == 0: nothing to do. */
 t5pt_status t5pt_backward(t5pt_ctx *c, float *dP);
 
 /* Activations of the last forward (valid until the next call). Shapes:
@@ -137,7 +140,8 @@ t5pt_status t5pt_optim_parse_kind(t5pt_optim_kind *kind, const char *text); /* a
 
 typedef struct t5pt_optim t5pt_optim;
 t5pt_status t5pt_optim_create(t5pt_optim **out, const t5pt_optim_config *oc, int rows, int cols);
-/* One update of param[rows, cols] with grad; counts steps internally. */
+/* One update of param[rows, cols] with grad; counts steps internally. A non-finite
+ * gradient is refused (T5PT_ERR_ARG) and leaves param and the state untouched. */
 t5pt_status t5pt_optim_step(t5pt_optim *o, float *param, const float *grad);
 int t5pt_optim_steps_done(const t5pt_optim *o);
 float t5pt_optim_current_lr(const t5pt_optim *o);  /* lr the next step will use (Adafactor: before the
@@ -148,7 +152,9 @@ void t5pt_optim_state_get(const t5pt_optim *o, float *state, int64_t *step);
 t5pt_status t5pt_optim_state_set(t5pt_optim *o, const float *state, size_t n, int64_t step);
 void t5pt_optim_free(t5pt_optim *o);
 
-/* One training step: forward + backward + optimizer update of P; returns the loss before the update. */
+/* One training step: forward + backward + optimizer update of P; returns the loss before the update.
+ * A batch whose labels are all -100 still takes the optimizer step with a zero gradient
+ * (weight decay and momentum can still move P). */
 t5pt_status t5pt_train_step(t5pt_ctx *c, t5pt_optim *o, float *P, int n, t5pt_placement pl,
                             const t5pt_batch *batch, float *loss);
 
@@ -169,7 +175,8 @@ void t5pt_tokenizer_free(t5pt_tokenizer *tok);
 /* ---------------------------------------------------------------- prompt init & files */
 typedef enum {
     T5PT_INIT_RANDOM_UNIFORM = 0,   /* U(-range, range), paper: 0.5 */
-    T5PT_INIT_SAMPLED_VOCAB,        /* rows of the embedding table, ids < 5000 without replacement */
+    T5PT_INIT_SAMPLED_VOCAB,        /* rows of the embedding table, ids < 5000 without replacement
+                                       (pad, eos and unk = ids 0..2 excluded) */
     T5PT_INIT_CLASS_LABELS,         /* one row per label (multi-token labels averaged), rest sampled vocab */
     T5PT_INIT_TEXT                  /* embeddings of a token sequence, repeated to fill */
 } t5pt_init_kind;

@@ -207,11 +207,11 @@ static int parse_string(parser *ps, const char **out, size_t *out_len) {
             q = hit;
             break;
         }
-        q = hit + 2; /* skip the escaped char; validated below */
-        if (q > end) {
+        if (end - hit < 2) { /* a backslash as the last byte */
             fail_at(ps, ps->p, "unterminated string");
             return -1;
         }
+        q = hit + 2; /* skip the escaped char; validated below */
     }
     size_t raw = (size_t)(q - start);
     char *buf = arena_alloc(ps->doc, raw + 1);
@@ -413,6 +413,32 @@ static size_t hash_cap(size_t len) {
 
 static int parse_value(parser *ps, json_value *v, int depth);
 
+/* After an item of an array or object: ',' and another item follows (returns 1), the
+ * closing bracket (consumed, returns 0), or an error (-1). `open` is the opening bracket
+ * (named by "unterminated" errors), `what` "array" or "object". */
+static int next_item(parser *ps, char close, const char *open, const char *what) {
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ',') {
+        ps->p++;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == close) {
+            fail_at(ps, ps->p, "trailing comma in %s", what);
+            return -1;
+        }
+        return 1;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    char b[32];
+    if (ps->p >= ps->end)
+        fail_at(ps, open, "unterminated %s", what);
+    else
+        fail_at(ps, ps->p, "expected ',' or '%c' in %s, found %s", close, what, describe(ps, b, sizeof b));
+    return -1;
+}
+
 static int parse_array(parser *ps, json_value *v, int depth) {
     const char *open = ps->p;
     ps->p++; /* [ */
@@ -428,26 +454,9 @@ static int parse_array(parser *ps, json_value *v, int depth) {
                 fail_at(ps, ps->p, "out of memory");
                 return -1;
             }
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                skip_ws(ps);
-                if (ps->p < ps->end && *ps->p == ']') {
-                    fail_at(ps, ps->p, "trailing comma in array");
-                    return -1;
-                }
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == ']') {
-                ps->p++;
-                break;
-            }
-            char b[32];
-            if (ps->p >= ps->end)
-                fail_at(ps, open, "unterminated array");
-            else
-                fail_at(ps, ps->p, "expected ',' or ']' in array, found %s", describe(ps, b, sizeof b));
-            return -1;
+            int more = next_item(ps, ']', open, "array");
+            if (more < 0) return -1;
+            if (!more) break;
         }
     }
     size_t n = ps->nvals - base;
@@ -499,25 +508,9 @@ static int parse_object(parser *ps, json_value *v, int depth) {
                 fail_at(ps, ps->p, "out of memory");
                 return -1;
             }
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                skip_ws(ps);
-                if (ps->p < ps->end && *ps->p == '}') {
-                    fail_at(ps, ps->p, "trailing comma in object");
-                    return -1;
-                }
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == '}') {
-                ps->p++;
-                break;
-            }
-            if (ps->p >= ps->end)
-                fail_at(ps, open, "unterminated object");
-            else
-                fail_at(ps, ps->p, "expected ',' or '}' in object, found %s", describe(ps, b, sizeof b));
-            return -1;
+            int more = next_item(ps, '}', open, "object");
+            if (more < 0) return -1;
+            if (!more) break;
         }
     }
     size_t n = ps->nmems - base;

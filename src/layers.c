@@ -11,6 +11,7 @@
 
 #include "../simd/gemm.h"
 #include "../simd/kernels.h"
+#include "internal.h"
 
 /* ------------------------------------------------------------------ relative position */
 
@@ -81,20 +82,13 @@ void residual_forward(float *y, const float *a, const float *b, size_t n) {
     }
 }
 
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 void dropout_fill(uint8_t *m, size_t n, float rate, uint64_t seed, uint64_t stream) {
-    uint64_t key = splitmix64(seed ^ splitmix64(stream));
+    uint64_t key = t5pt_splitmix64(seed ^ t5pt_splitmix64(stream));
     /* keep iff the top 24 bits of the hash are >= rate * 2^24 */
     uint64_t thresh = (uint64_t)((double)rate * 16777216.0);
     long nn = (long)n;
     T5PT_OMP_FOR
-    for (long i = 0; i < nn; i++) m[i] = (uint8_t)((splitmix64(key + (uint64_t)i) >> 40) >= thresh);
+    for (long i = 0; i < nn; i++) m[i] = (uint8_t)((t5pt_splitmix64(key + (uint64_t)i) >> 40) >= thresh);
 }
 
 void dropout_apply(float *x, const uint8_t *m, float scale, size_t n) {

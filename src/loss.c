@@ -54,6 +54,8 @@ void lm_head_xent_backward(float *dx, float *g_logits, float *g_rows, int32_t *v
     int nv = 0;
     for (int r = 0; r < M; r++)
         if (labels[r] != -100) valid_rows[nv++] = r;
+    /* n_valid comes from xent_forward on the same labels, so the counts agree; with no
+     * labelled row the loss is the constant 0 and dx = 0 is its exact gradient */
     if (nv == 0 || nv != n_valid) return;
     const float inv_n = 1.0f / (float)nv;
     T5PT_OMP_FOR

@@ -135,12 +135,13 @@ static t5pt_status fill_sampled_vocab(float *P, int row0, int n, const t5pt_mode
     return T5PT_OK;
 }
 
+/* what: the init kind and the list, e.g. "class-labels init: label 2" */
 static t5pt_status check_ids(const t5pt_model *m, const int32_t *ids, int len, const char *what, int which) {
     int V = t5pt_model_config(m)->vocab_size;
     for (int i = 0; i < len; i++)
         if (ids[i] < 0 || ids[i] >= V)
-            return t5pt_set_error(T5PT_ERR_ARG, "%s init: %s %d: token id %d outside the vocabulary [0, %d)",
-                                  what, what[0] == 'c' ? "label" : "text", which, (int)ids[i], V);
+            return t5pt_set_error(T5PT_ERR_ARG, "%s %d: token id %d outside the vocabulary [0, %d)", what, which,
+                                  (int)ids[i], V);
     return T5PT_OK;
 }
 
@@ -173,7 +174,7 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
         for (int k = 0; k < ic->num_labels; k++) {
             if (ic->label_lens[k] <= 0 || !ic->label_ids[k])
                 return t5pt_set_error(T5PT_ERR_ARG, "class-labels init: label %d has no tokens", k);
-            if ((st = check_ids(m, ic->label_ids[k], ic->label_lens[k], "class-labels", k))) return st;
+            if ((st = check_ids(m, ic->label_ids[k], ic->label_lens[k], "class-labels init: label", k))) return st;
         }
         double *acc = malloc((size_t)d * sizeof *acc);
         if (!acc) return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
@@ -190,7 +191,7 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
     }
     case T5PT_INIT_TEXT: {
         if (ic->text_len <= 0 || !ic->text_ids) return t5pt_set_error(T5PT_ERR_ARG, "text init: the text has no tokens");
-        if ((st = check_ids(m, ic->text_ids, ic->text_len, "text", 0))) return st;
+        if ((st = check_ids(m, ic->text_ids, ic->text_len, "text init: text", 0))) return st;
         for (int i = 0; i < n; i++)
             memcpy(P + (size_t)i * d, t5pt_model_embedding(m, ic->text_ids[i % ic->text_len]), (size_t)d * sizeof(float));
         return T5PT_OK;
@@ -634,7 +635,6 @@ static t5pt_status load_peft_dir(const char *dir, float **out, int *n_out, int *
     char *cfg_path = t5pt_path_join(dir, "adapter_config.json");
     char *st_path = t5pt_path_join(dir, "adapter_model.safetensors");
     char *bin_path = t5pt_path_join(dir, "adapter_model.bin");
-    char *text = NULL;
     json_doc *doc = NULL;
     t5pt_status st = T5PT_OK;
     if (!cfg_path || !st_path || !bin_path) {
@@ -645,14 +645,7 @@ static t5pt_status load_peft_dir(const char *dir, float **out, int *n_out, int *
         st = t5pt_set_error(T5PT_ERR_IO, "%s: no adapter_config.json: not a PEFT adapter directory", dir);
         goto done;
     }
-    size_t len;
-    if ((st = t5pt_read_file(cfg_path, &text, &len))) goto done;
-    char err[200];
-    doc = json_parse(text, len, err, sizeof err);
-    if (!doc) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: %s", cfg_path, err);
-        goto done;
-    }
+    if ((st = t5pt_read_json(cfg_path, T5PT_ERR_FORMAT, &doc))) goto done;
     const json_value *root = json_root(doc);
     if (root->type != JSON_OBJECT) {
         st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: not a JSON object", cfg_path);
@@ -698,12 +691,16 @@ static t5pt_status load_peft_dir(const char *dir, float **out, int *n_out, int *
             st = t5pt_set_error(T5PT_ERR_IO, "%s: no adapter_model.safetensors", dir);
         goto done;
     }
+    if (nvt * subm > INT32_MAX) {   /* the row count below is an int */
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: num_virtual_tokens %lld x %lld submodules is too large", cfg_path,
+                            (long long)nvt, (long long)subm);
+        goto done;
+    }
     /* with 2 submodules PEFT (>= 0.4) feeds rows [0, n) to the encoder: take those */
     st = load_prompt_tensor(st_path, (int)(nvt * subm), has_dim ? (int)dim : 0, (int)nvt, out, n_out, d_out);
 
 done:
     json_free(doc);
-    free(text);
     free(cfg_path);
     free(st_path);
     free(bin_path);

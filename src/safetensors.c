@@ -408,11 +408,15 @@ static t5pt_status writer_add(st_writer *w, const char *name, st_dtype dtype, in
     for (int i = 0; i < w->n; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return t5pt_set_error(T5PT_ERR_ARG, "safetensors writer: duplicate tensor \"%s\"", name);
-    size_t numel = 1;
+    size_t numel = 1, esize = st_dtype_size(dtype);
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return t5pt_set_error(T5PT_ERR_ARG, "safetensors writer: negative dim in \"%s\"", name);
-        numel *= (size_t)shape[i];
+        size_t di = (size_t)shape[i];
+        if (di && numel > SIZE_MAX / esize / di)
+            return t5pt_set_error(T5PT_ERR_ARG, "safetensors writer: \"%s\" is too large", name);
+        numel *= di;
     }
+    if (numel && !data) return t5pt_set_error(T5PT_ERR_ARG, "safetensors writer: \"%s\" has no data", name);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         st_wtensor *nt = realloc(w->t, (size_t)cap * sizeof *nt);
@@ -422,7 +426,7 @@ static t5pt_status writer_add(st_writer *w, const char *name, st_dtype dtype, in
     }
     st_wtensor *t = &w->t[w->n];
     memset(t, 0, sizeof *t);
-    t->nbytes = numel * st_dtype_size(dtype);
+    t->nbytes = numel * esize;
     t->name = strdup(name);
     void *copied = NULL;
     if (copy) {
@@ -505,39 +509,32 @@ t5pt_status st_writer_save(st_writer *w, const char *path, const char *metadata_
         jw_free(&j);
         return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
     }
-    /* stream header and tensors into path.tmp.<pid>, fsync, then rename over path:
-     * readers never see a half-written file and no second copy of the data is built */
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    if (!tmp) {
+    /* header and tensors go straight from their buffers into the file (atomically:
+     * readers never see a half-written file), no second copy of the data is built */
+    const void **parts = malloc(((size_t)w->n + 2) * sizeof *parts);
+    size_t *lens = malloc(((size_t)w->n + 2) * sizeof *lens);
+    if (!parts || !lens) {
+        free(parts);
+        free(lens);
         jw_free(&j);
         return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        t5pt_status st = t5pt_set_error(T5PT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        jw_free(&j);
-        return st;
     }
     unsigned char le[8];
     uint64_t n = j.len;
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)(n >> (8 * i));
-    int ok = fwrite(le, 1, 8, fp) == 8 && fwrite(j.buf, 1, j.len, fp) == j.len;
-    for (int i = 0; ok && i < w->n; i++)
-        if (w->t[i].nbytes) ok = fwrite(w->t[i].data, 1, w->t[i].nbytes, fp) == w->t[i].nbytes;
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    ok = (fclose(fp) == 0) && ok;
-    jw_free(&j);
-    if (!ok || rename(tmp, path) != 0) {
-        t5pt_status st = t5pt_set_error(T5PT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
+    parts[0] = le;
+    lens[0] = 8;
+    parts[1] = j.buf;
+    lens[1] = j.len;
+    for (int i = 0; i < w->n; i++) {
+        parts[i + 2] = w->t[i].data;
+        lens[i + 2] = w->t[i].nbytes;
     }
-    free(tmp);
-    return T5PT_OK;
+    t5pt_status st = t5pt_write_parts_atomic(path, w->n + 2, parts, lens);
+    free(parts);
+    free(lens);
+    jw_free(&j);
+    return st;
 }
 
 void st_writer_free(st_writer *w) {

@@ -202,13 +202,18 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, bump
 t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int max_T, int max_L, int prompt_len) {
     if (!out || !m) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_create: NULL argument");
     *out = NULL;
-    if (max_B < 1 || max_T < 0 || max_L < 0 || prompt_len < 0 || max_T + prompt_len < 1)
+    /* Tenc in 64 bits: max_T + prompt_len may not fit an int */
+    const long long tenc = (long long)max_T + prompt_len;
+    if (max_B < 1 || max_T < 0 || max_L < 0 || prompt_len < 0 || tenc < 1)
         return t5pt_set_error(T5PT_ERR_ARG,
                               "t5pt_ctx_create: bad sizes B=%d T=%d L=%d n=%d (need B >= 1, T + n >= 1)", max_B,
                               max_T, max_L, prompt_len);
-    if ((double)max_B * (max_T + prompt_len) * (max_T + prompt_len) > 1e11)
-        return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_create: B=%d x Tenc=%d is too large", max_B,
-                              max_T + prompt_len);
+    /* Bounds the attention arenas [B,H,Tenc,Tenc] and keeps B*Tenc and B*L (int row counts
+     * in the forward and backward) far from INT_MAX. */
+    if ((double)max_B * (double)tenc * (double)tenc > 1e11 || (double)max_B * (double)tenc > 1e9 ||
+        (double)max_B * max_L > 1e9)
+        return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_create: B=%d x Tenc=%lld (L=%d) is too large", max_B, tenc,
+                              max_L);
     t5pt_ctx *c = calloc(1, sizeof *c);
     if (!c) return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_ctx_create: out of memory");
     c->m = m;
@@ -560,8 +565,10 @@ static void embed_and_place(t5pt_ctx *c, const float *P, t5pt_placement pl, cons
             }
             const int src = t < k ? t : t - n;   /* token index */
             memcpy(E + (size_t)t * d, m->shared + (size_t)ids[src] * d, (size_t)d * sizeof(float));
+            /* append: [1]*(len+n) + [0]*(T-len), as golden/reference.py place_prompt; this
+             * assumes right padding (t5pt_batch), a masked token before the prompt is unmasked */
             if (pl.kind == T5PT_PLACE_APPEND)
-                em[t] = t < len + n;              /* [1]*(len+n) + [0]*(T-len) */
+                em[t] = t < len + n;
             else
                 em[t] = mk ? (mk[src] != 0) : 1;
         }

@@ -1,6 +1,7 @@
 /* util.c — error messages, whole-file I/O, aligned allocation and the RNG. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
+#include "json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -66,10 +67,24 @@ t5pt_status t5pt_read_file(const char *path, char **data, size_t *len) {
     return T5PT_OK;
 }
 
-t5pt_status t5pt_write_file_atomic(const char *path, const void *data, size_t len) {
+t5pt_status t5pt_read_json(const char *path, t5pt_status bad_json, json_doc **doc) {
+    *doc = NULL;
+    char *text;
+    size_t len;
+    t5pt_status st = t5pt_read_file(path, &text, &len);
+    if (st) return st;
+    char err[256];
+    *doc = json_parse(text, len, err, sizeof err);
+    free(text);
+    if (!*doc) return t5pt_set_error(bad_json, "%s: not valid JSON: %s", path, err);
+    return T5PT_OK;
+}
+
+t5pt_status t5pt_write_parts_atomic(const char *path, int n, const void *const *data, const size_t *len) {
     size_t plen = strlen(path) + 32;
     char *tmp = malloc(plen);
     if (!tmp) return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+    /* the pid keeps two processes saving to the same path from sharing a temp file */
     snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -77,7 +92,10 @@ t5pt_status t5pt_write_file_atomic(const char *path, const void *data, size_t le
         free(tmp);
         return st;
     }
-    int ok = (len == 0 || fwrite(data, 1, len, f) == len);
+    int ok = 1;
+    for (int i = 0; ok && i < n; i++) ok = len[i] == 0 || fwrite(data[i], 1, len[i], f) == len[i];
+    /* fsync before the rename: after a crash the name points at the old or the new
+     * contents, never at a file whose data blocks were not written yet */
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -88,6 +106,10 @@ t5pt_status t5pt_write_file_atomic(const char *path, const void *data, size_t le
     }
     free(tmp);
     return T5PT_OK;
+}
+
+t5pt_status t5pt_write_file_atomic(const char *path, const void *data, size_t len) {
+    return t5pt_write_parts_atomic(path, 1, &data, &len);
 }
 
 char *t5pt_path_join(const char *dir, const char *name) {
@@ -121,15 +143,16 @@ void *t5pt_alloc_aligned(size_t bytes) {
 
 void t5pt_free_aligned(void *p) { free(p); }
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+uint64_t t5pt_splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
 void t5pt_rng_seed(t5pt_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    /* the splitmix64 sequence of seed: outputs of seed + k*golden, k = 1..4 */
+    for (int i = 0; i < 4; i++, seed += 0x9e3779b97f4a7c15ULL) r->s[i] = t5pt_splitmix64(seed);
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -66,6 +66,9 @@ int32_t *golden_i32(const st_file *f, const char *name, size_t *numel);
  * zero, the max abs error. NaN anywhere gives +inf. */
 double golden_rel_err(const float *got, const float *want, size_t n);
 
+/* An "optim" object as golden/export.py writes it (case.json "optim", golden/optim/<name>.json)
+ * as a t5pt_optim_config. Returns -1 when it cannot be parsed. */
+int golden_optim_config_json(const json_value *spec, t5pt_optim_config *oc);
 /* The "optim" object of case.json (trajectory cases) as a t5pt_optim_config; *steps
  * gets its "steps". Returns -1 when the case has no "optim" or it cannot be parsed. */
 int golden_optim_config(const golden_case *g, t5pt_optim_config *oc, int *steps);

@@ -9,6 +9,7 @@
  * Also: placement parsing, argument errors, dropout rate 0 == off.
  */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,11 @@ START_TEST(test_forward_errors) {
     t5pt_model *m = small_model(0);
     t5pt_ctx *c = NULL;
     ck_assert_int_eq(t5pt_ctx_create(&c, m, 0, 4, 4, 2), T5PT_ERR_ARG);
+    /* T + n beyond int, and row counts B*Tenc / B*L too large for the int row indices */
+    ck_assert_int_eq(t5pt_ctx_create(&c, m, 1, INT_MAX, 4, INT_MAX), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_create(&c, m, 1 << 30, 4, 4, 0), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_create(&c, m, 1 << 16, 4, 1 << 16, 0), T5PT_ERR_ARG);
+    ck_assert_ptr_null(c);
     ck_assert_int_eq(t5pt_ctx_create(&c, m, 2, 4, 3, 2), T5PT_OK);
     int32_t ids[2 * 4] = {5, 6, 7, 1, 8, 1, 0, 0};
     int32_t mask[2 * 4] = {1, 1, 1, 1, 1, 1, 0, 0};

@@ -598,8 +598,8 @@ START_TEST(test_load_embedding_aliases) {
     float *other = malloc(sizeof(float) * 640);
     for (int i = 0; i < 640; i++) other[i] = 99.0f;
     int64_t s[2] = {40, 16};
-    st_writer_add(w, "encoder.embed_tokens.weight", ST_F32, 2, s, other);
-    st_writer_add(w, "decoder.embed_tokens.weight", ST_F32, 2, s, other);
+    ck_assert_int_eq(st_writer_add(w, "encoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "decoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
     ck_assert_int_eq(st_writer_save(w, tmp("model.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     free(other);
@@ -621,10 +621,10 @@ START_TEST(test_load_tied_ignores_lm_head) {
     for (int i = 0; i < nnamed; i++) add_tensor(w, tensors[i].name, &tensors[i], ST_F32);
     float *head = calloc(640, sizeof(float));
     int64_t s[2] = {40, 16};
-    st_writer_add(w, "lm_head.weight", ST_F32, 2, s, head);
+    ck_assert_int_eq(st_writer_add(w, "lm_head.weight", ST_F32, 2, s, head), T5PT_OK);
     /* unknown tensors and relative biases in blocks > 0 are ignored too */
-    st_writer_add(w, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", ST_F32, 2, s, head);
-    st_writer_add(w, "something.else", ST_F32, 2, s, head);
+    ck_assert_int_eq(st_writer_add(w, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", ST_F32, 2, s, head), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "something.else", ST_F32, 2, s, head), T5PT_OK);
     ck_assert_int_eq(st_writer_save(w, tmp("model.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     free(head);

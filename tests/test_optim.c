@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden_util.h"
 #include "internal.h"
 #include "json.h"
 #include "safetensors.h"
@@ -41,13 +42,8 @@ static void list_cases(void) {
 }
 
 static json_doc *load_json(const char *path) {
-    char *text;
-    size_t len;
-    ck_assert_msg(t5pt_read_file(path, &text, &len) == T5PT_OK, "%s", t5pt_last_error());
-    char err[256];
-    json_doc *doc = json_parse(text, len, err, sizeof err);
-    free(text);
-    ck_assert_msg(doc != NULL, "%s: %s", path, err);
+    json_doc *doc;
+    ck_assert_msg(t5pt_read_json(path, T5PT_ERR_FORMAT, &doc) == T5PT_OK, "%s", t5pt_last_error());
     return doc;
 }
 
@@ -56,48 +52,9 @@ static double num_or(const json_value *obj, const char *key, double dflt) {
     return json_get_num(obj, key, &v) == 0 ? v : dflt;
 }
 
-/* The "optim" object of a golden json (keys as golden/export.py writes them) -> config. */
+/* The "optim" object of a golden json -> config (the parser the golden suites share). */
 static void config_from_json(t5pt_optim_config *oc, const json_value *spec) {
-    const char *kind = json_get_str(spec, "kind");
-    ck_assert_ptr_nonnull(kind);
-    t5pt_optim_kind k;
-    ck_assert_msg(t5pt_optim_parse_kind(&k, kind) == T5PT_OK, "%s", t5pt_last_error());
-    t5pt_optim_config_default(oc, k);
-    const json_value *lr = json_get(spec, "lr");
-    if (lr && lr->type == JSON_NUMBER) oc->lr = (float)lr->u.num;
-    else oc->lr = 0.0f;   /* lr null: relative_step */
-    oc->weight_decay = (float)num_or(spec, "weight_decay", 0.0);
-    if (k == T5PT_OPT_ADAMW) {
-        const json_value *betas = json_get(spec, "betas");
-        ck_assert_ptr_nonnull(betas);
-        oc->adam_beta1 = (float)json_at(betas, 0)->u.num;
-        oc->adam_beta2 = (float)json_at(betas, 1)->u.num;
-        oc->adam_eps = (float)num_or(spec, "eps", 1e-8);
-    } else {
-        const json_value *eps = json_get(spec, "eps");
-        ck_assert_ptr_nonnull(eps);
-        oc->eps1 = (float)json_at(eps, 0)->u.num;
-        oc->eps2 = (float)json_at(eps, 1)->u.num;
-        oc->clip_threshold = (float)num_or(spec, "clip_threshold", 1.0);
-        oc->decay_rate = (float)num_or(spec, "decay_rate", -0.8);
-        const json_value *b1 = json_get(spec, "beta1");
-        oc->beta1 = (b1 && b1->type == JSON_NUMBER) ? (float)b1->u.num : -1.0f;
-        int b;
-        oc->scale_parameter = json_get_bool(spec, "scale_parameter", &b) == 0 ? b : 0;
-        oc->relative_step = json_get_bool(spec, "relative_step", &b) == 0 ? b : 0;
-        oc->warmup_init = json_get_bool(spec, "warmup_init", &b) == 0 ? b : 0;
-        /* t5pt fixes T5X's min_dim_size_to_factor at its default */
-        ck_assert(num_or(spec, "min_dim_size_to_factor", 128) == 128);
-    }
-    const json_value *sch = json_get(spec, "schedule");
-    if (sch) {
-        const char *sk = json_get_str(sch, "kind");
-        ck_assert_ptr_nonnull(sk);
-        if (strcmp(sk, "linear") == 0) oc->schedule = T5PT_SCHED_LINEAR;
-        else ck_assert_str_eq(sk, "constant");
-        oc->warmup_steps = (int)num_or(sch, "warmup_steps", 0);
-        oc->total_steps = (int)num_or(sch, "total_steps", 0);
-    }
+    ck_assert_msg(golden_optim_config_json(spec, oc) == 0, "cannot parse the \"optim\" object");
 }
 
 static float *read_tensor(st_file *f, const char *name, size_t *numel, const st_tensor **tout) {
@@ -108,17 +65,6 @@ static float *read_tensor(st_file *f, const char *name, size_t *numel, const st_
     if (numel) *numel = t->numel;
     if (tout) *tout = t;
     return buf;
-}
-
-/* max |a - b| / max |b| : the error measure of the golden tolerances */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (d > num) num = d;
-        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
-    }
-    return den > 0 ? num / den : num;
 }
 
 /* ---------------------------------------------------------------- golden/optim/<case> */
@@ -158,7 +104,7 @@ START_TEST(test_golden_optim_case) {
     double worst = 0.0;
     for (int s = 0; s < steps; s++) {
         ck_assert_int_eq(t5pt_optim_step(o, p, grads + (size_t)s * n), T5PT_OK);
-        double e = rel_err(p, params + (size_t)s * n, n);
+        double e = golden_rel_err(p, params + (size_t)s * n, n);
         if (e > worst) worst = e;
         ck_assert_msg(e <= tol && e <= STEP_TOL, "%s step %d: rel err %.3g (tol %.1g)", name, s + 1, e, STEP_TOL);
     }
@@ -209,7 +155,7 @@ static void replay_trajectory(const char *cname) {
     double worst = 0.0;
     for (int s = 0; s < steps; s++) {
         ck_assert_int_eq(t5pt_optim_step(o, p, grads + (size_t)s * n), T5PT_OK);
-        double e = rel_err(p, after + (size_t)s * n, n);
+        double e = golden_rel_err(p, after + (size_t)s * n, n);
         if (e > worst) worst = e;
         ck_assert_msg(e <= STEP_TOL, "%s step %d: rel err %.3g", cname, s + 1, e);
     }
@@ -366,7 +312,7 @@ START_TEST(test_schedules) {
     float p[3] = {1, 2, 3}, g[3] = {1, 1, 1};
     for (int s = 0; s < 4; s++) {
         ck_assert(t5pt_optim_current_lr(o) == 0.3f);
-        t5pt_optim_step(o, p, g);
+        ck_assert_int_eq(t5pt_optim_step(o, p, g), T5PT_OK);
     }
     t5pt_optim_free(o);
     /* a linear schedule without total_steps is an error */

@@ -274,13 +274,8 @@ static float *random_prompt(int n, int d, uint64_t seed) {
 }
 
 static json_doc *read_json(const char *path) {
-    char *text;
-    size_t len;
-    ck_assert_msg(t5pt_read_file(path, &text, &len) == T5PT_OK, "%s", t5pt_last_error());
-    char err[200];
-    json_doc *doc = json_parse(text, len, err, sizeof err);
-    free(text);
-    ck_assert_msg(doc != NULL, "%s: %s", path, err);
+    json_doc *doc;
+    ck_assert_msg(t5pt_read_json(path, T5PT_ERR_FORMAT, &doc) == T5PT_OK, "%s", t5pt_last_error());
     return doc;
 }
 

@@ -81,6 +81,10 @@ START_TEST(test_roundtrip) {
     /* duplicates and the reserved name are refused */
     ck_assert_int_eq(st_writer_add(w, "alpha", ST_I64, 1, sb, b), T5PT_ERR_ARG);
     ck_assert_int_eq(st_writer_add(w, "__metadata__", ST_I64, 1, sb, b), T5PT_ERR_ARG);
+    /* a byte count that overflows size_t, and data missing for a non-empty tensor */
+    int64_t huge[2] = {1LL << 40, 1LL << 40};
+    ck_assert_int_eq(st_writer_add_ref(w, "huge", ST_F32, 2, huge, a), T5PT_ERR_ARG);
+    ck_assert_int_eq(st_writer_add(w, "nodata", ST_F32, 1, sb, NULL), T5PT_ERR_ARG);
     ck_assert_int_eq(st_writer_save(w, tmp("rt.safetensors"), "{\"format\":\"pt\",\"note\":\"a \\\"q\\\"\"}"),
                      T5PT_OK);
     st_writer_free(w);
@@ -206,8 +210,8 @@ START_TEST(test_half_conversions) {
     /* the aligned path gives the same answers (writer places tensors 8-aligned here) */
     st_writer *w = st_writer_new();
     int64_t s[1] = {12};
-    st_writer_add(w, "b", ST_BF16, 1, s, bf);
-    st_writer_add(w, "h", ST_F16, 1, s, hf);
+    ck_assert_int_eq(st_writer_add(w, "b", ST_BF16, 1, s, bf), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "h", ST_F16, 1, s, hf), T5PT_OK);
     ck_assert_int_eq(st_writer_save(w, tmp("half2.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     ck_assert_int_eq(st_open(&f, tmp("half2.safetensors")), T5PT_OK);
@@ -255,16 +259,16 @@ START_TEST(test_int_and_f64_conversions) {
     double f64[2] = {0.1, -1e40};
     st_writer *w = st_writer_new();
     int64_t s3[1] = {3}, s2[1] = {2};
-    st_writer_add(w, "i64", ST_I64, 1, s3, i64);
-    st_writer_add(w, "i32", ST_I32, 1, s2, i32);
-    st_writer_add(w, "i16", ST_I16, 1, s2, i16);
-    st_writer_add(w, "i8", ST_I8, 1, s2, i8);
-    st_writer_add(w, "u8", ST_U8, 1, s2, u8);
-    st_writer_add(w, "bool", ST_BOOL, 1, s2, bo);
-    st_writer_add(w, "f64", ST_F64, 1, s2, f64);
+    ck_assert_int_eq(st_writer_add(w, "i64", ST_I64, 1, s3, i64), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "i32", ST_I32, 1, s2, i32), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "i16", ST_I16, 1, s2, i16), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "i8", ST_I8, 1, s2, i8), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "u8", ST_U8, 1, s2, u8), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "bool", ST_BOOL, 1, s2, bo), T5PT_OK);
+    ck_assert_int_eq(st_writer_add(w, "f64", ST_F64, 1, s2, f64), T5PT_OK);
     uint8_t badbool[1] = {2};
     int64_t s1[1] = {1};
-    st_writer_add(w, "badbool", ST_BOOL, 1, s1, badbool);
+    ck_assert_int_eq(st_writer_add(w, "badbool", ST_BOOL, 1, s1, badbool), T5PT_OK);
     ck_assert_int_eq(st_writer_save(w, tmp("ints.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     st_file *f;
@@ -295,7 +299,7 @@ START_TEST(test_check_shape) {
     float a[6] = {0};
     int64_t s[2] = {2, 3};
     st_writer *w = st_writer_new();
-    st_writer_add(w, "w", ST_F32, 2, s, a);
+    ck_assert_int_eq(st_writer_add(w, "w", ST_F32, 2, s, a), T5PT_OK);
     ck_assert_int_eq(st_writer_save(w, tmp("shape.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     st_file *f;

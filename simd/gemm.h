@@ -19,6 +19,8 @@ typedef struct {
     const float *W;      /* the plain weight (not owned) */
     float *fwd;          /* W^T packed as the B operand of  y = x W^T  (owned, may be NULL) */
     float *bwd;          /* W packed as the B operand of    dx = dy W  (owned, may be NULL) */
+    int nr;              /* micro-kernel NR the panels were packed for; when the selected
+                            ISA's NR differs, the products fall back to packing W per call */
 } t5pt_linear;
 
 /* Packs W[N,K]. want_bwd = 0 skips the backward packing (inference only).

@@ -1,0 +1,411 @@
+/* gemm.c — single-precision matrix products, BLIS style, in portable C.
+ *
+ * C[M,N] = alpha op(A)[M,K] · B[K,N] + beta·C is computed in three levels:
+ *   B is packed into column panels of NR (each [K][NR], zero-padded past N). The frozen
+ *     weights are packed once (t5pt_linear_pack), W^T for the forward and W for the
+ *     backward; t5pt_sgemm packs per call.
+ *   A is packed per call, one block of MC rows x KC depth at a time, into micro-panels
+ *     [KC][MR] (zero-padded past M; alpha folded in), sized to stay in L2.
+ *   The register micro-kernel of the selected ISA (kernels.h: gemm_micro) computes one
+ *     MR x NR tile of C from one A micro-panel and one B micro-panel; edge tiles go
+ *     through a scratch tile, so any M, N, K is handled by the same micro-kernel.
+ *
+ * Determinism: the depth is always cut at the same multiples of KC and every C tile
+ * is computed by exactly one thread, which runs the whole depth loop in order.
+ * Threads only share out whole tiles, so the result is bit-identical for any thread
+ * count and schedule. The depth is never split across threads.
+ */
+#include "gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MAX_MR 32
+#define MAX_NR 64
+
+/* Cache blocking of one micro-kernel. KC: depth of a block; MC: rows of a packed A
+ * block (MC*KC floats, kept in L2). Measured on an AMD Zen 5 (48 KB L1d, 1 MB L2 per
+ * core; BENCHMARKS.md): a deep KC, which halves the read-modify-write passes over C,
+ * beats a B micro-panel that fits L1, because that L2 streams the B panel fast enough. */
+typedef struct {
+    int kc, mc;
+} blocking;
+
+static blocking blocking_for(const t5pt_kernels *k) {
+    blocking b = {256, 0};
+    int tiles = 240 / k->mr; /* the scalar and NEON paths: a 256-deep, ~240-row block */
+    if (k->mr == 14 && k->nr == 32) { /* avx512: 1024 x 112 (A block 448 KB) */
+        b.kc = 1024;
+        tiles = 8;
+    } else if (k->mr == 6 && k->nr == 16) { /* avx2: 512 x 96 (A block 192 KB) */
+        b.kc = 512;
+        tiles = 16;
+    }
+    if (tiles < 1) tiles = 1;
+    b.mc = tiles * k->mr;
+    return b;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Floats between consecutive packed B panels of depth K (kept 64-byte aligned). */
+static size_t panel_stride(int K, int nr) { return round16((size_t)K * nr); }
+
+/* ------------------------------------------------------------------ packing */
+
+/* Packs op(B)[K,N] into panels [K][nr]: panel jp holds columns jp*nr .. jp*nr+nr-1,
+ * out[jp*stride + p*nr + jj] = op(B)[p, jp*nr + jj] (0 past N).
+ * op(B)[p,j] = transB ? B[j*ldb + p] : B[p*ldb + j]. */
+static void pack_b(float *out, const float *B, int ldb, int transB, int K, int N, int nr, int threads) {
+    size_t stride = panel_stride(K, nr);
+    int panels = (N + nr - 1) / nr;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && !omp_in_parallel())
+#endif
+    for (int jp = 0; jp < panels; jp++) {
+        float *dst = out + (size_t)jp * stride;
+        int j0 = jp * nr;
+        int w = N - j0 < nr ? N - j0 : nr;
+        if (!transB) {
+            for (int p = 0; p < K; p++) {
+                const float *src = B + (size_t)p * ldb + j0;
+                float *d = dst + (size_t)p * nr;
+                for (int jj = 0; jj < w; jj++) d[jj] = src[jj];
+                for (int jj = w; jj < nr; jj++) d[jj] = 0.0f;
+            }
+        } else {
+            /* transposed source: walk each source row (one output column) contiguously */
+            for (int jj = 0; jj < nr; jj++) {
+                if (jj < w) {
+                    const float *src = B + (size_t)(j0 + jj) * ldb;
+                    for (int p = 0; p < K; p++) dst[(size_t)p * nr + jj] = src[p];
+                } else {
+                    for (int p = 0; p < K; p++) dst[(size_t)p * nr + jj] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* One full micro-panel of a row-major A: dst[p*mr + ii] = alpha * src[ii*lda + p].
+ * Eight depth steps at a time, so each of the mr source rows is read in runs of 8
+ * floats while the written block (8*mr floats) stays in L1. Inlined with a constant
+ * mr (see pack_a) so the row loop unrolls. */
+static inline __attribute__((always_inline)) void pack_a_panel(float *dst, const float *src, size_t lda, int kc,
+                                                                const int mr, float alpha) {
+    int p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        float *d = dst + (size_t)p * mr;
+        for (int ii = 0; ii < mr; ii++) {
+            const float *s = src + (size_t)ii * lda + p;
+            for (int q = 0; q < 8; q++) d[q * mr + ii] = alpha * s[q];
+        }
+    }
+    for (; p < kc; p++) {
+        float *d = dst + (size_t)p * mr;
+        for (int ii = 0; ii < mr; ii++) d[ii] = alpha * src[(size_t)ii * lda + p];
+    }
+}
+
+/* One full micro-panel of a transposed A (column-major op(A)): dst[p*mr + ii] =
+ * alpha * src[p*lda + ii]; mr is a constant after inlining, so the copy vectorises. */
+static inline __attribute__((always_inline)) void pack_at_panel(float *dst, const float *src, size_t lda, int kc,
+                                                                 const int mr, float alpha) {
+    for (int p = 0; p < kc; p++) {
+        const float *s = src + (size_t)p * lda;
+        float *d = dst + (size_t)p * mr;
+        for (int ii = 0; ii < mr; ii++) d[ii] = alpha * s[ii];
+    }
+}
+
+/* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of alpha·op(A) into micro-panels [kc][mr]
+ * (micro-panel stride round16(kc*mr)); rows past mc are zero.
+ * op(A)[i,p] = transA ? A[p*lda + i] : A[i*lda + p]. */
+static void pack_a(float *out, const float *A, int lda, int transA, float alpha, int i0, int mc, int p0, int kc,
+                   int mr) {
+    size_t stride = round16((size_t)kc * mr);
+    for (int ir = 0; ir < mc; ir += mr) {
+        float *dst = out + (size_t)(ir / mr) * stride;
+        int h = mc - ir < mr ? mc - ir : mr;
+        if (!transA && h == mr) {
+            const float *src = A + (size_t)(i0 + ir) * lda + p0;
+            switch (mr) { /* the micro-kernel heights of the ISA files, as constants */
+            case 14: pack_a_panel(dst, src, (size_t)lda, kc, 14, alpha); break;
+            case 8: pack_a_panel(dst, src, (size_t)lda, kc, 8, alpha); break;
+            case 6: pack_a_panel(dst, src, (size_t)lda, kc, 6, alpha); break;
+            case 4: pack_a_panel(dst, src, (size_t)lda, kc, 4, alpha); break;
+            default: pack_a_panel(dst, src, (size_t)lda, kc, mr, alpha); break;
+            }
+        } else if (!transA) {
+            /* bottom edge: h < mr rows, the rest zero */
+            for (int p = 0; p < kc; p++) {
+                float *d = dst + (size_t)p * mr;
+                for (int ii = 0; ii < h; ii++) d[ii] = alpha * A[(size_t)(i0 + ir + ii) * lda + p0 + p];
+                for (int ii = h; ii < mr; ii++) d[ii] = 0.0f;
+            }
+        } else if (h == mr) {
+            /* transposed A: each depth step is mr contiguous floats, a plain copy */
+            const float *src = A + (size_t)p0 * lda + i0 + ir;
+            switch (mr) {
+            case 14: pack_at_panel(dst, src, (size_t)lda, kc, 14, alpha); break;
+            case 8: pack_at_panel(dst, src, (size_t)lda, kc, 8, alpha); break;
+            case 6: pack_at_panel(dst, src, (size_t)lda, kc, 6, alpha); break;
+            case 4: pack_at_panel(dst, src, (size_t)lda, kc, 4, alpha); break;
+            default: pack_at_panel(dst, src, (size_t)lda, kc, mr, alpha); break;
+            }
+        } else {
+            for (int p = 0; p < kc; p++) {
+                const float *src = A + (size_t)(p0 + p) * lda + i0 + ir;
+                float *d = dst + (size_t)p * mr;
+                for (int ii = 0; ii < h; ii++) d[ii] = alpha * src[ii];
+                for (int ii = h; ii < mr; ii++) d[ii] = 0.0f;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ macro kernel */
+
+typedef struct {
+    const t5pt_kernels *k;
+    blocking bl;
+    int M, N, K;
+    const float *A;
+    int lda, transA;
+    float alpha;
+    const float *Bp; /* packed B panels, stride panel_stride(K, nr) */
+    const float *B;  /* the unpacked op(B) source, for the out-of-memory fallback */
+    int ldb, transB;
+    float beta;
+    float *C;
+    int ldc;
+} gemm_job;
+
+/* C[i0:i1, panels jp0:jp1] for one thread. abuf holds MC*KC packed A floats (+ padding). */
+static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf) {
+    const t5pt_kernels *k = g->k;
+    const int mr = k->mr, nr = k->nr;
+    const size_t bstride = panel_stride(g->K, nr);
+    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+    int jcol0 = jp0 * nr, jcol1 = jp1 * nr < g->N ? jp1 * nr : g->N;
+
+    /* beta other than 0 and 1: scale our part of C once, then accumulate into it */
+    if (g->beta != 0.0f && g->beta != 1.0f)
+        for (int i = i0; i < i1; i++) {
+            float *c = g->C + (size_t)i * g->ldc;
+            for (int j = jcol0; j < jcol1; j++) c[j] *= g->beta;
+        }
+    if (g->K == 0) {
+        if (g->beta == 0.0f)
+            for (int i = i0; i < i1; i++) memset(g->C + (size_t)i * g->ldc + jcol0, 0, (size_t)(jcol1 - jcol0) * sizeof(float));
+        return;
+    }
+
+    /* Loop order ic (MC rows) > pc (KC depth) > jr (NR panels) > ir (MR tiles): one
+     * packed A block serves every B panel; a B micro-panel is reused by the MC/MR tiles
+     * of the block while it is hot. (The BLIS order pc > ic, which keeps a KC x N slab
+     * of B in L2, measured ~8% slower on the benchmark machine.) */
+    for (int ic = i0; ic < i1; ic += g->bl.mc) {
+        int mc = i1 - ic < g->bl.mc ? i1 - ic : g->bl.mc;
+        for (int pc = 0; pc < g->K; pc += g->bl.kc) {
+            int kc = g->K - pc < g->bl.kc ? g->K - pc : g->bl.kc;
+            int accumulate = pc > 0 || g->beta != 0.0f;
+            size_t astride = round16((size_t)kc * mr);
+            pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, mr);
+            for (int jp = jp0; jp < jp1; jp++) {
+                const float *bp = g->Bp + (size_t)jp * bstride + (size_t)pc * nr;
+                int j = jp * nr;
+                int w = g->N - j < nr ? g->N - j : nr;
+                for (int ir = 0; ir < mc; ir += mr) {
+                    const float *ap = abuf + (size_t)(ir / mr) * astride;
+                    float *c = g->C + (size_t)(ic + ir) * g->ldc + j;
+                    int h = mc - ir < mr ? mc - ir : mr;
+                    if (h == mr && w == nr) {
+                        k->gemm_micro(kc, ap, bp, c, g->ldc, accumulate);
+                    } else {
+                        /* edge tile: compute into a full-size scratch tile, copy the valid part */
+                        if (accumulate)
+                            for (int ii = 0; ii < h; ii++)
+                                memcpy(tile + ii * nr, c + (size_t)ii * g->ldc, (size_t)w * sizeof(float));
+                        k->gemm_micro(kc, ap, bp, tile, nr, accumulate);
+                        for (int ii = 0; ii < h; ii++)
+                            memcpy(c + (size_t)ii * g->ldc, tile + ii * nr, (size_t)w * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Direct triple loop over C[i0:i1, j0:j1]; used only when a scratch buffer cannot be
+ * allocated, because these products have no error return. */
+static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) {
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < g->K; p++) {
+                float a = g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
+                float b = g->transB ? g->B[(size_t)j * g->ldb + p] : g->B[(size_t)p * g->ldb + j];
+                s += a * b;
+            }
+            float *c = g->C + (size_t)i * g->ldc + j;
+            *c = g->alpha * s + (g->beta == 0.0f ? 0.0f : g->beta * *c);
+        }
+}
+
+/* Cuts C into work units (blocks of MC rows, and of panel groups when M is short) and
+ * lets up to max_threads threads take them in turn (dynamic schedule: a thread that is
+ * slowed down, e.g. by another process on its core, simply takes fewer units). Every
+ * unit is a fixed rectangle of whole tiles computed by one thread with the whole depth
+ * loop, so neither the thread count nor the schedule changes any bit of C. */
+static void gemm_run(const gemm_job *g, int max_threads) {
+    const int mr = g->k->mr, nr = g->k->nr, mc = g->bl.mc;
+    if (g->M <= 0 || g->N <= 0) return;
+    int npanels = (g->N + nr - 1) / nr;
+    int nt = max_threads;
+#ifdef _OPENMP
+    if (omp_in_parallel()) nt = 1;
+#else
+    nt = 1;
+#endif
+    /* below ~4 MFLOP per thread, waking threads costs more than it saves */
+    double mflop = 2e-6 * g->M * g->N * (double)g->K;
+    if (nt > 1 && mflop < 4.0 * nt) nt = mflop < 8.0 ? 1 : (int)(mflop / 4.0);
+    if (nt < 1) nt = 1;
+    /* units: mblocks x nblocks; N is cut only when there are too few row blocks to
+     * keep every thread busy (then each unit packs its own copy of the A block) */
+    int mblocks = (g->M + mc - 1) / mc, nblocks = 1;
+    if (nt > 1 && mblocks < 4 * nt) {
+        nblocks = (4 * nt + mblocks - 1) / mblocks;
+        if (nblocks > npanels) nblocks = npanels;
+    }
+    int per = (npanels + nblocks - 1) / nblocks; /* panels per unit */
+    nblocks = (npanels + per - 1) / per;
+    int units = mblocks * nblocks;
+    if (nt > units) nt = units;
+    /* packed A block: at most MC rows (whole micro-panels) x KC depth; small products
+     * get a small buffer (no large malloc per attention call) */
+    int rows = g->M < mc ? g->M : mc, depth = g->K < g->bl.kc ? g->K : g->bl.kc;
+    size_t abuf_floats = (size_t)((rows + mr - 1) / mr) * round16((size_t)depth * mr);
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float *abuf = t5pt_alloc_aligned(abuf_floats * sizeof(float));
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int u = 0; u < units; u++) {
+            int ib = u / nblocks, jb = u % nblocks;
+            int i0 = ib * mc, i1 = i0 + mc < g->M ? i0 + mc : g->M;
+            int jp0 = jb * per, jp1 = jp0 + per < npanels ? jp0 + per : npanels;
+            if (abuf)
+                gemm_range(g, i0, i1, jp0, jp1, abuf);
+            else /* out of memory: still compute this unit */
+                gemm_range_naive(g, i0, i1, jp0 * nr, jp1 * nr < g->N ? jp1 * nr : g->N);
+        }
+        t5pt_free_aligned(abuf);
+    }
+}
+
+/* ------------------------------------------------------------------ general sgemm */
+
+static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc, int threads) {
+    if (M <= 0 || N <= 0) return;
+    const t5pt_kernels *k = t5pt_kern();
+    gemm_job g = {k, blocking_for(k), M, N, K, A, lda, transA, alpha, NULL, B, ldb, transB, beta, C, ldc};
+    float *bp = NULL;
+    if (K > 0) {
+        int panels = (N + k->nr - 1) / k->nr;
+        bp = t5pt_alloc_aligned((size_t)panels * panel_stride(K, k->nr) * sizeof(float));
+        if (!bp) {
+            gemm_range_naive(&g, 0, M, 0, N); /* out of memory: still compute the product */
+            return;
+        }
+        pack_b(bp, B, ldb, transB, K, N, k->nr, 1);
+    }
+    g.Bp = bp;
+    gemm_run(&g, threads);
+    t5pt_free_aligned(bp);
+}
+
+void t5pt_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
+}
+
+void t5pt_sgemm_parallel(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, t5pt_num_threads());
+}
+
+/* ------------------------------------------------------------------ packed linear */
+
+t5pt_status t5pt_linear_pack(t5pt_linear *lin, const float *W, int N, int K, int want_bwd) {
+    memset(lin, 0, sizeof *lin);
+    if (!W || N <= 0 || K <= 0)
+        return t5pt_set_error(T5PT_ERR_ARG, "t5pt_linear_pack: bad weight (%d x %d)", N, K);
+    const t5pt_kernels *k = t5pt_kern();
+    int nr = k->nr;
+    lin->N = N;
+    lin->K = K;
+    lin->W = W;
+    lin->nr = nr;
+    /* forward: B = W^T [K,N], panels over N of depth K */
+    size_t fwd_floats = (size_t)((N + nr - 1) / nr) * panel_stride(K, nr);
+    lin->fwd = t5pt_alloc_aligned(fwd_floats * sizeof(float));
+    if (!lin->fwd)
+        return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_linear_pack: cannot allocate %zu floats for %d x %d weight",
+                              fwd_floats, N, K);
+    pack_b(lin->fwd, W, K, 1, K, N, nr, t5pt_num_threads()); /* once per weight: worth threads */
+    if (want_bwd) {
+        /* backward: B = W [N,K], panels over K of depth N */
+        size_t bwd_floats = (size_t)((K + nr - 1) / nr) * panel_stride(N, nr);
+        lin->bwd = t5pt_alloc_aligned(bwd_floats * sizeof(float));
+        if (!lin->bwd) {
+            t5pt_linear_free(lin);
+            return t5pt_set_error(T5PT_ERR_NOMEM,
+                                  "t5pt_linear_pack: cannot allocate %zu floats for %d x %d weight", bwd_floats, N, K);
+        }
+        pack_b(lin->bwd, W, K, 0, N, K, nr, t5pt_num_threads());
+    }
+    return T5PT_OK;
+}
+
+void t5pt_linear_free(t5pt_linear *lin) {
+    if (!lin) return;
+    t5pt_free_aligned(lin->fwd);
+    t5pt_free_aligned(lin->bwd);
+    lin->fwd = lin->bwd = NULL;
+}
+
+void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
+    const t5pt_kernels *k = t5pt_kern();
+    if (!lin->fwd || lin->nr != k->nr) {
+        /* packed for another micro-kernel (path changed after loading): pack per call */
+        sgemm_impl(0, 1, M, lin->N, lin->K, 1.0f, x, ldx, lin->W, lin->K, beta, y, ldy, t5pt_num_threads());
+        return;
+    }
+    gemm_job g = {k, blocking_for(k), M, lin->N, lin->K, x, ldx, 0, 1.0f, lin->fwd, lin->W, lin->K, 1, beta, y, ldy};
+    gemm_run(&g, t5pt_num_threads());
+}
+
+void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {
+    const t5pt_kernels *k = t5pt_kern();
+    if (!lin->bwd || lin->nr != k->nr) {
+        sgemm_impl(0, 0, M, lin->K, lin->N, 1.0f, dy, lddy, lin->W, lin->K, beta, dx, lddx, t5pt_num_threads());
+        return;
+    }
+    gemm_job g = {k, blocking_for(k), M, lin->K, lin->N, dy, lddy, 0, 1.0f, lin->bwd, lin->W, lin->K, 0, beta, dx, lddx};
+    gemm_run(&g, t5pt_num_threads());
+}

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "internal.h"
 #include "json.h"
+#include "optim.h"
 #include "safetensors.h"
 
 #include <stdlib.h>
@@ -65,42 +66,9 @@ static t5pt_status optim_from_json(t5pt_optim_config *oc, const char *path) {
     if (!doc) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: %s", path, err);
     const json_value *o = json_root(doc);
     if (json_get(o, "optim")) o = json_get(o, "optim");
-    const char *kind = json_get_str(o, "kind");
-    t5pt_optim_kind k = T5PT_OPT_ADAFACTOR;
-    if (kind && (st = t5pt_optim_parse_kind(&k, kind)) != T5PT_OK) { json_free(doc); return st; }
-    t5pt_optim_config_default(oc, k);
-    double v;
-    int b;
-    if (!json_get_num(o, "lr", &v)) oc->lr = (float)v;
-    const json_value *eps = json_get(o, "eps");
-    if (eps && eps->type == JSON_ARRAY && eps->len == 2) {
-        oc->eps1 = (float)json_at(eps, 0)->u.num;
-        oc->eps2 = (float)json_at(eps, 1)->u.num;
-    } else if (eps && eps->type == JSON_NUMBER) {
-        oc->adam_eps = (float)eps->u.num;
-    }
-    if (!json_get_num(o, "clip_threshold", &v)) oc->clip_threshold = (float)v;
-    if (!json_get_num(o, "decay_rate", &v)) oc->decay_rate = (float)v;
-    if (!json_get_num(o, "beta1", &v)) oc->beta1 = (float)v;   /* null: no first moment (default) */
-    if (!json_get_num(o, "weight_decay", &v)) oc->weight_decay = (float)v;
-    if (!json_get_bool(o, "scale_parameter", &b)) oc->scale_parameter = b;
-    if (!json_get_bool(o, "relative_step", &b)) oc->relative_step = b;
-    if (!json_get_bool(o, "warmup_init", &b)) oc->warmup_init = b;
-    const json_value *betas = json_get(o, "betas");
-    if (betas && betas->type == JSON_ARRAY && betas->len == 2) {
-        oc->adam_beta1 = (float)json_at(betas, 0)->u.num;
-        oc->adam_beta2 = (float)json_at(betas, 1)->u.num;
-    }
-    const json_value *sc = json_get(o, "schedule");
-    if (sc) {
-        const char *sk = json_get_str(sc, "kind");
-        if (sk && !strcmp(sk, "linear")) oc->schedule = T5PT_SCHED_LINEAR;
-        int64_t iv;
-        if (!json_get_int(sc, "warmup_steps", &iv)) oc->warmup_steps = (int)iv;
-        if (!json_get_int(sc, "total_steps", &iv)) oc->total_steps = (int)iv;
-    }
+    st = t5pt_optim_config_from_json(oc, o, path);
     json_free(doc);
-    return T5PT_OK;
+    return st;
 }
 
 int cli_dump(int argc, char **argv) {

@@ -17,12 +17,11 @@
 #include "model.h"
 #include "kernels.h"
 #include "gemm.h"
+#include "layers.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MASK_NEG (-1e30f)   /* additive mask: exp() underflows to exactly 0 */
 
 struct t5pt_kvdec {
     const t5pt_model *m;
@@ -34,28 +33,18 @@ struct t5pt_kvdec {
     float *sk, *sv;        /* [nl][R][max_steps][inner]  self-attention cache */
     float *bias;           /* [H][max_steps] position bias of the current query */
     float *x, *h, *tmp;    /* [R, d] */
+    float *rstd;           /* [R] RMSNorm scratch (rmsnorm_forward saves it; unused here) */
     float *q, *att;        /* [R, inner] */
-    float *fa, *fb;        /* [R, d_ff] */
+    float *fa, *fb, *fc;   /* [R, d_ff] FFN pre-activations (wi / wi_0, wi_1) and activation */
     float *scores;         /* [R*H][max(Tenc, max_steps)]: one row per (row, head) task */
     float *logits;         /* [R, V] */
 };
-
-/* Causal bucket of a key `rp` positions before the query (rp >= 0), as
- * T5Attention._relative_position_bucket(bidirectional=False) computes it in float32. */
-static int causal_bucket(int rp, int nb, int max_distance) {
-    int max_exact = nb / 2;
-    if (rp < max_exact) return rp;
-    float v = logf((float)rp / (float)max_exact) / (float)log((double)max_distance / max_exact) *
-              (float)(nb - max_exact);
-    int large = max_exact + (int)v;
-    return large < nb - 1 ? large : nb - 1;
-}
 
 void t5pt_kvdec_free(t5pt_kvdec *k) {
     if (!k) return;
     free(k->row_enc);
     float *bufs[] = {k->ck, k->cv, k->mask, k->sk, k->sv, k->bias, k->x, k->h, k->tmp,
-                     k->q, k->att, k->fa, k->fb, k->scores, k->logits};
+                     k->rstd, k->q, k->att, k->fa, k->fb, k->fc, k->scores, k->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) t5pt_free_aligned(bufs[i]);
     free(k);
 }
@@ -93,14 +82,16 @@ t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float
     k->x = zalloc(R * d);
     k->h = zalloc(R * d);
     k->tmp = zalloc(R * d);
+    k->rstd = zalloc((size_t)R);
     k->q = zalloc(R * inner);
     k->att = zalloc(R * inner);
     k->fa = zalloc((size_t)R * cfg->d_ff);
     k->fb = zalloc((size_t)R * cfg->d_ff);
+    k->fc = zalloc((size_t)R * cfg->d_ff);
     k->scores = zalloc((size_t)R * cfg->num_heads * smax);
     k->logits = zalloc((size_t)R * cfg->vocab_size);
     if (!k->row_enc || !k->ck || !k->cv || !k->mask || !k->sk || !k->sv || !k->bias || !k->x || !k->h || !k->tmp ||
-        !k->q || !k->att || !k->fa || !k->fb || !k->scores || !k->logits) {
+        !k->rstd || !k->q || !k->att || !k->fa || !k->fb || !k->fc || !k->scores || !k->logits) {
         t5pt_kvdec_free(k);
         return t5pt_set_error(T5PT_ERR_NOMEM, "decoder: out of memory for the key/value cache (R=%d, Tenc=%d)", R, Tenc);
     }
@@ -111,7 +102,7 @@ t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float
         }
         k->row_enc[r] = row_enc[r];
     }
-    for (size_t i = 0; i < BT; i++) k->mask[i] = enc_mask[i] ? 0.0f : MASK_NEG;
+    for (size_t i = 0; i < BT; i++) k->mask[i] = enc_mask[i] ? 0.0f : T5PT_MASK_NEG;
     /* Cross-attention keys and values depend only on the encoder output: once per layer. */
     for (int l = 0; l < k->nl; l++) {
         const t5pt_block_weights *w = &m->dec[l];
@@ -148,9 +139,9 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
                                       cfg->vocab_size);
         memcpy(k->x + (size_t)r * d, e, (size_t)d * sizeof(float));
     }
-    /* position bias of query t against keys 0..t: bucket(t - j), table [nb, H] */
+    /* position bias of query t against keys 0..t: causal bucket of j - t, table [nb, H] */
     for (int j = 0; j <= t; j++) {
-        int bkt = causal_bucket(t - j, cfg->rel_num_buckets, cfg->rel_max_distance);
+        int bkt = t5pt_relative_bucket(j - t, 0, cfg->rel_num_buckets, cfg->rel_max_distance);
         for (int h = 0; h < H; h++) k->bias[(size_t)h * S + j] = m->dec_rel_bias[(size_t)bkt * H + h];
     }
 
@@ -158,7 +149,7 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
         const t5pt_block_weights *w = &m->dec[l];
         float *sk = k->sk + (size_t)l * R * S * inner, *sv = k->sv + (size_t)l * R * S * inner;
         /* --- causal self-attention; this position's K/V go straight into the cache */
-        for (int r = 0; r < R; r++) kr->rmsnorm_forward(k->h + (size_t)r * d, k->x + (size_t)r * d, w->ln_self, d, eps);
+        rmsnorm_forward(k->h, k->rstd, k->x, w->ln_self, R, d, eps);
         t5pt_linear_forward(k->q, inner, k->h, d, R, &w->self.q, 0.0f);
         t5pt_linear_forward(sk + (size_t)t * inner, S * inner, k->h, d, R, &w->self.k, 0.0f);
         t5pt_linear_forward(sv + (size_t)t * inner, S * inner, k->h, d, R, &w->self.v, 0.0f);
@@ -176,7 +167,7 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
         kr->acc(k->x, k->tmp, R * d);
 
         /* --- cross-attention over the encoder output of this row's example */
-        for (int r = 0; r < R; r++) kr->rmsnorm_forward(k->h + (size_t)r * d, k->x + (size_t)r * d, w->ln_cross, d, eps);
+        rmsnorm_forward(k->h, k->rstd, k->x, w->ln_cross, R, d, eps);
         t5pt_linear_forward(k->q, inner, k->h, d, R, &w->cross.q, 0.0f);
         const float *ck = k->ck + (size_t)l * BT * inner, *cv = k->cv + (size_t)l * BT * inner;
 #ifdef _OPENMP
@@ -193,19 +184,11 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
         kr->acc(k->x, k->tmp, R * d);
 
         /* --- feed-forward */
-        for (int r = 0; r < R; r++) kr->rmsnorm_forward(k->h + (size_t)r * d, k->x + (size_t)r * d, w->ln_ff, d, eps);
-        if (cfg->gated_gelu) {
-            t5pt_linear_forward(k->fa, f, k->h, d, R, &w->wi_0, 0.0f);
-            t5pt_linear_forward(k->fb, f, k->h, d, R, &w->wi_1, 0.0f);
-            kr->gated_gelu_forward(k->fa, k->fa, k->fb, R * f);
-        } else {
-            t5pt_linear_forward(k->fa, f, k->h, d, R, &w->wi, 0.0f);
-            kr->relu_forward(k->fa, k->fa, R * f);
-        }
-        t5pt_linear_forward(k->tmp, d, k->fa, f, R, &w->wo, 0.0f);
+        rmsnorm_forward(k->h, k->rstd, k->x, w->ln_ff, R, d, eps);
+        ffn_forward(k->tmp, k->fa, k->fb, k->fc, k->h, w, cfg->gated_gelu, R, f, NULL, 1.0f);
         kr->acc(k->x, k->tmp, R * d);
     }
-    for (int r = 0; r < R; r++) kr->rmsnorm_forward(k->h + (size_t)r * d, k->x + (size_t)r * d, m->dec_final_ln, d, eps);
+    rmsnorm_forward(k->h, k->rstd, k->x, m->dec_final_ln, R, d, eps);
     if (cfg->tie_word_embeddings) kr->scale(k->h, k->h, 1.0f / sqrtf((float)d), R * d);
     t5pt_linear_forward(k->logits, cfg->vocab_size, k->h, d, R, &m->lm_head, 0.0f);
     k->t++;

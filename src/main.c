@@ -19,7 +19,7 @@ static const char usage[] =
     "  dump        conformance: logits, loss, encoder output, prompt gradient, optimizer\n"
     "              trajectory of a batch, written as safetensors\n"
     "  info        CPU features, SIMD path in use, thread count\n"
-    "  bench       GEMM / training-step / tokenizer benchmarks\n"
+    "  bench       GEMM, micro-kernel peak and training-step benchmarks (make bench adds the tokenizer)\n"
     "  init-model  write a randomly initialised T5 in Hugging Face layout (tests, demos)\n"
     "\n"
     "  t5pt --version    print the version\n";

@@ -89,6 +89,7 @@
  * so the same inputs give the same bits on x86 and ARM — checkpoints resume bit-exactly.
  */
 #include "internal.h"
+#include "optim.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -462,5 +463,97 @@ t5pt_status t5pt_optim_state_set(t5pt_optim *o, const float *state, size_t n, in
             return t5pt_set_error(T5PT_ERR_FORMAT, "optimizer state: value %zu is not finite", k);
     memcpy(o->state, state, n * sizeof(float));
     o->step = step;
+    return T5PT_OK;
+}
+
+/* ---------------------------------------------------------------- configuration from JSON */
+
+/* A float from obj[key]: 1 when set, 0 when the key is missing (nothing changes), -1 when
+ * the value is not a number (a null is accepted only when null_value is given). */
+static int json_float(const json_value *obj, const char *key, float *out, const float *null_value) {
+    const json_value *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type == JSON_NUMBER) { *out = (float)v->u.num; return 1; }
+    if (v->type == JSON_NULL && null_value) { *out = *null_value; return 1; }
+    return -1;
+}
+
+/* A pair [a, b] of numbers from obj[key]; same return convention as json_float. */
+static int json_float_pair(const json_value *obj, const char *key, float *a, float *b) {
+    const json_value *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type != JSON_ARRAY || v->len != 2 || json_at(v, 0)->type != JSON_NUMBER ||
+        json_at(v, 1)->type != JSON_NUMBER)
+        return -1;
+    *a = (float)json_at(v, 0)->u.num;
+    *b = (float)json_at(v, 1)->u.num;
+    return 1;
+}
+
+static int json_flag(const json_value *obj, const char *key, int *out) {
+    const json_value *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type != JSON_TRUE && v->type != JSON_FALSE) return -1;
+    *out = v->type == JSON_TRUE;
+    return 1;
+}
+
+static int json_count(const json_value *obj, const char *key, int *out) {
+    const json_value *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type != JSON_NUMBER || v->u.num < 0 || v->u.num > 2147483647.0 || v->u.num != (int)v->u.num)
+        return -1;
+    *out = (int)v->u.num;
+    return 1;
+}
+
+t5pt_status t5pt_optim_config_from_json(t5pt_optim_config *oc, const json_value *obj, const char *where) {
+    if (!where) where = "optim";
+    if (!oc || !obj || obj->type != JSON_OBJECT)
+        return t5pt_set_error(T5PT_ERR_CONFIG, "%s: the optimizer configuration must be a JSON object", where);
+    t5pt_optim_kind k = T5PT_OPT_ADAFACTOR;
+    const json_value *kv = json_get(obj, "kind");
+    if (kv) {
+        if (kv->type != JSON_STRING)
+            return t5pt_set_error(T5PT_ERR_CONFIG, "%s: optimizer \"kind\" must be a string", where);
+        if (t5pt_optim_parse_kind(&k, kv->u.str) != T5PT_OK)
+            return t5pt_set_error(T5PT_ERR_CONFIG, "%s: unknown optimizer kind \"%s\" (adafactor, adafactor-t5x, adamw)",
+                                  where, kv->u.str);
+    }
+    t5pt_optim_config_default(oc, k);
+    const char *bad = NULL;
+    const float zero = 0.0f, none = -1.0f;
+    if (json_float(obj, "lr", &oc->lr, &zero) < 0) bad = "\"lr\" must be a number or null";
+    else if (json_float(obj, "weight_decay", &oc->weight_decay, NULL) < 0) bad = "\"weight_decay\" must be a number";
+    else if (k == T5PT_OPT_ADAMW) {
+        if (json_float_pair(obj, "betas", &oc->adam_beta1, &oc->adam_beta2) < 0) bad = "\"betas\" must be [beta1, beta2]";
+        else if (json_float(obj, "eps", &oc->adam_eps, NULL) < 0) bad = "AdamW \"eps\" must be a number";
+    } else {
+        int mdim = 128;
+        if (json_float_pair(obj, "eps", &oc->eps1, &oc->eps2) < 0) bad = "Adafactor \"eps\" must be [eps1, eps2]";
+        else if (json_float(obj, "clip_threshold", &oc->clip_threshold, NULL) < 0) bad = "\"clip_threshold\" must be a number";
+        else if (json_float(obj, "decay_rate", &oc->decay_rate, NULL) < 0) bad = "\"decay_rate\" must be a number";
+        else if (json_float(obj, "beta1", &oc->beta1, &none) < 0) bad = "\"beta1\" must be a number or null";
+        else if (json_flag(obj, "scale_parameter", &oc->scale_parameter) < 0) bad = "\"scale_parameter\" must be true or false";
+        else if (json_flag(obj, "relative_step", &oc->relative_step) < 0) bad = "\"relative_step\" must be true or false";
+        else if (json_flag(obj, "warmup_init", &oc->warmup_init) < 0) bad = "\"warmup_init\" must be true or false";
+        else if (json_count(obj, "min_dim_size_to_factor", &mdim) < 0 || mdim != 128)
+            /* t5pt fixes T5X's min_dim_size_to_factor at its default */
+            bad = "\"min_dim_size_to_factor\" must be 128 (the only value t5pt builds)";
+    }
+    if (bad) return t5pt_set_error(T5PT_ERR_CONFIG, "%s: optimizer %s", where, bad);
+    const json_value *sch = json_get(obj, "schedule");
+    if (sch) {
+        const char *sk = json_get_str(sch, "kind");
+        if (sch->type != JSON_OBJECT || !sk)
+            bad = "\"schedule\" must be an object with a \"kind\"";
+        else if (strcmp(sk, "linear") == 0) oc->schedule = T5PT_SCHED_LINEAR;
+        else if (strcmp(sk, "constant") == 0) oc->schedule = T5PT_SCHED_CONSTANT;
+        else bad = "schedule \"kind\" must be \"constant\" or \"linear\"";
+        if (!bad && (json_count(sch, "warmup_steps", &oc->warmup_steps) < 0 ||
+                     json_count(sch, "total_steps", &oc->total_steps) < 0))
+            bad = "schedule \"warmup_steps\" and \"total_steps\" must be non-negative integers";
+        if (bad) return t5pt_set_error(T5PT_ERR_CONFIG, "%s: optimizer %s", where, bad);
+    }
     return T5PT_OK;
 }

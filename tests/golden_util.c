@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "optim.h"
 
 static char golden_msg[4096];
 
@@ -216,51 +217,8 @@ double golden_tol(const golden_case *g, const char *tensor, double dflt) {
 
 /* ------------------------------------------------------------------ optimizer config */
 
-static double num_or(const json_value *obj, const char *key, double dflt) {
-    double v;
-    return json_get_num(obj, key, &v) == 0 ? v : dflt;
-}
-
 int golden_optim_config_json(const json_value *spec, t5pt_optim_config *oc) {
-    const char *kind = json_get_str(spec, "kind");
-    t5pt_optim_kind k;
-    if (!kind || t5pt_optim_parse_kind(&k, kind) != T5PT_OK) return -1;
-    t5pt_optim_config_default(oc, k);
-    const json_value *lr = json_get(spec, "lr");
-    oc->lr = (lr && lr->type == JSON_NUMBER) ? (float)lr->u.num : 0.0f;   /* null: relative_step */
-    oc->weight_decay = (float)num_or(spec, "weight_decay", 0.0);
-    if (k == T5PT_OPT_ADAMW) {
-        const json_value *betas = json_get(spec, "betas");
-        if (!betas || betas->type != JSON_ARRAY || betas->len != 2) return -1;
-        oc->adam_beta1 = (float)json_at(betas, 0)->u.num;
-        oc->adam_beta2 = (float)json_at(betas, 1)->u.num;
-        oc->adam_eps = (float)num_or(spec, "eps", 1e-8);
-    } else {
-        const json_value *eps = json_get(spec, "eps");
-        if (!eps || eps->type != JSON_ARRAY || eps->len != 2) return -1;
-        oc->eps1 = (float)json_at(eps, 0)->u.num;
-        oc->eps2 = (float)json_at(eps, 1)->u.num;
-        oc->clip_threshold = (float)num_or(spec, "clip_threshold", 1.0);
-        oc->decay_rate = (float)num_or(spec, "decay_rate", -0.8);
-        const json_value *b1 = json_get(spec, "beta1");
-        oc->beta1 = (b1 && b1->type == JSON_NUMBER) ? (float)b1->u.num : -1.0f;
-        int b;
-        oc->scale_parameter = json_get_bool(spec, "scale_parameter", &b) == 0 ? b : 0;
-        oc->relative_step = json_get_bool(spec, "relative_step", &b) == 0 ? b : 0;
-        oc->warmup_init = json_get_bool(spec, "warmup_init", &b) == 0 ? b : 0;
-        /* t5pt fixes T5X's min_dim_size_to_factor at its default: a case with another value
-         * describes an optimizer t5pt does not build */
-        if (num_or(spec, "min_dim_size_to_factor", 128) != 128) return -1;
-    }
-    const json_value *sch = json_get(spec, "schedule");
-    if (sch) {
-        const char *sk = json_get_str(sch, "kind");
-        if (sk && strcmp(sk, "linear") == 0) oc->schedule = T5PT_SCHED_LINEAR;
-        else if (!sk || strcmp(sk, "constant") != 0) return -1;
-        oc->warmup_steps = (int)num_or(sch, "warmup_steps", 0);
-        oc->total_steps = (int)num_or(sch, "total_steps", 0);
-    }
-    return 0;
+    return t5pt_optim_config_from_json(oc, spec, "golden optim") == T5PT_OK ? 0 : -1;
 }
 
 int golden_optim_config(const golden_case *g, t5pt_optim_config *oc, int *steps) {

@@ -11,41 +11,18 @@
 
 #include "data.h"
 #include "t5pt.h"
+#include "file_util.h"
 
 
 /* Tests may run concurrently (make test and make asan): every file lives under this
- * run's own directory. T("x") is a path in it (a ring of buffers: up to 8 live at once). */
-static char tmp_root[64];
-static const char *T(const char *name) {
-    static char ring[8][320];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, sizeof ring[0], "%s/%s", tmp_root, name);
-    return p;
-}
-static void tmp_root_create(const char *tag) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/t5pt_%s_%ld", tag, (long)getpid());
-    mkdir(tmp_root, 0777);
-}
-static void tmp_root_remove(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
-}
+ * run's own directory (test_tmpdir_create in main); test_tmp("x") is a path in it. */
 
 static t5pt_tokenizer *tok;
 static char tmp_path[160], tmp_tsv[160];
 
-static void write_file(const char *path, const char *bytes, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert(f);
-    ck_assert(fwrite(bytes, 1, n, f) == n);
-    fclose(f);
-}
-
 static void setup(void) {
-    snprintf(tmp_path, sizeof tmp_path, "%s", T("t5pt_test_data.jsonl"));
-    snprintf(tmp_tsv, sizeof tmp_tsv, "%s", T("t5pt_test_data.tsv"));
+    snprintf(tmp_path, sizeof tmp_path, "%s", test_tmp("t5pt_test_data.jsonl"));
+    snprintf(tmp_tsv, sizeof tmp_tsv, "%s", test_tmp("t5pt_test_data.tsv"));
     ck_assert_msg(t5pt_tokenizer_load(&tok, "assets/t5/spiece.model") == T5PT_OK, "%s", t5pt_last_error());
 }
 static void teardown(void) {
@@ -56,7 +33,7 @@ static void teardown(void) {
 
 /* Loads bytes as a dataset that must fail; checks status and that the message names want. */
 static void expect_error(const char *path, const char *bytes, size_t n, t5pt_status want_st, const char *want_msg) {
-    write_file(path, bytes, n);
+    test_write_file(path, bytes, n);
     t5pt_dataset *d = (t5pt_dataset *)1;
     t5pt_status st = t5pt_dataset_load(&d, path, tok, NULL);
     ck_assert_msg(st == want_st, "expected status %d, got %d (%s)", want_st, st, t5pt_last_error());
@@ -69,7 +46,7 @@ START_TEST(test_jsonl_basic) {
                        "\n"
                        "{\"target\": \"world\", \"input\": \"Hello\", \"extra\": [1,2]}\r\n"
                        "{\"input\": \"x\", \"target\": 7}\n";
-    write_file(tmp_path, text, strlen(text));
+    test_write_file(tmp_path, text, strlen(text));
     t5pt_dataset *d;
     ck_assert_msg(t5pt_dataset_load(&d, tmp_path, tok, NULL) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert_int_eq(d->n, 3);
@@ -91,7 +68,7 @@ END_TEST
 
 START_TEST(test_field_names_and_tsv) {
     const char *text = "{\"sentence\": \"Hello world\", \"label\": \"Hello\"}\n";
-    write_file(tmp_path, text, strlen(text));
+    test_write_file(tmp_path, text, strlen(text));
     t5pt_data_options o;
     t5pt_data_options_default(&o);
     o.input_field = "sentence";
@@ -103,7 +80,7 @@ START_TEST(test_field_names_and_tsv) {
     t5pt_dataset_free(d);
 
     const char *tsv = "input\ttarget\nHello world\tHello\nHello\tworld\n";
-    write_file(tmp_tsv, tsv, strlen(tsv));
+    test_write_file(tmp_tsv, tsv, strlen(tsv));
     ck_assert_msg(t5pt_dataset_load(&d, tmp_tsv, tok, NULL) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert_int_eq(d->n, 2);           /* header skipped */
     ck_assert_int_eq(d->ex[0].line, 2);
@@ -116,7 +93,7 @@ END_TEST
 START_TEST(test_truncation_counted) {
     const char *text = "{\"input\": \"Hello world Hello world\", \"target\": \"Hello world Hello\"}\n"
                        "{\"input\": \"Hello\", \"target\": \"world\"}\n";
-    write_file(tmp_path, text, strlen(text));
+    test_write_file(tmp_path, text, strlen(text));
     t5pt_data_options o;
     t5pt_data_options_default(&o);
     o.max_src_len = 3;
@@ -139,7 +116,7 @@ END_TEST
 START_TEST(test_batch_padding) {
     const char *text = "{\"input\": \"Hello world\", \"target\": \"Hello world\"}\n"
                        "{\"input\": \"Hello\", \"target\": \"world\"}\n";
-    write_file(tmp_path, text, strlen(text));
+    test_write_file(tmp_path, text, strlen(text));
     t5pt_dataset *d;
     ck_assert(t5pt_dataset_load(&d, tmp_path, tok, NULL) == T5PT_OK);
     t5pt_batch_buf bb = {0};
@@ -251,7 +228,10 @@ START_TEST(test_bad_missing_file) {
 END_TEST
 
 int main(void) {
-    tmp_root_create("data");
+    if (!test_tmpdir_create("data")) {
+        perror("test_data: cannot create a temp directory");
+        return 1;
+    }
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("data");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -276,6 +256,6 @@ int main(void) {
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    tmp_root_remove();
+    test_tmpdir_remove();
     return failed == 0 ? 0 : 1;
 }

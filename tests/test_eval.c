@@ -21,27 +21,11 @@
 #include "eval.h"
 #include "golden_util.h"
 #include "t5pt.h"
+#include "file_util.h"
 
 
 /* Tests may run concurrently (make test and make asan): every file lives under this
- * run's own directory. T("x") is a path in it (a ring of buffers: up to 8 live at once). */
-static char tmp_root[64];
-static const char *T(const char *name) {
-    static char ring[8][320];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, sizeof ring[0], "%s/%s", tmp_root, name);
-    return p;
-}
-static void tmp_root_create(const char *tag) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/t5pt_%s_%ld", tag, (long)getpid());
-    mkdir(tmp_root, 0777);
-}
-static void tmp_root_remove(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
-}
+ * run's own directory (test_tmpdir_create in main); test_tmp("x") is a path in it. */
 
 static char **case_names;
 static int n_cases;
@@ -183,7 +167,7 @@ START_TEST(test_evaluate_bookkeeping) {
                        .decoder_start_token_id = 0, .pad_token_id = 0, .eos_token_id = 1};
     t5pt_model *m;
     ck_assert_msg(t5pt_model_init_random(&m, &cfg, 7) == T5PT_OK, "%s", t5pt_last_error());
-    const char *path = T("t5pt_test_eval_data.jsonl");
+    const char *path = test_tmp("t5pt_test_eval_data.jsonl");
     FILE *fp = fopen(path, "w");
     ck_assert(fp);
     const char *words[] = {"red", "green", "blue"};
@@ -247,7 +231,10 @@ START_TEST(test_evaluate_bookkeeping) {
 END_TEST
 
 int main(void) {
-    tmp_root_create("eval");
+    if (!test_tmpdir_create("eval")) {
+        perror("test_eval: cannot create a temp directory");
+        return 1;
+    }
     n_cases = golden_list(&case_names);
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("golden");
@@ -268,6 +255,6 @@ int main(void) {
     srunner_free(sr);
     golden_print_notes("eval");
     golden_free_list(case_names, n_cases);
-    tmp_root_remove();
+    test_tmpdir_remove();
     return failed == 0 && n_cases > 0 ? 0 : 1;
 }

@@ -19,44 +19,13 @@
 #include "json.h"
 #include "model.h"
 #include "safetensors.h"
+#include "file_util.h"
 
 /* ---------------------------------------------------------------- temp dir */
 
-static char tmpdir[256];
-static char pathbuf[4][600];
-static int pathslot;
+static void setup(void) { ck_assert_ptr_nonnull(test_tmpdir_create("test_model")); }
 
-static const char *tmp(const char *name) {
-    char *p = pathbuf[pathslot++ % 4];
-    snprintf(p, sizeof pathbuf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/t5pt_test_model_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void) {
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void teardown(void) { test_tmpdir_remove(); }
 
 /* Asserts status and that the last error contains every non-NULL needle. */
 static void expect_error(t5pt_status got, t5pt_status want, const char *n1, const char *n2, const char *n3) {
@@ -107,7 +76,7 @@ static void write_config(const char *dir, const t5pt_config *c, const char *extr
               extra ? extra : "");
     ck_assert(!w.oom);
     char *p = t5pt_path_join(dir, "config.json");
-    write_text(p, w.buf);
+    test_write_text(p, w.buf);
     free(p);
     jw_free(&w);
 }
@@ -293,7 +262,7 @@ static void save_model(const t5pt_model *m, const char *dir, const save_opts *o)
             free(p);
         }
         p = t5pt_path_join(dir, "model.safetensors.index.json");
-        write_text(p, idx.buf);
+        test_write_text(p, idx.buf);
         free(p);
     }
     jw_free(&idx);
@@ -404,8 +373,8 @@ END_TEST
 /* ---------------------------------------------------------------- config parsing rules */
 
 static t5pt_status load_config_text(const char *text, t5pt_config *c) {
-    write_text(tmp("config.json"), text);
-    return t5pt_config_load(c, tmp("config.json"));
+    test_write_text(test_tmp("config.json"), text);
+    return t5pt_config_load(c, test_tmp("config.json"));
 }
 
 START_TEST(test_config_defaults) {
@@ -450,10 +419,10 @@ START_TEST(test_config_unknown_ffp) {
         char text[128], want[96];
         snprintf(text, sizeof text, "{\"feed_forward_proj\": \"%s\"}", bad[i]);
         snprintf(want, sizeof want, "feed_forward_proj \"%s\" is not supported", bad[i]);
-        expect_error(load_config_text(text, &c), T5PT_ERR_CONFIG, tmp("config.json"), want,
+        expect_error(load_config_text(text, &c), T5PT_ERR_CONFIG, test_tmp("config.json"), want,
                      "only \"relu\" and \"gated-gelu\"");
     }
-    expect_error(load_config_text("{\"feed_forward_proj\": 3}", &c), T5PT_ERR_CONFIG, tmp("config.json"),
+    expect_error(load_config_text("{\"feed_forward_proj\": 3}", &c), T5PT_ERR_CONFIG, test_tmp("config.json"),
                  "\"feed_forward_proj\" must be a string", NULL);
 }
 END_TEST
@@ -461,16 +430,16 @@ END_TEST
 START_TEST(test_config_inconsistent_act) {
     t5pt_config c;
     expect_error(load_config_text("{\"feed_forward_proj\": \"gated-gelu\", \"dense_act_fn\": \"relu\"}", &c),
-                 T5PT_ERR_CONFIG, tmp("config.json"), "dense_act_fn \"relu\" contradicts feed_forward_proj \"gated-gelu\"",
+                 T5PT_ERR_CONFIG, test_tmp("config.json"), "dense_act_fn \"relu\" contradicts feed_forward_proj \"gated-gelu\"",
                  NULL);
     expect_error(load_config_text("{\"feed_forward_proj\": \"relu\", \"is_gated_act\": true}", &c), T5PT_ERR_CONFIG,
-                 tmp("config.json"), "is_gated_act true contradicts feed_forward_proj \"relu\"", NULL);
+                 test_tmp("config.json"), "is_gated_act true contradicts feed_forward_proj \"relu\"", NULL);
 }
 END_TEST
 
 START_TEST(test_config_bad_values) {
     t5pt_config c;
-    const char *p = tmp("config.json");
+    const char *p = test_tmp("config.json");
     expect_error(load_config_text("{\"d_model\": \"512\"}", &c), T5PT_ERR_CONFIG, p, "\"d_model\" must be an integer",
                  NULL);
     expect_error(load_config_text("{\"d_model\": 512.5}", &c), T5PT_ERR_CONFIG, p, "\"d_model\" must be an integer",
@@ -491,7 +460,7 @@ START_TEST(test_config_bad_values) {
     expect_error(load_config_text("[1]", &c), T5PT_ERR_CONFIG, p, "not a JSON object", NULL);
     expect_error(load_config_text("{\"d_model\": 512,}", &c), T5PT_ERR_CONFIG, p, "not valid JSON: line 1 col 17",
                  NULL);
-    expect_error(t5pt_config_load(&c, tmp("absent.json")), T5PT_ERR_IO, tmp("absent.json"), "cannot open", NULL);
+    expect_error(t5pt_config_load(&c, test_tmp("absent.json")), T5PT_ERR_IO, test_tmp("absent.json"), "cannot open", NULL);
 }
 END_TEST
 
@@ -557,8 +526,8 @@ static void roundtrip(int gated, int tied, st_dtype dtype, int shards) {
     t5pt_model *m, *l;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 42), T5PT_OK);
     save_opts o = {.dtype = dtype, .shards = shards};
-    save_model(m, tmpdir, &o);
-    t5pt_status st = t5pt_model_load(&l, tmpdir);
+    save_model(m, test_tmpdir(), &o);
+    t5pt_status st = t5pt_model_load(&l, test_tmpdir());
     ck_assert_msg(st == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, dtype);
     if (tied) ck_assert_ptr_eq(l->lm_head.W, l->shared);
@@ -586,8 +555,8 @@ START_TEST(test_load_embedding_aliases) {
     const char *aliases[] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
     for (int i = 0; i < 2; i++) {
         save_opts o = {.dtype = ST_F32, .emb_name = aliases[i]};
-        save_model(m, tmpdir, &o);
-        ck_assert_msg(t5pt_model_load(&l, tmpdir) == T5PT_OK, "%s", t5pt_last_error());
+        save_model(m, test_tmpdir(), &o);
+        ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
         assert_same_weights(m, l, ST_F32);
         t5pt_model_free(l);
     }
@@ -600,10 +569,10 @@ START_TEST(test_load_embedding_aliases) {
     int64_t s[2] = {40, 16};
     ck_assert_int_eq(st_writer_add(w, "encoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
     ck_assert_int_eq(st_writer_add(w, "decoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("model.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     free(other);
-    ck_assert_msg(t5pt_model_load(&l, tmpdir) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, ST_F32);
     t5pt_model_free(l);
     t5pt_model_free(m);
@@ -615,7 +584,7 @@ START_TEST(test_load_tied_ignores_lm_head) {
     t5pt_config c = small_config(0, 1);
     t5pt_model *m, *l;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 5), T5PT_OK);
-    write_config(tmpdir, &c, "");
+    write_config(test_tmpdir(), &c, "");
     collect(m);
     st_writer *w = st_writer_new();
     for (int i = 0; i < nnamed; i++) add_tensor(w, tensors[i].name, &tensors[i], ST_F32);
@@ -625,10 +594,10 @@ START_TEST(test_load_tied_ignores_lm_head) {
     /* unknown tensors and relative biases in blocks > 0 are ignored too */
     ck_assert_int_eq(st_writer_add(w, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", ST_F32, 2, s, head), T5PT_OK);
     ck_assert_int_eq(st_writer_add(w, "something.else", ST_F32, 2, s, head), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("model.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     free(head);
-    ck_assert_msg(t5pt_model_load(&l, tmpdir) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, ST_F32);
     ck_assert_ptr_eq(l->lm_head.W, l->shared);
     t5pt_model_free(l);
@@ -638,27 +607,20 @@ END_TEST
 
 /* ---------------------------------------------------------------- loading: bad checkpoints */
 
-/* Writes a valid tied relu model into tmpdir and returns its raw model.safetensors bytes. */
+/* Writes a valid tied relu model into test_tmpdir() and returns its raw model.safetensors bytes. */
 static unsigned char *valid_file(size_t *len, uint64_t *hlen) {
     t5pt_config c = small_config(0, 1);
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 11), T5PT_OK);
     save_opts o = {.dtype = ST_F32};
-    save_model(m, tmpdir, &o);
+    save_model(m, test_tmpdir(), &o);
     t5pt_model_free(m);
     char *raw;
-    ck_assert_int_eq(t5pt_read_file(tmp("model.safetensors"), &raw, len), T5PT_OK);
+    ck_assert_int_eq(t5pt_read_file(test_tmp("model.safetensors"), &raw, len), T5PT_OK);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | (unsigned char)raw[i];
     *hlen = n;
     return (unsigned char *)raw;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
 }
 
 /* Rewrites model.safetensors with header text `hdr` (length recomputed) and the original data buffer. */
@@ -668,7 +630,7 @@ static void write_with_header(const unsigned char *raw, size_t len, uint64_t hle
     for (int i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)hn >> (8 * i));
     memcpy(out + 8, hdr, hn);
     memcpy(out + 8 + hn, raw + 8 + hlen, dn);
-    write_bytes(tmp("model.safetensors"), out, 8 + hn + dn);
+    test_write_file(test_tmp("model.safetensors"), out, 8 + hn + dn);
     free(out);
 }
 
@@ -681,7 +643,7 @@ static char *header_copy(const unsigned char *raw, uint64_t hlen) {
 
 static void expect_load_error(t5pt_status want, const char *n1, const char *n2, const char *n3) {
     t5pt_model *m = (t5pt_model *)0x1;
-    expect_error(t5pt_model_load(&m, tmpdir), want, n1, n2, n3);
+    expect_error(t5pt_model_load(&m, test_tmpdir()), want, n1, n2, n3);
     ck_assert_ptr_null(m);
 }
 
@@ -689,8 +651,8 @@ START_TEST(test_bad_truncated_file) {
     size_t len;
     uint64_t hl;
     unsigned char *raw = valid_file(&len, &hl);
-    write_bytes(tmp("model.safetensors"), raw, 5);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "truncated file", NULL);
+    test_write_file(test_tmp("model.safetensors"), raw, 5);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "truncated file", NULL);
     free(raw);
 }
 END_TEST
@@ -701,8 +663,8 @@ START_TEST(test_bad_header_past_eof) {
     unsigned char *raw = valid_file(&len, &hl);
     uint64_t n = len; /* claims a header longer than the whole file */
     for (int i = 0; i < 8; i++) raw[i] = (unsigned char)(n >> (8 * i));
-    write_bytes(tmp("model.safetensors"), raw, len);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "header length", "runs past the end of the file");
+    test_write_file(test_tmp("model.safetensors"), raw, len);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "header length", "runs past the end of the file");
     free(raw);
 }
 END_TEST
@@ -714,7 +676,7 @@ START_TEST(test_bad_header_json) {
     char *h = header_copy(raw, hl);
     *strchr(h, ':') = ';';
     write_with_header(raw, len, hl, h);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "header is not valid JSON", "expected ':'");
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "header is not valid JSON", "expected ':'");
     free(h);
     free(raw);
 }
@@ -724,8 +686,8 @@ START_TEST(test_bad_offsets_out_of_range) {
     size_t len;
     uint64_t hl;
     unsigned char *raw = valid_file(&len, &hl);
-    write_bytes(tmp("model.safetensors"), raw, len - 4); /* the last tensor now ends past the buffer */
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "shared.weight", "out of range");
+    test_write_file(test_tmp("model.safetensors"), raw, len - 4); /* the last tensor now ends past the buffer */
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "shared.weight", "out of range");
     free(raw);
 }
 END_TEST
@@ -747,7 +709,7 @@ START_TEST(test_bad_offsets_overlap) {
     memcpy(nh + a, ko, (size_t)(ke - ko));
     strcpy(nh + a + (size_t)(ke - ko), oe);
     write_with_header(raw, len, hl, nh);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "overlapping data_offsets",
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "overlapping data_offsets",
                       "decoder.block.0.layer.0.SelfAttention.k.weight");
     free(nh);
     free(h);
@@ -763,7 +725,7 @@ START_TEST(test_bad_byte_count) {
     char *f = strstr(h, "\"F32\"");
     memcpy(f, "\"F16\"", 5); /* the first tensor now claims half the bytes it has */
     write_with_header(raw, len, hl, h);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "decoder.block.0.layer.0.SelfAttention.k.weight",
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "decoder.block.0.layer.0.SelfAttention.k.weight",
                       "has 768 bytes but dtype F16 x shape needs 384");
     free(h);
     free(raw);
@@ -778,7 +740,7 @@ START_TEST(test_bad_dtype) {
     char *f = strstr(h, "\"F32\"");
     memcpy(f, "\"I32\"", 5); /* same size, but integers are not weights */
     write_with_header(raw, len, hl, h);
-    expect_load_error(T5PT_ERR_SHAPE, tmp("model.safetensors"), "decoder.block.0.layer.0.SelfAttention.k.weight",
+    expect_load_error(T5PT_ERR_SHAPE, test_tmp("model.safetensors"), "decoder.block.0.layer.0.SelfAttention.k.weight",
                       "dtype I32, expected a float type");
     free(h);
     free(raw);
@@ -790,21 +752,21 @@ START_TEST(test_bad_missing_tensor) {
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
     save_opts o = {.dtype = ST_F32, .skip = "decoder.block.2.layer.1.EncDecAttention.k.weight"};
-    save_model(m, tmpdir, &o);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"),
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"),
                       "missing tensor \"decoder.block.2.layer.1.EncDecAttention.k.weight\"", NULL);
     o.skip = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
-    save_model(m, tmpdir, &o);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"),
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"),
                       "missing tensor \"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight\"", NULL);
     /* untied config: lm_head.weight is required */
     o.skip = "lm_head.weight";
-    save_model(m, tmpdir, &o);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "missing tensor \"lm_head.weight\"", NULL);
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "missing tensor \"lm_head.weight\"", NULL);
     /* no embedding under any of its three names */
     o.skip = "shared.weight";
-    save_model(m, tmpdir, &o);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors"), "missing tensor \"shared.weight\"",
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"), "missing tensor \"shared.weight\"",
                       "encoder.embed_tokens.weight");
     t5pt_model_free(m);
 }
@@ -815,20 +777,20 @@ START_TEST(test_bad_shape_for_config) {
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
     save_opts o = {.dtype = ST_F32};
-    save_model(m, tmpdir, &o);
+    save_model(m, test_tmpdir(), &o);
     t5pt_config other = c;
     other.d_ff = 32; /* the file holds d_ff 24 */
-    write_config(tmpdir, &other, "");
-    expect_load_error(T5PT_ERR_SHAPE, tmp("model.safetensors"), "has shape [24, 16], expected [32, 16]",
-                      tmp("config.json"));
+    write_config(test_tmpdir(), &other, "");
+    expect_load_error(T5PT_ERR_SHAPE, test_tmp("model.safetensors"), "has shape [24, 16], expected [32, 16]",
+                      test_tmp("config.json"));
     other = c;
     other.num_heads = 4; /* relative bias [8, 3] in the file; also q is [12, 16] */
-    write_config(tmpdir, &other, "");
-    expect_load_error(T5PT_ERR_SHAPE, tmp("model.safetensors"), "expected [16, 16]", NULL);
+    write_config(test_tmpdir(), &other, "");
+    expect_load_error(T5PT_ERR_SHAPE, test_tmp("model.safetensors"), "expected [16, 16]", NULL);
     other = c;
     other.vocab_size = 41;
-    write_config(tmpdir, &other, "");
-    expect_load_error(T5PT_ERR_SHAPE, tmp("model.safetensors"), "tensor \"shared.weight\" has shape [40, 16], expected [41, 16]",
+    write_config(test_tmpdir(), &other, "");
+    expect_load_error(T5PT_ERR_SHAPE, test_tmp("model.safetensors"), "tensor \"shared.weight\" has shape [40, 16], expected [41, 16]",
                       NULL);
     t5pt_model_free(m);
 }
@@ -839,21 +801,21 @@ START_TEST(test_bad_config_in_model_dir) {
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
     save_opts o = {.dtype = ST_F32};
-    save_model(m, tmpdir, &o);
+    save_model(m, test_tmpdir(), &o);
     t5pt_model_free(m);
-    write_text(tmp("config.json"), "{\"feed_forward_proj\": \"gated-silu\"}");
-    expect_load_error(T5PT_ERR_CONFIG, tmp("config.json"), "feed_forward_proj \"gated-silu\" is not supported", NULL);
-    unlink(tmp("config.json"));
-    expect_load_error(T5PT_ERR_IO, tmp("config.json"), "cannot open", NULL);
+    test_write_text(test_tmp("config.json"), "{\"feed_forward_proj\": \"gated-silu\"}");
+    expect_load_error(T5PT_ERR_CONFIG, test_tmp("config.json"), "feed_forward_proj \"gated-silu\" is not supported", NULL);
+    unlink(test_tmp("config.json"));
+    expect_load_error(T5PT_ERR_IO, test_tmp("config.json"), "cannot open", NULL);
 }
 END_TEST
 
 START_TEST(test_bad_directory) {
     t5pt_model *m;
-    expect_error(t5pt_model_load(&m, tmp("nope")), T5PT_ERR_IO, tmp("nope"), "not a model directory", NULL);
+    expect_error(t5pt_model_load(&m, test_tmp("nope")), T5PT_ERR_IO, test_tmp("nope"), "not a model directory", NULL);
     t5pt_config c = small_config(0, 1);
-    write_config(tmpdir, &c, "");
-    expect_load_error(T5PT_ERR_IO, tmpdir, "no model.safetensors or model.safetensors.index.json", NULL);
+    write_config(test_tmpdir(), &c, "");
+    expect_load_error(T5PT_ERR_IO, test_tmpdir(), "no model.safetensors or model.safetensors.index.json", NULL);
 }
 END_TEST
 
@@ -862,26 +824,26 @@ START_TEST(test_bad_shards) {
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 9), T5PT_OK);
     save_opts o = {.dtype = ST_F32, .shards = 2};
-    save_model(m, tmpdir, &o);
+    save_model(m, test_tmpdir(), &o);
     /* index points at a shard that is not there */
-    ck_assert_int_eq(rename(tmp("model-00002-of-00002.safetensors"), tmp("moved.safetensors")), 0);
-    expect_load_error(T5PT_ERR_IO, tmp("model.safetensors.index.json"), "missing shard",
-                      tmp("model-00002-of-00002.safetensors"));
-    ck_assert_int_eq(rename(tmp("moved.safetensors"), tmp("model-00002-of-00002.safetensors")), 0);
+    ck_assert_int_eq(rename(test_tmp("model-00002-of-00002.safetensors"), test_tmp("moved.safetensors")), 0);
+    expect_load_error(T5PT_ERR_IO, test_tmp("model.safetensors.index.json"), "missing shard",
+                      test_tmp("model-00002-of-00002.safetensors"));
+    ck_assert_int_eq(rename(test_tmp("moved.safetensors"), test_tmp("model-00002-of-00002.safetensors")), 0);
 
     /* index says shard 1, tensor lives in shard 2 */
     char *idx;
     size_t n;
-    ck_assert_int_eq(t5pt_read_file(tmp("model.safetensors.index.json"), &idx, &n), T5PT_OK);
+    ck_assert_int_eq(t5pt_read_file(test_tmp("model.safetensors.index.json"), &idx, &n), T5PT_OK);
     char *e = strstr(idx, "\"encoder.final_layer_norm.weight\": \"model-0000");
     ck_assert_ptr_nonnull(e);
     char *digit = e + strlen("\"encoder.final_layer_norm.weight\": \"model-0000");
     char saved = *digit;
     *digit = saved == '1' ? '2' : '1';
-    write_text(tmp("model.safetensors.index.json"), idx);
+    test_write_text(test_tmp("model.safetensors.index.json"), idx);
     char shard[64];
     snprintf(shard, sizeof shard, "model-0000%c-of-00002.safetensors", *digit);
-    expect_load_error(T5PT_ERR_FORMAT, tmp(shard), "tensor \"encoder.final_layer_norm.weight\" is listed in",
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp(shard), "tensor \"encoder.final_layer_norm.weight\" is listed in",
                       "but not in that shard");
     *digit = saved;
 
@@ -889,17 +851,17 @@ START_TEST(test_bad_shards) {
     char *line = strstr(idx, "\"decoder.final_layer_norm.weight\"");
     ck_assert_ptr_nonnull(line);
     memcpy(line + 1, "xxxxxxx", 7);
-    write_text(tmp("model.safetensors.index.json"), idx);
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors.index.json"),
+    test_write_text(test_tmp("model.safetensors.index.json"), idx);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors.index.json"),
                       "missing tensor \"decoder.final_layer_norm.weight\"", NULL);
 
-    write_text(tmp("model.safetensors.index.json"), "{\"weight_map\": [1]}");
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors.index.json"), "no \"weight_map\" object", NULL);
-    write_text(tmp("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"../x.safetensors\"}}");
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors.index.json"), "is not a file in the model directory",
+    test_write_text(test_tmp("model.safetensors.index.json"), "{\"weight_map\": [1]}");
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors.index.json"), "no \"weight_map\" object", NULL);
+    test_write_text(test_tmp("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"../x.safetensors\"}}");
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors.index.json"), "is not a file in the model directory",
                       NULL);
-    write_text(tmp("model.safetensors.index.json"), "{\"weight_map\": {,}}");
-    expect_load_error(T5PT_ERR_FORMAT, tmp("model.safetensors.index.json"), "not valid JSON", NULL);
+    test_write_text(test_tmp("model.safetensors.index.json"), "{\"weight_map\": {,}}");
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors.index.json"), "not valid JSON", NULL);
     free(idx);
     t5pt_model_free(m);
 }

@@ -14,11 +14,11 @@
 #include "json.h"
 #include "safetensors.h"
 #include "t5pt.h"
+#include "file_util.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
 static t5pt_model *model;    /* random T5, vocab 6000 so the 5000 limit matters */
-static char tmpdir[64];
 
 static void setup(void) {
     t5pt_config c = {0};
@@ -37,41 +37,13 @@ static void setup(void) {
     c.pad_token_id = 0;
     c.eos_token_id = 1;
     ck_assert_msg(t5pt_model_init_random(&model, &c, 1234) == T5PT_OK, "%s", t5pt_last_error());
-    strcpy(tmpdir, "/tmp/t5pt_test_prompt_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
+    ck_assert_ptr_nonnull(test_tmpdir_create("test_prompt"));
 }
 
 static void teardown(void) {
     t5pt_model_free(model);
     model = NULL;
-    rm_rf(tmpdir);
-}
-
-static const char *tmp(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
+    test_tmpdir_remove();
 }
 
 static int D(void) { return t5pt_model_config(model)->d_model; }
@@ -94,15 +66,6 @@ static void check_sampled_rows(const float *P, int row0, int n) {
         seen[id] = 1;
     }
 }
-
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
 
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
@@ -282,7 +245,7 @@ static json_doc *read_json(const char *path) {
 START_TEST(test_peft_roundtrip) {
     int n = 5, d = 16;
     float *P = random_prompt(n, d, 1);
-    const char *dir = tmp("adapter");
+    const char *dir = test_tmp("adapter");
     ck_assert_msg(t5pt_prompt_save_peft(dir, P, n, d, "google/flan-t5-small", "sampled-vocab") == T5PT_OK, "%s",
                   t5pt_last_error());
     ck_assert_int_eq(count_entries(dir), 2);   /* the two files, no temp left behind */
@@ -295,7 +258,7 @@ START_TEST(test_peft_roundtrip) {
     free(Q);
 
     /* the config, key by key (the PEFT fields) */
-    json_doc *doc = read_json(tmp("adapter/adapter_config.json"));
+    json_doc *doc = read_json(test_tmp("adapter/adapter_config.json"));
     const json_value *r = json_root(doc);
     int64_t v;
     int b;
@@ -317,7 +280,7 @@ START_TEST(test_peft_roundtrip) {
 
     /* the weights file: one F32 [n, d] tensor, format pt */
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("adapter/adapter_model.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("adapter/adapter_model.safetensors")), T5PT_OK);
     ck_assert_int_eq(st_count(f), 1);
     const st_tensor *t = st_get(f, "prompt_embeddings");
     ck_assert(t && t->dtype == ST_F32 && t->ndim == 2 && t->shape[0] == n && t->shape[1] == d);
@@ -331,7 +294,7 @@ START_TEST(test_peft_roundtrip) {
     ck_assert_int_eq(t5pt_prompt_load(dir, &Q, &qn, &qd), T5PT_OK);
     ck_assert(memcmp(P2, Q, sizeof(float) * n * d) == 0);
     free(Q);
-    doc = read_json(tmp("adapter/adapter_config.json"));
+    doc = read_json(test_tmp("adapter/adapter_config.json"));
     ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "RANDOM");
     ck_assert(json_get(json_root(doc), "base_model_name_or_path")->type == JSON_NULL);
     json_free(doc);
@@ -344,12 +307,12 @@ START_TEST(test_peft_init_names) {
     int n = 2, d = 4;
     float *P = random_prompt(n, d, 3);
     t5pt_peft_info info = {0};
-    const char *dir = tmp("names");
+    const char *dir = test_tmp("names");
     json_doc *doc;
     /* text without the text / tokenizer: PEFT's config would refuse TEXT, so RANDOM */
     info.init_name = "text";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
-    doc = read_json(tmp("names/adapter_config.json"));
+    doc = read_json(test_tmp("names/adapter_config.json"));
     ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "RANDOM");
     json_free(doc);
     /* text with both: TEXT, the text, tokenizer = base model; model sizes filled in */
@@ -359,7 +322,7 @@ START_TEST(test_peft_init_names) {
     info.num_attention_heads = 12;
     info.placement = "prepend";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
-    doc = read_json(tmp("names/adapter_config.json"));
+    doc = read_json(test_tmp("names/adapter_config.json"));
     const json_value *r = json_root(doc);
     int64_t v;
     ck_assert_str_eq(json_get_str(r, "prompt_tuning_init"), "TEXT");
@@ -371,7 +334,7 @@ START_TEST(test_peft_init_names) {
     /* class-labels: rows from vocabulary embeddings */
     info.init_name = "class-labels";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
-    doc = read_json(tmp("names/adapter_config.json"));
+    doc = read_json(test_tmp("names/adapter_config.json"));
     ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
     ck_assert(json_get(json_root(doc), "prompt_tuning_init_text")->type == JSON_NULL);
     json_free(doc);
@@ -422,7 +385,7 @@ static void make_adapter(const char *dir, const char *config, int rows, int d, c
     char p[512];
     if (config) {
         snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-        write_text(p, config);
+        test_write_text(p, config);
     }
     if (rows > 0) {
         snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
@@ -439,10 +402,10 @@ static void make_adapter(const char *dir, const char *config, int rows, int d, c
 START_TEST(test_peft_two_submodules_default) {
     /* num_transformer_submodules null + SEQ_2_SEQ_LM: PEFT makes it 2; rows [0, n) are the encoder's */
     float *P = random_prompt(6, 4, 9);
-    make_adapter(tmp("two"), CFG(", \"num_virtual_tokens\": 3, \"num_transformer_submodules\": null"), 6, 4, P);
+    make_adapter(test_tmp("two"), CFG(", \"num_virtual_tokens\": 3, \"num_transformer_submodules\": null"), 6, 4, P);
     float *Q;
     int n, d;
-    ck_assert_msg(t5pt_prompt_load(tmp("two"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_prompt_load(test_tmp("two"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert(n == 3 && d == 4 && memcmp(P, Q, sizeof(float) * 12) == 0);
     free(Q);
     free(P);
@@ -475,10 +438,10 @@ START_TEST(test_peft_malformed) {
     float *P = random_prompt(9, 4, 5);
     char name[32];
     snprintf(name, sizeof name, "bad%d", _i);
-    make_adapter(tmp(name), bad_adapters[_i].config, bad_adapters[_i].rows, 4, P);
+    make_adapter(test_tmp(name), bad_adapters[_i].config, bad_adapters[_i].rows, 4, P);
     float *Q = (float *)1;
     int n = -1, d = -1;
-    t5pt_status st = t5pt_prompt_load(tmp(name), &Q, &n, &d);
+    t5pt_status st = t5pt_prompt_load(test_tmp(name), &Q, &n, &d);
     ck_assert_msg(st == bad_adapters[_i].st, "case %d: status %d (%s), want %d", _i, st, t5pt_last_error(),
                   bad_adapters[_i].st);
     ck_assert_msg(strstr(t5pt_last_error(), bad_adapters[_i].msg) != NULL, "case %d: message '%s' lacks '%s'", _i,
@@ -489,12 +452,12 @@ START_TEST(test_peft_malformed) {
 END_TEST
 
 START_TEST(test_peft_bin_only) {
-    mkdir(tmp("bin"), 0777);
-    write_text(tmp("bin/adapter_config.json"), CFG(", \"num_virtual_tokens\": 3"));
-    write_text(tmp("bin/adapter_model.bin"), "PK pickle");
+    mkdir(test_tmp("bin"), 0777);
+    test_write_text(test_tmp("bin/adapter_config.json"), CFG(", \"num_virtual_tokens\": 3"));
+    test_write_text(test_tmp("bin/adapter_model.bin"), "PK pickle");
     float *Q;
     int n, d;
-    ck_assert_int_eq(t5pt_prompt_load(tmp("bin"), &Q, &n, &d), T5PT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("bin"), &Q, &n, &d), T5PT_ERR_UNSUPPORTED);
     ck_assert(strstr(t5pt_last_error(), "safetensors") != NULL);
 }
 END_TEST
@@ -502,19 +465,19 @@ END_TEST
 START_TEST(test_save_errors_leave_nothing) {
     float P[8] = {1, 2, 3, 4, 5, 6, 7, NAN};
     /* a non-finite prompt is refused before anything is written */
-    ck_assert_int_eq(t5pt_prompt_save_peft(tmp("nan"), P, 2, 4, NULL, NULL), T5PT_ERR_ARG);
-    ck_assert(!t5pt_is_dir(tmp("nan")));
-    ck_assert_int_eq(t5pt_prompt_save_npy(tmp("nan.npy"), P, 2, 4), T5PT_ERR_ARG);
-    ck_assert(!t5pt_file_exists(tmp("nan.npy")));
+    ck_assert_int_eq(t5pt_prompt_save_peft(test_tmp("nan"), P, 2, 4, NULL, NULL), T5PT_ERR_ARG);
+    ck_assert(!t5pt_is_dir(test_tmp("nan")));
+    ck_assert_int_eq(t5pt_prompt_save_npy(test_tmp("nan.npy"), P, 2, 4), T5PT_ERR_ARG);
+    ck_assert(!t5pt_file_exists(test_tmp("nan.npy")));
     P[7] = 8;
     /* a directory that cannot be created */
-    ck_assert_int_eq(t5pt_prompt_save_peft(tmp("no/such/dir"), P, 2, 4, NULL, NULL), T5PT_ERR_IO);
-    ck_assert_int_eq(t5pt_prompt_save_npy(tmp("no/such.npy"), P, 2, 4), T5PT_ERR_IO);
-    ck_assert_int_eq(count_entries(tmpdir), 0);   /* nothing written, no temp files */
+    ck_assert_int_eq(t5pt_prompt_save_peft(test_tmp("no/such/dir"), P, 2, 4, NULL, NULL), T5PT_ERR_IO);
+    ck_assert_int_eq(t5pt_prompt_save_npy(test_tmp("no/such.npy"), P, 2, 4), T5PT_ERR_IO);
+    ck_assert_int_eq(count_entries(test_tmpdir()), 0);   /* nothing written, no temp files */
     /* a file where the adapter directory should be */
-    write_text(tmp("afile"), "x");
-    ck_assert_int_eq(t5pt_prompt_save_peft(tmp("afile"), P, 2, 4, NULL, NULL), T5PT_ERR_IO);
-    ck_assert_int_eq(t5pt_prompt_save_peft(tmp("zero"), P, 0, 4, NULL, NULL), T5PT_ERR_ARG);
+    test_write_text(test_tmp("afile"), "x");
+    ck_assert_int_eq(t5pt_prompt_save_peft(test_tmp("afile"), P, 2, 4, NULL, NULL), T5PT_ERR_IO);
+    ck_assert_int_eq(t5pt_prompt_save_peft(test_tmp("zero"), P, 0, 4, NULL, NULL), T5PT_ERR_ARG);
 }
 END_TEST
 
@@ -525,29 +488,29 @@ START_TEST(test_bare_safetensors) {
     st_writer *w = st_writer_new();
     int64_t shape[2] = {7, 5};
     ck_assert_int_eq(st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("p.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("p.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     float *Q;
     int n, d;
-    ck_assert_msg(t5pt_prompt_load(tmp("p.safetensors"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_prompt_load(test_tmp("p.safetensors"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert(n == 7 && d == 5 && memcmp(P, Q, sizeof(float) * 35) == 0);
     free(Q);
     /* another tensor name */
     w = st_writer_new();
     ck_assert_int_eq(st_writer_add(w, "prompt", ST_F32, 2, shape, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("q.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("q.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
-    ck_assert_int_eq(t5pt_prompt_load(tmp("q.safetensors"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("q.safetensors"), &Q, &n, &d), T5PT_ERR_FORMAT);
     ck_assert(strstr(t5pt_last_error(), "prompt_embeddings") != NULL);
     /* 1-D */
     w = st_writer_new();
     int64_t s1[1] = {35};
     ck_assert_int_eq(st_writer_add(w, "prompt_embeddings", ST_F32, 1, s1, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("r.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("r.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
-    ck_assert_int_eq(t5pt_prompt_load(tmp("r.safetensors"), &Q, &n, &d), T5PT_ERR_SHAPE);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("r.safetensors"), &Q, &n, &d), T5PT_ERR_SHAPE);
     /* missing file */
-    ck_assert_int_eq(t5pt_prompt_load(tmp("none.safetensors"), &Q, &n, &d), T5PT_ERR_IO);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("none.safetensors"), &Q, &n, &d), T5PT_ERR_IO);
     free(P);
 }
 END_TEST
@@ -556,10 +519,10 @@ END_TEST
 
 START_TEST(test_npy_roundtrip) {
     float *P = random_prompt(100, 24, 13);
-    ck_assert_int_eq(t5pt_prompt_save_npy(tmp("p.npy"), P, 100, 24), T5PT_OK);
+    ck_assert_int_eq(t5pt_prompt_save_npy(test_tmp("p.npy"), P, 100, 24), T5PT_OK);
     char *data;
     size_t len;
-    ck_assert_int_eq(t5pt_read_file(tmp("p.npy"), &data, &len), T5PT_OK);
+    ck_assert_int_eq(t5pt_read_file(test_tmp("p.npy"), &data, &len), T5PT_OK);
     /* numpy.save's layout: NPY 1.0, header to a 64-byte boundary ending in '\n' */
     ck_assert(memcmp(data, "\x93NUMPY\x01\x00", 8) == 0);
     size_t hlen = (unsigned char)data[8] | (size_t)(unsigned char)data[9] << 8;
@@ -570,7 +533,7 @@ START_TEST(test_npy_roundtrip) {
     free(data);
     float *Q;
     int n, d;
-    ck_assert_msg(t5pt_prompt_load(tmp("p.npy"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_prompt_load(test_tmp("p.npy"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert(n == 100 && d == 24 && memcmp(P, Q, sizeof(float) * 2400) == 0);
     free(Q);
     free(P);
@@ -605,7 +568,7 @@ static void make_npy(const char *path, int major, const char *dict, size_t nbyte
         memcpy(&u, &v, 4);
         for (int b = 0; b < 4; b++) buf[pre + hlen + k + b] = (unsigned char)(u >> (8 * b));
     }
-    write_bytes(path, buf, pre + hlen + nbytes);
+    test_write_file(path, buf, pre + hlen + nbytes);
     free(buf);
 }
 
@@ -618,10 +581,10 @@ START_TEST(test_npy_versions_and_spelling) {
     };
     for (int major = 1; major <= 3; major++)
         for (int k = 0; k < 3; k++) {
-            make_npy(tmp("v.npy"), major, dicts[k], 24, 1);
+            make_npy(test_tmp("v.npy"), major, dicts[k], 24, 1);
             float *Q;
             int n, d;
-            ck_assert_msg(t5pt_prompt_load(tmp("v.npy"), &Q, &n, &d) == T5PT_OK, "v%d dict %d: %s", major, k,
+            ck_assert_msg(t5pt_prompt_load(test_tmp("v.npy"), &Q, &n, &d) == T5PT_OK, "v%d dict %d: %s", major, k,
                           t5pt_last_error());
             ck_assert(n == 2 && d == 3);
             for (int i = 0; i < 6; i++) ck_assert(Q[i] == 0.5f + (float)i);
@@ -664,10 +627,10 @@ static const struct {
 START_TEST(test_npy_malformed) {
     char name[32];
     snprintf(name, sizeof name, "bad%d.npy", _i);
-    make_npy(tmp(name), bad_npys[_i].major, bad_npys[_i].dict, bad_npys[_i].nbytes, bad_npys[_i].newline);
+    make_npy(test_tmp(name), bad_npys[_i].major, bad_npys[_i].dict, bad_npys[_i].nbytes, bad_npys[_i].newline);
     float *Q = (float *)1;
     int n, d;
-    t5pt_status st = t5pt_prompt_load(tmp(name), &Q, &n, &d);
+    t5pt_status st = t5pt_prompt_load(test_tmp(name), &Q, &n, &d);
     ck_assert_msg(st == bad_npys[_i].st, "case %d: status %d (%s), want %d", _i, st, t5pt_last_error(), bad_npys[_i].st);
     ck_assert_msg(strstr(t5pt_last_error(), bad_npys[_i].msg) != NULL, "case %d: message '%s' lacks '%s'", _i,
                   t5pt_last_error(), bad_npys[_i].msg);
@@ -678,18 +641,18 @@ END_TEST
 
 START_TEST(test_npy_truncated) {
     /* magic only; header length past the end; not NPY at all */
-    write_bytes(tmp("t1.npy"), "\x93NUMPY\x01", 7);
+    test_write_file(test_tmp("t1.npy"), "\x93NUMPY\x01", 7);
     float *Q;
     int n, d;
-    ck_assert_int_eq(t5pt_prompt_load(tmp("t1.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
-    write_bytes(tmp("t2.npy"), "\x93NUMPY\x01\x00\xff\x00{'descr'", 18);
-    ck_assert_int_eq(t5pt_prompt_load(tmp("t2.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("t1.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    test_write_file(test_tmp("t2.npy"), "\x93NUMPY\x01\x00\xff\x00{'descr'", 18);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("t2.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
     ck_assert(strstr(t5pt_last_error(), "past the end") != NULL);
-    write_text(tmp("t3.npy"), "just text, not numpy");
-    ck_assert_int_eq(t5pt_prompt_load(tmp("t3.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    test_write_text(test_tmp("t3.npy"), "just text, not numpy");
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("t3.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
     ck_assert(strstr(t5pt_last_error(), "magic") != NULL);
-    write_bytes(tmp("t4.npy"), "\x93NUMPY\x01\x01\x10\x00", 10);   /* version 1.1 */
-    ck_assert_int_eq(t5pt_prompt_load(tmp("t4.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    test_write_file(test_tmp("t4.npy"), "\x93NUMPY\x01\x01\x10\x00", 10);   /* version 1.1 */
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("t4.npy"), &Q, &n, &d), T5PT_ERR_FORMAT);
     ck_assert(strstr(t5pt_last_error(), "1.1") != NULL);
 }
 END_TEST

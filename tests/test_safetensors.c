@@ -9,33 +9,11 @@
 
 #include "internal.h"
 #include "safetensors.h"
+#include "file_util.h"
 
-static char tmpdir[256];
-static char pathbuf[512];
+static void setup(void) { ck_assert_ptr_nonnull(test_tmpdir_create("test_st")); }
 
-static const char *tmp(const char *name) {
-    snprintf(pathbuf, sizeof pathbuf, "%s/%s", tmpdir, name);
-    return pathbuf;
-}
-
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/t5pt_test_st_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void) {
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
+static void teardown(void) { test_tmpdir_remove(); }
 
 /* Writes a file: u64 header length `declared` (or the real length when < 0), header, data. */
 static void write_raw(const char *path, long long declared, const char *header, const void *data, size_t n) {
@@ -85,14 +63,14 @@ START_TEST(test_roundtrip) {
     int64_t huge[2] = {1LL << 40, 1LL << 40};
     ck_assert_int_eq(st_writer_add_ref(w, "huge", ST_F32, 2, huge, a), T5PT_ERR_ARG);
     ck_assert_int_eq(st_writer_add(w, "nodata", ST_F32, 1, sb, NULL), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_save(w, tmp("rt.safetensors"), "{\"format\":\"pt\",\"note\":\"a \\\"q\\\"\"}"),
+    ck_assert_int_eq(st_writer_save(w, test_tmp("rt.safetensors"), "{\"format\":\"pt\",\"note\":\"a \\\"q\\\"\"}"),
                      T5PT_OK);
     st_writer_free(w);
 
     /* raw layout: header length multiple of 8, names sorted, metadata first */
     char *raw;
     size_t len;
-    ck_assert_int_eq(t5pt_read_file(tmp("rt.safetensors"), &raw, &len), T5PT_OK);
+    ck_assert_int_eq(t5pt_read_file(test_tmp("rt.safetensors"), &raw, &len), T5PT_OK);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | (unsigned char)raw[i];
     ck_assert_uint_eq(n % 8, 0);
@@ -105,7 +83,7 @@ START_TEST(test_roundtrip) {
     free(raw);
 
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("rt.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("rt.safetensors")), T5PT_OK);
     ck_assert_int_eq(st_count(f), 5);
     ck_assert_str_eq(st_at(f, 0)->name, "alpha");
     ck_assert_str_eq(st_at(f, 4)->name, "zeta.weight");
@@ -113,7 +91,7 @@ START_TEST(test_roundtrip) {
     ck_assert_str_eq(st_metadata(f, "format"), "pt");
     ck_assert_str_eq(st_metadata(f, "note"), "a \"q\"");
     ck_assert_ptr_null(st_metadata(f, "nope"));
-    ck_assert_str_eq(st_path(f), tmp("rt.safetensors"));
+    ck_assert_str_eq(st_path(f), test_tmp("rt.safetensors"));
 
     const st_tensor *t = st_get(f, "zeta.weight");
     ck_assert_ptr_nonnull(t);
@@ -178,13 +156,13 @@ START_TEST(test_half_conversions) {
     memcpy(data + 1, bf, sizeof bf);
     memcpy(data + 1 + sizeof bf, hf, sizeof hf);
     /* "a" (1 byte) first puts both half tensors at ODD offsets: exercises the unaligned path */
-    write_raw(tmp("half.safetensors"), -1,
+    write_raw(test_tmp("half.safetensors"), -1,
               "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
               "\"b\":{\"dtype\":\"BF16\",\"shape\":[12],\"data_offsets\":[1,25]},"
               "\"h\":{\"dtype\":\"F16\",\"shape\":[3,4],\"data_offsets\":[25,49]}}",
               data, sizeof data);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("half.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("half.safetensors")), T5PT_OK);
     float got[12];
     ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
     for (size_t i = 0; i < n; i++) {
@@ -212,9 +190,9 @@ START_TEST(test_half_conversions) {
     int64_t s[1] = {12};
     ck_assert_int_eq(st_writer_add(w, "b", ST_BF16, 1, s, bf), T5PT_OK);
     ck_assert_int_eq(st_writer_add(w, "h", ST_F16, 1, s, hf), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("half2.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("half2.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
-    ck_assert_int_eq(st_open(&f, tmp("half2.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("half2.safetensors")), T5PT_OK);
     ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
     ck_assert(got[0] == 1.0f && got[4] == 0x1p-133f && got[8] == INFINITY && isnan(got[10]));
     ck_assert_int_eq(st_read_f32(f, st_get(f, "h"), got), T5PT_OK);
@@ -237,10 +215,10 @@ START_TEST(test_half_unaligned_large) {
              "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
              "\"b\":{\"dtype\":\"BF16\",\"shape\":[%d],\"data_offsets\":[1,%d]}}",
              n, 1 + 2 * n);
-    write_raw(tmp("big.safetensors"), -1, hdr, data, 1 + 2 * (size_t)n);
+    write_raw(test_tmp("big.safetensors"), -1, hdr, data, 1 + 2 * (size_t)n);
     free(data);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("big.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("big.safetensors")), T5PT_OK);
     float *got = malloc(sizeof(float) * (size_t)n);
     ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
     for (int i = 0; i < n; i++) ck_assert(got[i] == 1.0f + (float)(i % 128) / 128.0f);
@@ -269,10 +247,10 @@ START_TEST(test_int_and_f64_conversions) {
     uint8_t badbool[1] = {2};
     int64_t s1[1] = {1};
     ck_assert_int_eq(st_writer_add(w, "badbool", ST_BOOL, 1, s1, badbool), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("ints.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("ints.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("ints.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("ints.safetensors")), T5PT_OK);
     int32_t o[3];
     ck_assert_int_eq(st_read_i32(f, st_get(f, "i64"), o), T5PT_OK);
     ck_assert(o[0] == -7 && o[1] == 0 && o[2] == 2147483647);
@@ -300,16 +278,16 @@ START_TEST(test_check_shape) {
     int64_t s[2] = {2, 3};
     st_writer *w = st_writer_new();
     ck_assert_int_eq(st_writer_add(w, "w", ST_F32, 2, s, a), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("shape.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("shape.safetensors"), NULL), T5PT_OK);
     st_writer_free(w);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("shape.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("shape.safetensors")), T5PT_OK);
     const st_tensor *t = st_get(f, "w");
     int64_t ok[2] = {2, 3}, any[2] = {-1, 3}, bad[2] = {3, 2};
     ck_assert_int_eq(st_check_shape(f, t, 2, ok), T5PT_OK);
     ck_assert_int_eq(st_check_shape(f, t, 2, any), T5PT_OK);
     ck_assert_int_eq(st_check_shape(f, t, 2, bad), T5PT_ERR_SHAPE);
-    ck_assert_ptr_nonnull(strstr(t5pt_last_error(), tmp("shape.safetensors")));
+    ck_assert_ptr_nonnull(strstr(t5pt_last_error(), test_tmp("shape.safetensors")));
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "tensor \"w\" has shape [2, 3], expected [3, 2]"));
     ck_assert_int_eq(st_check_shape(f, t, 1, ok), T5PT_ERR_SHAPE);
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "expected [2]"));
@@ -318,146 +296,146 @@ START_TEST(test_check_shape) {
 END_TEST
 
 START_TEST(test_empty_header_and_gap) {
-    write_raw(tmp("empty.safetensors"), -1, "{}", NULL, 0);
+    write_raw(test_tmp("empty.safetensors"), -1, "{}", NULL, 0);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, tmp("empty.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("empty.safetensors")), T5PT_OK);
     ck_assert_int_eq(st_count(f), 0);
     ck_assert_ptr_null(st_get(f, "x"));
     st_close(f);
     /* padding spaces after the JSON and an unused gap in the buffer are tolerated */
-    write_raw(tmp("gap.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}    ", zeros,
+    write_raw(test_tmp("gap.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}    ", zeros,
               8);
-    ck_assert_int_eq(st_open(&f, tmp("gap.safetensors")), T5PT_OK);
+    ck_assert_int_eq(st_open(&f, test_tmp("gap.safetensors")), T5PT_OK);
     st_close(f);
 }
 END_TEST
 
 /* ---------------------------------------------------------------- malformed files */
 
-START_TEST(test_missing_file) { expect_open_error(tmp("nope.safetensors"), T5PT_ERR_IO, "cannot open"); }
+START_TEST(test_missing_file) { expect_open_error(test_tmp("nope.safetensors"), T5PT_ERR_IO, "cannot open"); }
 END_TEST
 
 START_TEST(test_truncated_file) {
-    FILE *f = fopen(tmp("trunc.safetensors"), "wb");
+    FILE *f = fopen(test_tmp("trunc.safetensors"), "wb");
     fwrite("\x10\x00\x00", 1, 3, f);
     fclose(f);
-    expect_open_error(tmp("trunc.safetensors"), T5PT_ERR_FORMAT, "truncated file (3 bytes");
-    f = fopen(tmp("zero.safetensors"), "wb");
+    expect_open_error(test_tmp("trunc.safetensors"), T5PT_ERR_FORMAT, "truncated file (3 bytes");
+    f = fopen(test_tmp("zero.safetensors"), "wb");
     fclose(f);
-    expect_open_error(tmp("zero.safetensors"), T5PT_ERR_FORMAT, "truncated file (0 bytes");
+    expect_open_error(test_tmp("zero.safetensors"), T5PT_ERR_FORMAT, "truncated file (0 bytes");
 }
 END_TEST
 
 START_TEST(test_header_past_eof) {
     const char *h = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
-    write_raw(tmp("past.safetensors"), (long long)strlen(h) + 5, h, zeros, 4);
-    expect_open_error(tmp("past.safetensors"), T5PT_ERR_FORMAT, "runs past the end of the file");
+    write_raw(test_tmp("past.safetensors"), (long long)strlen(h) + 5, h, zeros, 4);
+    expect_open_error(test_tmp("past.safetensors"), T5PT_ERR_FORMAT, "runs past the end of the file");
     /* an absurd length (u64 near 2^64) must not wrap around */
-    write_raw(tmp("huge.safetensors"), -2, h, zeros, 4);
-    expect_open_error(tmp("huge.safetensors"), T5PT_ERR_FORMAT, "runs past the end of the file");
+    write_raw(test_tmp("huge.safetensors"), -2, h, zeros, 4);
+    expect_open_error(test_tmp("huge.safetensors"), T5PT_ERR_FORMAT, "runs past the end of the file");
 }
 END_TEST
 
 START_TEST(test_header_not_json) {
-    write_raw(tmp("bad.safetensors"), -1, "{\"x\": {\"dtype\": \"F32\",}}", zeros, 4);
-    expect_open_error(tmp("bad.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON: line 1 col 23: trailing comma");
-    write_raw(tmp("bin.safetensors"), -1, "\x01\x02garbage", zeros, 4);
-    expect_open_error(tmp("bin.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON");
+    write_raw(test_tmp("bad.safetensors"), -1, "{\"x\": {\"dtype\": \"F32\",}}", zeros, 4);
+    expect_open_error(test_tmp("bad.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON: line 1 col 23: trailing comma");
+    write_raw(test_tmp("bin.safetensors"), -1, "\x01\x02garbage", zeros, 4);
+    expect_open_error(test_tmp("bin.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON");
     /* the header is exactly N bytes: JSON continuing past it is cut off */
-    write_raw(tmp("cut.safetensors"), 5, "{\"x\":{}}", NULL, 0);
-    expect_open_error(tmp("cut.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON");
+    write_raw(test_tmp("cut.safetensors"), 5, "{\"x\":{}}", NULL, 0);
+    expect_open_error(test_tmp("cut.safetensors"), T5PT_ERR_FORMAT, "header is not valid JSON");
 }
 END_TEST
 
 START_TEST(test_header_not_object) {
-    write_raw(tmp("arr.safetensors"), -1, "[1, 2]", NULL, 0);
-    expect_open_error(tmp("arr.safetensors"), T5PT_ERR_FORMAT, "header is not a JSON object");
-    write_raw(tmp("ent.safetensors"), -1, "{\"x\": 3}", NULL, 0);
-    expect_open_error(tmp("ent.safetensors"), T5PT_ERR_FORMAT, "header entry \"x\" is not an object");
+    write_raw(test_tmp("arr.safetensors"), -1, "[1, 2]", NULL, 0);
+    expect_open_error(test_tmp("arr.safetensors"), T5PT_ERR_FORMAT, "header is not a JSON object");
+    write_raw(test_tmp("ent.safetensors"), -1, "{\"x\": 3}", NULL, 0);
+    expect_open_error(test_tmp("ent.safetensors"), T5PT_ERR_FORMAT, "header entry \"x\" is not an object");
 }
 END_TEST
 
 START_TEST(test_unknown_dtype) {
-    write_raw(tmp("dt.safetensors"), -1, "{\"x\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", zeros, 4);
-    expect_open_error(tmp("dt.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has unknown dtype \"Q4\"");
-    write_raw(tmp("dt2.safetensors"), -1, "{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}", zeros, 4);
-    expect_open_error(tmp("dt2.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has no \"dtype\"");
+    write_raw(test_tmp("dt.safetensors"), -1, "{\"x\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", zeros, 4);
+    expect_open_error(test_tmp("dt.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has unknown dtype \"Q4\"");
+    write_raw(test_tmp("dt2.safetensors"), -1, "{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}", zeros, 4);
+    expect_open_error(test_tmp("dt2.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has no \"dtype\"");
 }
 END_TEST
 
 START_TEST(test_bad_shape) {
-    write_raw(tmp("s1.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", zeros, 16);
-    expect_open_error(tmp("s1.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has no \"shape\" list");
-    write_raw(tmp("s2.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", zeros, 4);
-    expect_open_error(tmp("s2.safetensors"), T5PT_ERR_FORMAT, "shape is not a list of non-negative integers");
-    write_raw(tmp("s3.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", zeros, 4);
-    expect_open_error(tmp("s3.safetensors"), T5PT_ERR_FORMAT, "shape is not a list of non-negative integers");
-    write_raw(tmp("s4.safetensors"), -1,
+    write_raw(test_tmp("s1.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", zeros, 16);
+    expect_open_error(test_tmp("s1.safetensors"), T5PT_ERR_FORMAT, "tensor \"x\" has no \"shape\" list");
+    write_raw(test_tmp("s2.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", zeros, 4);
+    expect_open_error(test_tmp("s2.safetensors"), T5PT_ERR_FORMAT, "shape is not a list of non-negative integers");
+    write_raw(test_tmp("s3.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", zeros, 4);
+    expect_open_error(test_tmp("s3.safetensors"), T5PT_ERR_FORMAT, "shape is not a list of non-negative integers");
+    write_raw(test_tmp("s4.safetensors"), -1,
               "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", zeros,
               4);
-    expect_open_error(tmp("s4.safetensors"), T5PT_ERR_FORMAT, "shape is too large");
-    write_raw(tmp("s5.safetensors"), -1,
+    expect_open_error(test_tmp("s4.safetensors"), T5PT_ERR_FORMAT, "shape is too large");
+    write_raw(test_tmp("s5.safetensors"), -1,
               "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", zeros, 4);
-    expect_open_error(tmp("s5.safetensors"), T5PT_ERR_FORMAT, "9 dimensions");
+    expect_open_error(test_tmp("s5.safetensors"), T5PT_ERR_FORMAT, "9 dimensions");
 }
 END_TEST
 
 START_TEST(test_offsets_out_of_range) {
-    write_raw(tmp("o1.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", zeros, 8);
-    expect_open_error(tmp("o1.safetensors"), T5PT_ERR_FORMAT,
+    write_raw(test_tmp("o1.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", zeros, 8);
+    expect_open_error(test_tmp("o1.safetensors"), T5PT_ERR_FORMAT,
                       "tensor \"x\" data_offsets [4, 12] out of range (data buffer is 8 bytes)");
-    write_raw(tmp("o2.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", zeros, 8);
-    expect_open_error(tmp("o2.safetensors"), T5PT_ERR_FORMAT, "data_offsets [8, 4] out of range");
-    write_raw(tmp("o3.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", zeros, 8);
-    expect_open_error(tmp("o3.safetensors"), T5PT_ERR_FORMAT, "needs \"data_offsets\": [begin, end]");
-    write_raw(tmp("o4.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", zeros, 8);
-    expect_open_error(tmp("o4.safetensors"), T5PT_ERR_FORMAT, "needs \"data_offsets\"");
+    write_raw(test_tmp("o2.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", zeros, 8);
+    expect_open_error(test_tmp("o2.safetensors"), T5PT_ERR_FORMAT, "data_offsets [8, 4] out of range");
+    write_raw(test_tmp("o3.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", zeros, 8);
+    expect_open_error(test_tmp("o3.safetensors"), T5PT_ERR_FORMAT, "needs \"data_offsets\": [begin, end]");
+    write_raw(test_tmp("o4.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", zeros, 8);
+    expect_open_error(test_tmp("o4.safetensors"), T5PT_ERR_FORMAT, "needs \"data_offsets\"");
 }
 END_TEST
 
 START_TEST(test_offsets_overlap) {
-    write_raw(tmp("ov.safetensors"), -1,
+    write_raw(test_tmp("ov.safetensors"), -1,
               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
               zeros, 12);
-    expect_open_error(tmp("ov.safetensors"), T5PT_ERR_FORMAT,
+    expect_open_error(test_tmp("ov.safetensors"), T5PT_ERR_FORMAT,
                       "tensors \"a\" [0, 8) and \"b\" [4, 12) have overlapping data_offsets");
     /* the same bytes shared by two tensors (an alias) is also an overlap */
-    write_raw(tmp("ov2.safetensors"), -1,
+    write_raw(test_tmp("ov2.safetensors"), -1,
               "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
               "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
               zeros, 8);
-    expect_open_error(tmp("ov2.safetensors"), T5PT_ERR_FORMAT, "overlapping data_offsets");
+    expect_open_error(test_tmp("ov2.safetensors"), T5PT_ERR_FORMAT, "overlapping data_offsets");
 }
 END_TEST
 
 START_TEST(test_byte_count_mismatch) {
-    write_raw(tmp("bc.safetensors"), -1, "{\"x\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", zeros,
+    write_raw(test_tmp("bc.safetensors"), -1, "{\"x\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", zeros,
               24);
-    expect_open_error(tmp("bc.safetensors"), T5PT_ERR_FORMAT,
+    expect_open_error(test_tmp("bc.safetensors"), T5PT_ERR_FORMAT,
                       "tensor \"x\" has 24 bytes but dtype BF16 x shape needs 12 (6 elements)");
 }
 END_TEST
 
 START_TEST(test_duplicate_names) {
-    write_raw(tmp("dup.safetensors"), -1,
+    write_raw(test_tmp("dup.safetensors"), -1,
               "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
               "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
               zeros, 8);
-    expect_open_error(tmp("dup.safetensors"), T5PT_ERR_FORMAT, "duplicate tensor name \"x\"");
+    expect_open_error(test_tmp("dup.safetensors"), T5PT_ERR_FORMAT, "duplicate tensor name \"x\"");
 }
 END_TEST
 
 START_TEST(test_bad_metadata) {
-    write_raw(tmp("m1.safetensors"), -1, "{\"__metadata__\": [1]}", NULL, 0);
-    expect_open_error(tmp("m1.safetensors"), T5PT_ERR_FORMAT, "\"__metadata__\" is not an object");
-    write_raw(tmp("m2.safetensors"), -1, "{\"__metadata__\": {\"format\": 1}}", NULL, 0);
-    expect_open_error(tmp("m2.safetensors"), T5PT_ERR_FORMAT, "\"__metadata__\" value \"format\" is not a string");
+    write_raw(test_tmp("m1.safetensors"), -1, "{\"__metadata__\": [1]}", NULL, 0);
+    expect_open_error(test_tmp("m1.safetensors"), T5PT_ERR_FORMAT, "\"__metadata__\" is not an object");
+    write_raw(test_tmp("m2.safetensors"), -1, "{\"__metadata__\": {\"format\": 1}}", NULL, 0);
+    expect_open_error(test_tmp("m2.safetensors"), T5PT_ERR_FORMAT, "\"__metadata__\" value \"format\" is not a string");
     /* the writer refuses metadata that is not an object of strings */
     st_writer *w = st_writer_new();
-    ck_assert_int_eq(st_writer_save(w, tmp("m3.safetensors"), "{\"a\": 1}"), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_save(w, tmp("m3.safetensors"), "not json"), T5PT_ERR_ARG);
-    ck_assert_int_eq(access(tmp("m3.safetensors"), F_OK), -1);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("m3.safetensors"), "{\"a\": 1}"), T5PT_ERR_ARG);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("m3.safetensors"), "not json"), T5PT_ERR_ARG);
+    ck_assert_int_eq(access(test_tmp("m3.safetensors"), F_OK), -1);
     st_writer_free(w);
 }
 END_TEST
@@ -467,13 +445,13 @@ START_TEST(test_write_failure) {
     float a[2] = {1, 2};
     int64_t s[1] = {2};
     ck_assert_int_eq(st_writer_add(w, "a", ST_F32, 1, s, a), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("no/such/dir/x.safetensors"), NULL), T5PT_ERR_IO);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("no/such/dir/x.safetensors"), NULL), T5PT_ERR_IO);
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "no/such/dir/x.safetensors.tmp."));
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "cannot create"));
     /* saving over an existing file replaces it whole, leaving no temp file behind */
-    ck_assert_int_eq(st_writer_save(w, tmp("x.safetensors"), NULL), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, tmp("x.safetensors"), NULL), T5PT_OK);
-    DIR *d = opendir(tmpdir);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
+    DIR *d = opendir(test_tmpdir());
     int files = 0;
     struct dirent *e;
     while ((e = readdir(d)))

@@ -24,38 +24,16 @@
 #include "data.h"
 #include "internal.h"
 #include "train.h"
+#include "file_util.h"
 
 
 /* Tests may run concurrently (make test and make asan): every file lives under this
- * run's own directory. T("x") is a path in it (a ring of buffers: up to 8 live at once). */
-static char tmp_root[64];
-static const char *T(const char *name) {
-    static char ring[8][320];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, sizeof ring[0], "%s/%s", tmp_root, name);
-    return p;
-}
-static void tmp_root_create(const char *tag) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/t5pt_%s_%ld", tag, (long)getpid());
-    mkdir(tmp_root, 0777);
-}
-static void tmp_root_remove(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
-}
+ * run's own directory (test_tmpdir_create in main); test_tmp("x") is a path in it. */
 
 static t5pt_tokenizer *tok;
 static t5pt_model *model;
 static t5pt_dataset *dtrain, *dvalid;
 enum { n_prompt = 10 };
-
-static void rm_rf(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert(system(cmd) == 0);
-}
 
 static void setup(void) {
     ck_assert_msg(t5pt_tokenizer_load(&tok, "assets/t5/spiece.model") == T5PT_OK, "%s", t5pt_last_error());
@@ -66,7 +44,7 @@ static void setup(void) {
     ck_assert_msg(t5pt_model_init_random(&model, &cfg, 11) == T5PT_OK, "%s", t5pt_last_error());
     const char *words[] = {"apple", "river", "stone", "cloud", "green", "music", "table", "light"};
     char line[256];
-    FILE *f = fopen(T("train.jsonl"), "w"), *g = fopen(T("valid.jsonl"), "w");
+    FILE *f = fopen(test_tmp("train.jsonl"), "w"), *g = fopen(test_tmp("valid.jsonl"), "w");
     ck_assert(f && g);
     t5pt_rng r;
     t5pt_rng_seed(&r, 1);
@@ -77,8 +55,8 @@ static void setup(void) {
     }
     fclose(f);
     fclose(g);
-    ck_assert(t5pt_dataset_load(&dtrain, T("train.jsonl"), tok, NULL) == T5PT_OK);
-    ck_assert(t5pt_dataset_load(&dvalid, T("valid.jsonl"), tok, NULL) == T5PT_OK);
+    ck_assert(t5pt_dataset_load(&dtrain, test_tmp("train.jsonl"), tok, NULL) == T5PT_OK);
+    ck_assert(t5pt_dataset_load(&dvalid, test_tmp("valid.jsonl"), tok, NULL) == T5PT_OK);
 }
 
 static void teardown(void) {
@@ -86,8 +64,8 @@ static void teardown(void) {
     t5pt_dataset_free(dvalid);
     t5pt_model_free(model);
     t5pt_tokenizer_free(tok);
-    remove(T("train.jsonl"));
-    remove(T("valid.jsonl"));
+    remove(test_tmp("train.jsonl"));
+    remove(test_tmp("valid.jsonl"));
 }
 
 static void init_prompt(float *P) {
@@ -123,8 +101,8 @@ static int log_loss(const t5pt_train_progress *p, void *user) {
 START_TEST(test_learns_task) {
     /* the shipped demo: a tiny T5 pre-trained on prefixed tasks, frozen; the task's prefix is
      * unseen, so only the prompt can select the sentiment task */
-    const char *out = T("learn");
-    rm_rf(out);
+    const char *out = test_tmp("learn");
+    ck_assert_int_eq(test_rm_rf(out), 0);
     t5pt_model *m;
     ck_assert_msg(t5pt_model_load(&m, "examples/tiny-t5") == T5PT_OK, "%s", t5pt_last_error());
     t5pt_dataset *tr, *va;
@@ -171,7 +149,7 @@ START_TEST(test_learns_task) {
     t5pt_dataset_free(tr);
     t5pt_dataset_free(va);
     t5pt_model_free(m);
-    rm_rf(out);
+    ck_assert_int_eq(test_rm_rf(out), 0);
 }
 END_TEST
 
@@ -197,9 +175,9 @@ static void same_file(const char *a, const char *b) {
 }
 
 START_TEST(test_resume_bit_identical) {
-    const char *A = T("A"), *B = T("B");
-    rm_rf(A);
-    rm_rf(B);
+    const char *A = test_tmp("A"), *B = test_tmp("B");
+    ck_assert_int_eq(test_rm_rf(A), 0);
+    ck_assert_int_eq(test_rm_rf(B), 0);
     const size_t pn = (size_t)n_prompt * 32;
     float *PA = malloc(sizeof(float) * pn), *PB = malloc(sizeof(float) * pn);
     t5pt_train_options o;
@@ -225,11 +203,11 @@ START_TEST(test_resume_bit_identical) {
     ck_assert_int_eq(r.resumed_from, 5);
     ck_assert_int_eq(r.steps_done, 12);
     ck_assert_msg(memcmp(PA, PB, sizeof(float) * pn) == 0, "resumed prompt differs from the uninterrupted run");
-    same_file(T("A/adapter_model.safetensors"), T("B/adapter_model.safetensors"));
-    same_file(T("A/checkpoint.safetensors"), T("B/checkpoint.safetensors"));
+    same_file(test_tmp("A/adapter_model.safetensors"), test_tmp("B/adapter_model.safetensors"));
+    same_file(test_tmp("A/checkpoint.safetensors"), test_tmp("B/checkpoint.safetensors"));
 
     /* a kill between checkpoints: resume from the step-6 checkpoint of a stopped run */
-    rm_rf(B);
+    ck_assert_int_eq(test_rm_rf(B), 0);
     init_prompt(PB);
     base_options(&o, B);
     stop_at = 7;              /* the stop writes a checkpoint at step 7, between the regular ones */
@@ -259,17 +237,17 @@ START_TEST(test_resume_bit_identical) {
     ck_assert(strstr(t5pt_last_error(), "checkpoint.safetensors"));
     free(PA);
     free(PB);
-    rm_rf(A);
-    rm_rf(B);
+    ck_assert_int_eq(test_rm_rf(A), 0);
+    ck_assert_int_eq(test_rm_rf(B), 0);
 }
 END_TEST
 
 /* A simulated kill -9 at an arbitrary moment: only complete checkpoints exist (temp file +
  * rename), so any older checkpoint must also resume to the same end. */
 START_TEST(test_resume_from_older_checkpoint) {
-    const char *A = T("C"), *B = T("D");
-    rm_rf(A);
-    rm_rf(B);
+    const char *A = test_tmp("C"), *B = test_tmp("D");
+    ck_assert_int_eq(test_rm_rf(A), 0);
+    ck_assert_int_eq(test_rm_rf(B), 0);
     const size_t pn = (size_t)n_prompt * 32;
     float *PA = malloc(sizeof(float) * pn), *PB = malloc(sizeof(float) * pn);
     t5pt_train_options o;
@@ -284,14 +262,14 @@ START_TEST(test_resume_from_older_checkpoint) {
     o.callback = stop_cb;
     ck_assert(t5pt_train(model, dtrain, NULL, PB, n_prompt, &o, &r) == T5PT_ERR_INTERRUPTED);
     char cp[800];
-    snprintf(cp, sizeof cp, "cp '%s' '%s'", T("D/checkpoint.safetensors"), T("D/step4.safetensors"));
+    snprintf(cp, sizeof cp, "cp '%s' '%s'", test_tmp("D/checkpoint.safetensors"), test_tmp("D/step4.safetensors"));
     ck_assert(system(cp) == 0);
     base_options(&o, B);
     o.resume = 1;
     stop_at = 9;
     o.callback = stop_cb;
     ck_assert(t5pt_train(model, dtrain, NULL, PB, n_prompt, &o, &r) == T5PT_ERR_INTERRUPTED);
-    ck_assert(rename(T("D/step4.safetensors"), T("D/checkpoint.safetensors")) == 0);
+    ck_assert(rename(test_tmp("D/step4.safetensors"), test_tmp("D/checkpoint.safetensors")) == 0);
     base_options(&o, B);
     o.resume = 1;
     ck_assert(t5pt_train(model, dtrain, NULL, PB, n_prompt, &o, &r) == T5PT_OK);
@@ -299,14 +277,14 @@ START_TEST(test_resume_from_older_checkpoint) {
     ck_assert_msg(memcmp(PA, PB, sizeof(float) * pn) == 0, "resume from an older checkpoint differs");
     free(PA);
     free(PB);
-    rm_rf(A);
-    rm_rf(B);
+    ck_assert_int_eq(test_rm_rf(A), 0);
+    ck_assert_int_eq(test_rm_rf(B), 0);
 }
 END_TEST
 
 START_TEST(test_save_load_round_trip) {
-    const char *dir = T("rt");
-    rm_rf(dir);
+    const char *dir = test_tmp("rt");
+    ck_assert_int_eq(test_rm_rf(dir), 0);
     ck_assert(mkdir(dir, 0777) == 0);
     float P[n_prompt * 32];
     init_prompt(P);
@@ -322,23 +300,23 @@ START_TEST(test_save_load_round_trip) {
     ck_assert_int_eq(d, 32);
     ck_assert(memcmp(P, Q, sizeof P) == 0);
     free(Q);
-    rm_rf(dir);
+    ck_assert_int_eq(test_rm_rf(dir), 0);
 }
 END_TEST
 
 /* A run that fails (here: the checkpoint cannot be written) stops before the result is
  * written: an existing good prompt in the output directory stays byte-identical. */
 START_TEST(test_failure_keeps_existing_prompt) {
-    const char *dir = T("keep");
-    rm_rf(dir);
+    const char *dir = test_tmp("keep");
+    ck_assert_int_eq(test_rm_rf(dir), 0);
     ck_assert(mkdir(dir, 0777) == 0);
     float P[n_prompt * 32];
     init_prompt(P);
     ck_assert(t5pt_prompt_save_peft(dir, P, n_prompt, 32, NULL, "RANDOM") == T5PT_OK);
     size_t n0;
-    unsigned char *before = slurp(T("keep/adapter_model.safetensors"), &n0);
+    unsigned char *before = slurp(test_tmp("keep/adapter_model.safetensors"), &n0);
     /* a directory where the checkpoint file should be: checkpoint writes fail */
-    ck_assert(mkdir(T("keep/checkpoint.safetensors"), 0777) == 0);
+    ck_assert(mkdir(test_tmp("keep/checkpoint.safetensors"), 0777) == 0);
     t5pt_train_options o;
     base_options(&o, dir);
     t5pt_train_result r;
@@ -347,16 +325,19 @@ START_TEST(test_failure_keeps_existing_prompt) {
     ck_assert(t5pt_train(model, dtrain, NULL, Q, n_prompt, &o, &r) != T5PT_OK);
     ck_assert(strstr(t5pt_last_error(), "checkpoint.safetensors"));
     size_t n1;
-    unsigned char *after = slurp(T("keep/adapter_model.safetensors"), &n1);
+    unsigned char *after = slurp(test_tmp("keep/adapter_model.safetensors"), &n1);
     ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(before);
     free(after);
-    rm_rf(dir);
+    ck_assert_int_eq(test_rm_rf(dir), 0);
 }
 END_TEST
 
 int main(void) {
-    tmp_root_create("train");
+    if (!test_tmpdir_create("train")) {
+        perror("test_train: cannot create a temp directory");
+        return 1;
+    }
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -371,6 +352,6 @@ int main(void) {
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    tmp_root_remove();
+    test_tmpdir_remove();
     return failed == 0 ? 0 : 1;
 }

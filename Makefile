@@ -62,6 +62,8 @@ BIN      = $(BUILD)/t5pt
 
 .PHONY: all test test-paths asan test-emulated test-avx2-emulated test-arm bench golden demo clean
 .DELETE_ON_ERROR:
+# Objects reached only through pattern rules would otherwise be deleted as intermediates.
+.SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ)
 
 all: $(LIB) $(BIN)
 

@@ -310,6 +310,10 @@ static int bench_step(int argc, char **argv) {
     t5pt_rng_seed(&r, 99);
     for (size_t i = 0; i < (size_t)P * d; i++) prompt[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
     int vocab = cfg->vocab_size < 32000 ? cfg->vocab_size : 32000;
+    if (vocab < 3) { /* ids are drawn from 2 .. vocab-1 below */
+        cli_fail(cmd, "vocab_size %d is too small (need at least 3)", cfg->vocab_size);
+        goto done;
+    }
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < S; j++) ids[b * S + j] = j == S - 1 ? 1 : 2 + (int32_t)(t5pt_rng_next(&r) % (uint64_t)(vocab - 2));
         for (int j = 0; j < L; j++)

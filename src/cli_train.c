@@ -257,6 +257,8 @@ int cli_train(int argc, char **argv) {
     char *ck = t5pt_checkpoint_path(out);
     if (ck && !to.resume && t5pt_file_exists(ck))
         fprintf(stderr, "t5pt train: note: %s exists; starting fresh (it will be replaced; --resume continues it)\n", ck);
+    else if (ck && to.resume && !t5pt_file_exists(ck))
+        fprintf(stderr, "t5pt train: note: --resume: %s not found; starting fresh\n", ck);
     free(ck);
 
     struct sigaction sa;

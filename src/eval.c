@@ -370,6 +370,9 @@ t5pt_status t5pt_labels_tokenize(const t5pt_tokenizer *tok, const char *const *l
     t5pt_status st = (!ids || !lens) ? t5pt_set_error(T5PT_ERR_NOMEM, "labels: out of memory") : T5PT_OK;
     for (int i = 0; st == T5PT_OK && i < C; i++) {
         st = t5pt_tokenizer_encode(tok, labels[i], strlen(labels[i]), 1, &ids[i], &lens[i]);
+        /* a label of only </s> (empty or whitespace) can never equal a target: refuse it */
+        if (st == T5PT_OK && lens[i] <= 1)
+            st = t5pt_set_error(T5PT_ERR_ARG, "labels: label %d ('%s') has no tokens", i + 1, labels[i]);
         if (st == T5PT_OK && lens[i] > *Lc) *Lc = lens[i];
     }
     if (st == T5PT_OK) {
@@ -412,7 +415,7 @@ t5pt_status t5pt_evaluate(const t5pt_model *m, const t5pt_tokenizer *tok, const 
     memset(res, 0, sizeof *res);
     if (E <= 0 || d->n <= 0) return t5pt_set_error(T5PT_ERR_ARG, "evaluate: no prompts or no examples");
     const int N = d->n, C = o->num_labels, eos = m->cfg.eos_token_id;
-    const int B = o->batch > 0 ? o->batch : 16;
+    const int B0 = o->batch > 0 ? o->batch : 16, B = B0 < N ? B0 : N;   /* no batch exceeds N rows */
     int max_new = o->max_new_tokens > 0 ? o->max_new_tokens : (d->max_tgt + 4 > 8 ? d->max_tgt + 4 : 8);
     int nmax = 0;
     for (int e = 0; e < E; e++) if (n[e] > nmax) nmax = n[e];

@@ -109,6 +109,9 @@ static t5pt_status checkpoint_load(const char *path, loop_state *s, float *P, in
     else if (st[S_BATCH] != o->batch || (uint64_t)st[S_SEED] != o->seed)
         r = t5pt_set_error(T5PT_ERR_ARG, "%s: checkpoint was made with --batch %lld --seed %llu; resume with the same",
                            path, (long long)st[S_BATCH], (unsigned long long)st[S_SEED]);
+    else if (st[S_STEP] < 0 || st[S_STEP] > 0x7fffffff || st[S_EPOCH] < 0 || st[S_EPOCH] > 0x7fffffff ||
+             st[S_POS] < 0 || st[S_POS] > N)   /* a negative position would index before the data order */
+        r = t5pt_set_error(T5PT_ERR_FORMAT, "%s: step, epoch or data position out of range", path);
     if (r != T5PT_OK) goto done;
     int64_t want_p[2] = {n, d}, want_perm[1] = {N};
     if ((r = st_check_shape(f, tp, 2, want_p)) != T5PT_OK || (r = st_check_shape(f, tperm, 1, want_perm)) != T5PT_OK)
@@ -229,8 +232,10 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
     t5pt_status st = T5PT_OK;
     if (!s.perm || !s.best || !ckpt || !idx) st = t5pt_set_error(T5PT_ERR_NOMEM, "train: out of memory");
     if (st == T5PT_OK) st = make_dir(o->out_dir);
-    if (st == T5PT_OK) st = t5pt_optim_create(&opt, &o->oc, n, d);
-    if (st == T5PT_OK) st = t5pt_ctx_create(&c, m, B, train->max_src, train->max_tgt, n);
+    t5pt_optim_config oc = o->oc;   /* a linear schedule without a length decays over this run */
+    if (oc.schedule == T5PT_SCHED_LINEAR && oc.total_steps <= 0) oc.total_steps = total;
+    if (st == T5PT_OK) st = t5pt_optim_create(&opt, &oc, n, d);
+    if (st == T5PT_OK) st = t5pt_ctx_create(&c, m, B < N ? B : N, train->max_src, train->max_tgt, n); /* no batch exceeds N rows */
     if (st != T5PT_OK) goto done;
 
     /* fresh state, or the checkpoint's */
@@ -347,7 +352,7 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
     int interrupted = s.step < total && !res->stopped_early;
     /* final checkpoint (a resume after the end has nothing left to do), then the result prompt */
     if ((st = checkpoint_save(ckpt, &s, P, n, d, N, opt, o)) != T5PT_OK) goto done;
-    st = t5pt_prompt_save_peft(o->out_dir, s.has_best ? s.best : P, n, d, o->base_model, o->init_name);
+    st = t5pt_prompt_save_peft(o->out_dir, valid && s.has_best ? s.best : P, n, d, o->base_model, o->init_name);
     if (st != T5PT_OK) goto done;
     res->steps_done = s.step;
     res->first_metric = s.first_metric;

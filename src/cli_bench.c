@@ -44,12 +44,6 @@ static const char help[] =
     "--threads T sets the OpenMP thread count (default OMP_NUM_THREADS / all cores);\n"
     "--simd ISA forces scalar|avx2|avx512|neon (may only lower what the CPU has).\n";
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -145,10 +139,10 @@ static int bench_gemm(int argc, char **argv) {
         if (strcmp(form, "both") && strcmp(form, name)) continue;
         double first = 0;
         for (int w = 0; w < 2; w++) { /* warm-up: page faults, caches, thread start */
-            double t0 = now_s();
+            double t0 = t5pt_seconds();
             if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
             else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
-            first = now_s() - t0;
+            first = t5pt_seconds() - t0;
         }
         int n = reps;
         if (n <= 0) {
@@ -157,10 +151,10 @@ static int bench_gemm(int argc, char **argv) {
         }
         if (n > 50) n = 50;
         for (int rep = 0; rep < n; rep++) {
-            double t0 = now_s();
+            double t0 = t5pt_seconds();
             if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
             else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
-            t[rep] = now_s() - t0;
+            t[rep] = t5pt_seconds() - t0;
         }
         double med = median(t, n);
         printf("gemm form=%s simd=%s threads=%d M=%d N=%d K=%d time_ms=%.3f gflops=%.1f best_gflops=%.1f reps=%d\n",
@@ -208,9 +202,9 @@ static int bench_peak(int argc, char **argv) {
             double flop = 2.0 * k->mr * k->nr * kc, best = 0;
             long calls = (long)(2e8 / flop) + 1;
             for (int rep = 0; rep < 5; rep++) {
-                double t0 = now_s();
+                double t0 = t5pt_seconds();
                 for (long i = 0; i < calls; i++) k->gemm_micro(kc, a, b, c, k->nr, 1);
-                double dt = now_s() - t0, g = flop * (double)calls / dt * 1e-9;
+                double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
                 if (g > best) best = g;
             }
             total += best;
@@ -323,9 +317,9 @@ static int bench_step(int argc, char **argv) {
     t5pt_placement pl = {T5PT_PLACE_PREPEND, 0};
     float loss = 0;
     for (int s = -warmup; s < steps; s++) {
-        double t0 = now_s();
+        double t0 = t5pt_seconds();
         if (t5pt_train_step(c, o, prompt, P, pl, &batch, &loss) != T5PT_OK) goto fail_lib;
-        if (s >= 0) t[s] = now_s() - t0;
+        if (s >= 0) t[s] = t5pt_seconds() - t0;
     }
     double med = median(t, steps);
     double flops = step_flops(cfg, B, P + S, L);

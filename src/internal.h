@@ -27,6 +27,8 @@ t5pt_status t5pt_write_parts_atomic(const char *path, int n, const void *const *
 /* Joins dir and name with one '/'; returns a malloc'd string (NULL on OOM). */
 char *t5pt_path_join(const char *dir, const char *name);
 int t5pt_file_exists(const char *path);
+/* Monotonic wall-clock time in seconds (for progress, ETA and benchmarks). */
+double t5pt_seconds(void);
 int t5pt_is_dir(const char *path);
 
 /* Aligned allocation (64 bytes) for float arenas; free with t5pt_free_aligned. */

@@ -28,12 +28,6 @@ void t5pt_train_options_default(t5pt_train_options *o) {
 
 char *t5pt_checkpoint_path(const char *out_dir) { return t5pt_path_join(out_dir, "checkpoint.safetensors"); }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ loop state and checkpoints */
 
 enum { S_STEP, S_EPOCH, S_POS, S_RNG0, S_RNG1, S_RNG2, S_RNG3, S_BEST_STEP, S_BAD_EVALS, S_N, S_D, S_NTRAIN,
@@ -257,7 +251,7 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
         }
     }
     const char *metric_name = o->num_labels > 0 ? "rank_accuracy" : "exact_match";
-    const double t0 = now_s();
+    const double t0 = t5pt_seconds();
     double tokens = 0;
     int steps_this_run = 0, stop = 0;
     t5pt_train_progress pr;
@@ -284,7 +278,7 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
         res->evaluated = 1;                                                                              \
         res->final_metric = metric;                                                                      \
         log_json(mf, "{\"step\":%d,\"eval\":{\"%s\":%.6f},\"best\":%.6f,\"best_step\":%d,\"time\":%.3f}", \
-                 s.step, metric_name, metric, s.best_metric, s.best_step, now_s() - t0);                 \
+                 s.step, metric_name, metric, s.best_metric, s.best_step, t5pt_seconds() - t0);                 \
         pr.is_eval = 1;                                                                                  \
         pr.step = s.step;                                                                                \
         pr.metric_name = metric_name;                                                                    \
@@ -322,7 +316,7 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
         steps_this_run++;
         s.smooth = s.step == 1 ? loss : 0.98 * s.smooth + 0.02 * loss;
         for (int r = 0; r < cnt; r++) tokens += train->ex[idx[r]].src_len + n + train->ex[idx[r]].tgt_len;
-        double el = now_s() - t0;
+        double el = t5pt_seconds() - t0;
         pr.step = s.step;
         pr.epoch = epoch_of_batch;
         pr.loss = loss;

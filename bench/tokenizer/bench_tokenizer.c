@@ -19,12 +19,6 @@
 #include "json.h"
 #include "t5pt.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int hexval(int c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
 
 int main(int argc, char **argv) {
@@ -41,12 +35,12 @@ int main(int argc, char **argv) {
         }
     }
     t5pt_tokenizer *tok;
-    double t0 = now();
+    double t0 = t5pt_seconds();
     if (t5pt_tokenizer_load(&tok, model) != T5PT_OK) {
         fprintf(stderr, "%s\n", t5pt_last_error());
         return 1;
     }
-    double load_ms = (now() - t0) * 1e3;
+    double load_ms = (t5pt_seconds() - t0) * 1e3;
 
     char *data;
     size_t len;
@@ -104,7 +98,7 @@ int main(int argc, char **argv) {
         free(ids);
     }
     int passes = 0;
-    double start = now(), elapsed;
+    double start = t5pt_seconds(), elapsed;
     do {
         for (size_t i = 0; i < n; i++) {
             int32_t *ids;
@@ -113,7 +107,7 @@ int main(int argc, char **argv) {
             free(ids);
         }
         passes++;
-        elapsed = now() - start;
+        elapsed = t5pt_seconds() - start;
     } while (elapsed < seconds);
 
     printf("t5pt  encode  kind=%-20s lines=%zu bytes=%zu ids=%zu  load %.1f ms\n", kind ? kind : "all", n, bytes,

@@ -22,7 +22,8 @@ ifneq ($(filter true 1,$(CI) $(WERROR)),)
 WARN    += -Werror
 endif
 CFLAGS  ?=
-CPPFLAGS += -Iinclude -Isrc -Isimd -D_POSIX_C_SOURCE=200809L
+CPPFLAGS += -Iinclude -Isrc -I. -D_POSIX_C_SOURCE=200809L
+DEPFLAGS = -MMD -MP
 LDFLAGS ?=
 LDLIBS  += -lm
 
@@ -48,9 +49,9 @@ CHECK_LIBS ?= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 ALL_CFLAGS = $(CSTD) $(OPT) $(WARN) $(OMPFLAGS) $(CFLAGS) $(CPPFLAGS)
 
-LIB_SRC  = $(wildcard src/*.c) $(wildcard simd/*.c)
-CLI_SRC  = src/main.c $(wildcard src/cli*.c)
-LIB_SRC := $(filter-out $(CLI_SRC),$(LIB_SRC))
+# The library is every layer below the command line (see ARCHITECTURE.md).
+LIB_SRC  = $(wildcard src/base/*.c src/io/*.c src/tokenizer/*.c src/model/*.c src/train/*.c) $(wildcard simd/*.c)
+CLI_SRC  = $(wildcard src/cli/*.c)
 CLI_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 TEST_SRC = $(wildcard tests/test_*.c)
@@ -71,9 +72,10 @@ $(BUILD)/simd/avx2.o:   ISA_FLAGS = $(AVX2_FLAGS)
 $(BUILD)/simd/avx512.o: ISA_FLAGS = $(AVX512_FLAGS)
 $(BUILD)/simd/neon.o:   ISA_FLAGS = $(NEON_FLAGS)
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h simd/*.h tests/*.h)
+# Header dependencies are written by the compiler (-MMD -MP) next to each object.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -85,7 +87,9 @@ $(BIN): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(TEST_HELPER_OBJ) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(LDFLAGS) $< $(TEST_HELPER_OBJ) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # Runs every suite from the repository root; fails when any suite fails.
 # Check's default per-test timeout (4 s) is too tight for a loaded 2-core machine or a
@@ -93,7 +97,8 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB)
 TEST_RUNNER ?=
 export CK_DEFAULT_TIMEOUT ?= 600
 test: $(TEST_BIN) $(BIN)
-	@fail=0; for t in $(TEST_BIN); do \
+	@fail=0; echo "== tests/test_layers.sh"; tests/test_layers.sh $(LIB) || fail=1; \
+	for t in $(TEST_BIN); do \
 	  echo "== $$t"; $(TEST_RUNNER) ./$$t || fail=1; \
 	done; \
 	$(MAKE) --no-print-directory test-paths || fail=1; \

@@ -135,7 +135,7 @@ if [ -f bench/tokenizer/bench_tokenizer.c ]; then
     echo
     TB=$BUILD/bench/bench_tokenizer
     OMPF=$(echo 'int main(void){return 0;}' | ${CC:-cc} -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
-    if ${CC:-cc} -O2 -std=c11 $OMPF -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L bench/tokenizer/bench_tokenizer.c \
+    if ${CC:-cc} -O2 -std=c11 $OMPF -Iinclude -Isrc -I. -D_POSIX_C_SOURCE=200809L bench/tokenizer/bench_tokenizer.c \
         "$BUILD/libt5pt.a" -o "$TB" -lm 2>/dev/null; then
         echo '```'
         if [ -x bench/tokenizer/run_bench.sh ]; then bench/tokenizer/run_bench.sh "$TB" 2>&1; else "$TB" 2>&1; fi

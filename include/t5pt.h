@@ -121,7 +121,7 @@ typedef enum { T5PT_SCHED_CONSTANT = 0, T5PT_SCHED_LINEAR } t5pt_schedule_kind;
 typedef struct {
     t5pt_optim_kind kind;
     float lr;                 /* Adafactor default 0.3 (paper), AdamW 1e-3 */
-    /* Adafactor (HF semantics; see src/optim.c) */
+    /* Adafactor (HF semantics; see src/train/optim.c) */
     float eps1, eps2;         /* 1e-30, 1e-3 */
     float clip_threshold;     /* 1.0 */
     float decay_rate;         /* -0.8 */
@@ -204,7 +204,7 @@ t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
 
 /* What t5pt_prompt_save_peft_ex records besides the rows (every field may be NULL / 0).
  * The adapter has num_transformer_submodules = 1 so PEFT prompts only the encoder, as t5pt
- * does (reasons in src/prompt.c); PEFT always prepends. */
+ * does (reasons in src/train/prompt.c); PEFT always prepends. */
 typedef struct {
     const char *base_model;             /* base_model_name_or_path (the --model directory) */
     const char *init_name;              /* t5pt init kind name, mapped to PEFT's prompt_tuning_init */

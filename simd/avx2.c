@@ -5,7 +5,7 @@
  * (lanes past n are neither read nor written). Same formulas as scalar.c; exp is the
  * vector version below.
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 

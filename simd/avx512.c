@@ -5,7 +5,7 @@
  * Tails use masked loads/stores, so there is no scalar remainder loop. Same formulas
  * as scalar.c; the transcendental functions are the vector versions below.
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
     defined(__AVX512VL__) && defined(__FMA__)

@@ -6,8 +6,8 @@
  * T5PT_SIMD may only lower: asking for a path the CPU lacks is an error, recorded
  * for t5pt_simd_env_status() (the CLI reports it) while the best path stays in use.
  */
-#include "internal.h"
-#include "kernels.h"
+#include "base/internal.h"
+#include "simd/kernels.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -15,13 +15,13 @@
  * Threads only share out whole tiles, so the result is bit-identical for any thread
  * count and schedule. The depth is never split across threads.
  */
-#include "gemm.h"
+#include "simd/gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "kernels.h"
+#include "base/internal.h"
+#include "simd/kernels.h"
 
 #ifdef _OPENMP
 #include <omp.h>

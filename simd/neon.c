@@ -5,7 +5,7 @@
  * computed with the same vector code. Same formulas as scalar.c; exp is the vector
  * version below.
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 

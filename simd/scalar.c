@@ -4,7 +4,7 @@
  * within the tolerances stated in tests/test_kernels.c. They are written for
  * clarity first: one loop per formula, float accumulation in index order.
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #include <math.h>
 #include <string.h>

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
-#include "optim.h"
+#include "base/internal.h"
+#include "train/optim.h"
 
 static char golden_msg[4096];
 
@@ -88,11 +88,11 @@ void golden_free_list(char **names, int n) {
 /* Tensor `name` of f converted to 4-byte floats (as_float) or int32s; malloc'd, NULL when absent. */
 static void *read_converted(const st_file *f, const char *name, size_t *numel, int as_float) {
     if (!f) return NULL;
-    const st_tensor *t = st_get(f, name);
+    const st_tensor *t = t5pt_st_get(f, name);
     if (!t) return NULL;
     void *out = malloc((t->numel ? t->numel : 1) * 4);
     if (!out) return NULL;
-    if ((as_float ? st_read_f32(f, t, out) : st_read_i32(f, t, out)) != T5PT_OK) {
+    if ((as_float ? t5pt_st_read_f32(f, t, out) : t5pt_st_read_i32(f, t, out)) != T5PT_OK) {
         free(out);
         return NULL;
     }
@@ -119,10 +119,10 @@ double golden_rel_err(const float *got, const float *want, size_t n) {
 /* ------------------------------------------------------------------ open / close */
 
 static int read_inputs(golden_case *g) {
-    const st_tensor *ids = st_get(g->inputs, "input_ids");
-    const st_tensor *msk = st_get(g->inputs, "attention_mask");
-    const st_tensor *lab = st_get(g->inputs, "labels");
-    const st_tensor *pe = st_get(g->inputs, "prompt_embeddings");
+    const st_tensor *ids = t5pt_st_get(g->inputs, "input_ids");
+    const st_tensor *msk = t5pt_st_get(g->inputs, "attention_mask");
+    const st_tensor *lab = t5pt_st_get(g->inputs, "labels");
+    const st_tensor *pe = t5pt_st_get(g->inputs, "prompt_embeddings");
     if (!ids || !msk || !lab || !pe || ids->ndim != 2 || lab->ndim != 2 || pe->ndim != 2) {
         snprintf(golden_msg, sizeof golden_msg, "%s: inputs.safetensors lacks a tensor or has a wrong rank", g->dir);
         return -1;
@@ -161,11 +161,11 @@ golden_case *golden_open(const char *name) {
         snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
         goto fail;
     }
-    g->root = json_root(g->json);
-    const char *pl = json_get_str(g->root, "placement");
+    g->root = t5pt_json_root(g->json);
+    const char *pl = t5pt_json_get_str(g->root, "placement");
     char plbuf[64];
     int64_t at = 0;
-    if (pl && strcmp(pl, "at") == 0 && json_get_int(g->root, "at", &at) == 0) {
+    if (pl && strcmp(pl, "at") == 0 && t5pt_json_get_int(g->root, "at", &at) == 0) {
         snprintf(plbuf, sizeof plbuf, "at:%lld", (long long)at);
         pl = plbuf;
     }
@@ -174,18 +174,18 @@ golden_case *golden_open(const char *name) {
         goto fail;
     }
     snprintf(path, sizeof path, "%s/inputs.safetensors", g->dir);
-    if (st_open(&g->inputs, path) != T5PT_OK) {
+    if (t5pt_st_open(&g->inputs, path) != T5PT_OK) {
         snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
         goto fail;
     }
     if (read_inputs(g) != 0) goto fail;
     snprintf(path, sizeof path, "%s/expected.safetensors", g->dir);
-    if (t5pt_file_exists(path) && st_open(&g->expected, path) != T5PT_OK) {
+    if (t5pt_file_exists(path) && t5pt_st_open(&g->expected, path) != T5PT_OK) {
         snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
         goto fail;
     }
     snprintf(path, sizeof path, "%s/trajectory.safetensors", g->dir);
-    if (t5pt_file_exists(path) && st_open(&g->trajectory, path) != T5PT_OK) {
+    if (t5pt_file_exists(path) && t5pt_st_open(&g->trajectory, path) != T5PT_OK) {
         snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());
         goto fail;
     }
@@ -197,10 +197,10 @@ fail:
 
 void golden_close(golden_case *g) {
     if (!g) return;
-    if (g->json) json_free(g->json);
-    if (g->inputs) st_close(g->inputs);
-    if (g->expected) st_close(g->expected);
-    if (g->trajectory) st_close(g->trajectory);
+    if (g->json) t5pt_json_free(g->json);
+    if (g->inputs) t5pt_st_close(g->inputs);
+    if (g->expected) t5pt_st_close(g->expected);
+    if (g->trajectory) t5pt_st_close(g->trajectory);
     free(g->input_ids);
     free(g->attention_mask);
     free(g->labels);
@@ -209,9 +209,9 @@ void golden_close(golden_case *g) {
 }
 
 double golden_tol(const golden_case *g, const char *tensor, double dflt) {
-    const json_value *tol = json_get(g->root, "tolerances");
+    const json_value *tol = t5pt_json_get(g->root, "tolerances");
     double v;
-    if (tol && json_get_num(tol, tensor, &v) == 0) return v;
+    if (tol && t5pt_json_get_num(tol, tensor, &v) == 0) return v;
     return dflt;
 }
 
@@ -222,10 +222,10 @@ int golden_optim_config_json(const json_value *spec, t5pt_optim_config *oc) {
 }
 
 int golden_optim_config(const golden_case *g, t5pt_optim_config *oc, int *steps) {
-    const json_value *spec = json_get(g->root, "optim");
+    const json_value *spec = t5pt_json_get(g->root, "optim");
     if (!spec || golden_optim_config_json(spec, oc) != 0) return -1;
     int64_t n = 0;
-    if (json_get_int(spec, "steps", &n) != 0 || n < 1) return -1;
+    if (t5pt_json_get_int(spec, "steps", &n) != 0 || n < 1) return -1;
     if (steps) *steps = (int)n;
     return 0;
 }

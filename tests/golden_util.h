@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h"
-#include "safetensors.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 #include "t5pt.h"
 
 #define GOLDEN_CASES_DIR "golden/cases"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "golden_util.h"
-#include "internal.h"
+#include "base/internal.h"
 #include "t5pt.h"
 
 static char **case_names;

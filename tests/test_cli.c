@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "golden_util.h"
-#include "internal.h"
+#include "base/internal.h"
 
 #ifndef T5PT_BIN
 #define T5PT_BIN "build/t5pt"
@@ -159,7 +159,7 @@ START_TEST(test_dump_golden) {
     ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);
     st_file *got;
-    ck_assert_msg(st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
     compare(g, got, g->expected, "logits", "logits", 1e-5);
     compare(g, got, g->expected, "loss", "loss", 1e-5);
     compare(g, got, g->expected, "encoder_last_hidden_state", "encoder_last_hidden_state", 1e-5);
@@ -168,7 +168,7 @@ START_TEST(test_dump_golden) {
         compare(g, got, g->trajectory, "losses", "losses", 1e-4);
         compare(g, got, g->trajectory, "prompt_after", "prompt_after", 1e-4);
     }
-    st_close(got);
+    t5pt_st_close(got);
     remove(out_path);
     golden_close(g);
 }
@@ -339,10 +339,10 @@ START_TEST(test_dump_peft_adapter) {
     ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);
     st_file *got;
-    ck_assert_msg(st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
     compare(g, got, g->expected, "logits", "logits", 1e-5);
     compare(g, got, g->expected, "loss", "loss", 1e-5);
-    st_close(got);
+    t5pt_st_close(got);
     remove(out_path);
     golden_close(g);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
+#include "train/data.h"
 #include "t5pt.h"
 #include "file_util.h"
 

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
-#include "eval.h"
+#include "train/data.h"
+#include "train/eval.h"
 #include "golden_util.h"
 #include "t5pt.h"
 #include "file_util.h"

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctx.h"
+#include "model/ctx.h"
 #include "golden_util.h"
-#include "layers.h"
+#include "model/layers.h"
 #include "t5pt.h"
 
 static char **case_names;
@@ -69,8 +69,8 @@ START_TEST(test_golden_forward) {
 
     const int Tenc = g->batch.T + g->prompt_len;
     int checked = 0;
-    for (int i = 0; i < st_count(g->expected); i++) {
-        const char *name = st_at(g->expected, i)->name;
+    for (int i = 0; i < t5pt_st_count(g->expected); i++) {
+        const char *name = t5pt_st_at(g->expected, i)->name;
         if (is_other_suite(name)) continue;
         if (strcmp(name, "encoder_attention_mask") == 0) {
             int B, T;

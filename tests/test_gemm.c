@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gemm.h"
-#include "internal.h"
-#include "kernels.h"
+#include "simd/gemm.h"
+#include "base/internal.h"
+#include "simd/kernels.h"
 #include "t5pt.h"
 
 #ifdef _OPENMP

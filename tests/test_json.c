@@ -1,19 +1,19 @@
-/* test_json.c — the strict JSON reader (src/json.c) and the writer helpers. */
+/* test_json.c — the strict JSON reader (src/io/json.c) and the writer helpers. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "io/json.h"
 
 static char err[256];
 
-static json_doc *parse(const char *s) { return json_parse(s, strlen(s), err, sizeof err); }
+static json_doc *parse(const char *s) { return t5pt_json_parse(s, strlen(s), err, sizeof err); }
 
 /* Asserts that s is rejected and that the message contains `want` (and a position). */
 static void reject(const char *s, size_t n, const char *want) {
-    json_doc *d = json_parse(s, n, err, sizeof err);
+    json_doc *d = t5pt_json_parse(s, n, err, sizeof err);
     ck_assert_msg(d == NULL, "accepted: %s", s);
     ck_assert_msg(strstr(err, want) != NULL, "message \"%s\" lacks \"%s\"", err, want);
     ck_assert_msg(strncmp(err, "line ", 5) == 0, "message \"%s\" has no position", err);
@@ -23,19 +23,19 @@ static void reject(const char *s, size_t n, const char *want) {
 START_TEST(test_scalars) {
     json_doc *d = parse(" true ");
     ck_assert_ptr_nonnull(d);
-    ck_assert_int_eq(json_root(d)->type, JSON_TRUE);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_root(d)->type, JSON_TRUE);
+    t5pt_json_free(d);
     d = parse("null");
-    ck_assert_int_eq(json_root(d)->type, JSON_NULL);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_root(d)->type, JSON_NULL);
+    t5pt_json_free(d);
     d = parse("false");
-    ck_assert_int_eq(json_root(d)->type, JSON_FALSE);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_root(d)->type, JSON_FALSE);
+    t5pt_json_free(d);
     d = parse("\"hi\"");
-    ck_assert_int_eq(json_root(d)->type, JSON_STRING);
-    ck_assert_str_eq(json_root(d)->u.str, "hi");
-    ck_assert_uint_eq(json_root(d)->len, 2);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_root(d)->type, JSON_STRING);
+    ck_assert_str_eq(t5pt_json_root(d)->u.str, "hi");
+    ck_assert_uint_eq(t5pt_json_root(d)->len, 2);
+    t5pt_json_free(d);
 }
 END_TEST
 
@@ -43,24 +43,24 @@ START_TEST(test_numbers) {
     json_doc *d = parse("[0, -0, 42, -17, 9223372036854775807, -9223372036854775808, 9223372036854775808,"
                         " 1.0, 1e2, 1e-06, 0.1, -2.5E+3, 123456789012345678901234567890]");
     ck_assert_ptr_nonnull(d);
-    const json_value *a = json_root(d);
+    const json_value *a = t5pt_json_root(d);
     ck_assert_uint_eq(a->len, 13);
-    ck_assert(json_is_int(json_at(a, 0)) && json_at(a, 0)->inum == 0);
-    ck_assert(json_is_int(json_at(a, 1)) && json_at(a, 1)->inum == 0);
-    ck_assert(json_is_int(json_at(a, 2)) && json_at(a, 2)->inum == 42);
-    ck_assert(json_is_int(json_at(a, 3)) && json_at(a, 3)->inum == -17);
-    ck_assert(json_is_int(json_at(a, 4)) && json_at(a, 4)->inum == INT64_MAX);
-    ck_assert(json_is_int(json_at(a, 5)) && json_at(a, 5)->inum == INT64_MIN);
-    ck_assert(!json_is_int(json_at(a, 6))); /* 2^63 does not fit */
-    ck_assert(json_at(a, 6)->u.num == 9223372036854775808.0);
-    ck_assert(!json_is_int(json_at(a, 7)) && json_at(a, 7)->u.num == 1.0);
-    ck_assert(!json_is_int(json_at(a, 8)) && json_at(a, 8)->u.num == 100.0);
-    ck_assert(json_at(a, 9)->u.num == 1e-6);    /* correctly rounded, as C's strtod */
-    ck_assert(json_at(a, 10)->u.num == 0.1);
-    ck_assert(json_at(a, 11)->u.num == -2500.0);
-    ck_assert(!json_is_int(json_at(a, 12)) && json_at(a, 12)->u.num == 1.2345678901234568e29);
-    ck_assert_double_eq(json_at(a, 2)->u.num, 42.0);
-    json_free(d);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 0)) && t5pt_json_at(a, 0)->inum == 0);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 1)) && t5pt_json_at(a, 1)->inum == 0);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 2)) && t5pt_json_at(a, 2)->inum == 42);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 3)) && t5pt_json_at(a, 3)->inum == -17);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 4)) && t5pt_json_at(a, 4)->inum == INT64_MAX);
+    ck_assert(t5pt_json_is_int(t5pt_json_at(a, 5)) && t5pt_json_at(a, 5)->inum == INT64_MIN);
+    ck_assert(!t5pt_json_is_int(t5pt_json_at(a, 6))); /* 2^63 does not fit */
+    ck_assert(t5pt_json_at(a, 6)->u.num == 9223372036854775808.0);
+    ck_assert(!t5pt_json_is_int(t5pt_json_at(a, 7)) && t5pt_json_at(a, 7)->u.num == 1.0);
+    ck_assert(!t5pt_json_is_int(t5pt_json_at(a, 8)) && t5pt_json_at(a, 8)->u.num == 100.0);
+    ck_assert(t5pt_json_at(a, 9)->u.num == 1e-6);    /* correctly rounded, as C's strtod */
+    ck_assert(t5pt_json_at(a, 10)->u.num == 0.1);
+    ck_assert(t5pt_json_at(a, 11)->u.num == -2500.0);
+    ck_assert(!t5pt_json_is_int(t5pt_json_at(a, 12)) && t5pt_json_at(a, 12)->u.num == 1.2345678901234568e29);
+    ck_assert_double_eq(t5pt_json_at(a, 2)->u.num, 42.0);
+    t5pt_json_free(d);
 }
 END_TEST
 
@@ -68,63 +68,63 @@ START_TEST(test_strings_escapes) {
     json_doc *d = parse("[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"\\u00e9\\u20ac\", \"\\ud83d\\ude00\", \"x\\u0000y\","
                         " \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"]");
     ck_assert_ptr_nonnull(d);
-    const json_value *a = json_root(d);
-    ck_assert_str_eq(json_at(a, 0)->u.str, "a\"b\\c/d\b\f\n\r\t");
-    ck_assert_str_eq(json_at(a, 1)->u.str, "\xc3\xa9\xe2\x82\xac");
-    ck_assert_str_eq(json_at(a, 2)->u.str, "\xf0\x9f\x98\x80");     /* surrogate pair -> U+1F600 */
-    ck_assert_uint_eq(json_at(a, 3)->len, 3);                         /* embedded NUL kept */
-    ck_assert(memcmp(json_at(a, 3)->u.str, "x\0y", 4) == 0);
-    ck_assert_str_eq(json_at(a, 4)->u.str, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"); /* raw UTF-8 passes */
-    json_free(d);
+    const json_value *a = t5pt_json_root(d);
+    ck_assert_str_eq(t5pt_json_at(a, 0)->u.str, "a\"b\\c/d\b\f\n\r\t");
+    ck_assert_str_eq(t5pt_json_at(a, 1)->u.str, "\xc3\xa9\xe2\x82\xac");
+    ck_assert_str_eq(t5pt_json_at(a, 2)->u.str, "\xf0\x9f\x98\x80");     /* surrogate pair -> U+1F600 */
+    ck_assert_uint_eq(t5pt_json_at(a, 3)->len, 3);                         /* embedded NUL kept */
+    ck_assert(memcmp(t5pt_json_at(a, 3)->u.str, "x\0y", 4) == 0);
+    ck_assert_str_eq(t5pt_json_at(a, 4)->u.str, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"); /* raw UTF-8 passes */
+    t5pt_json_free(d);
 }
 END_TEST
 
 START_TEST(test_nested_and_lookup) {
     json_doc *d = parse("{\"a\": {\"b\": [1, {\"c\": \"d\"}]}, \"n\": 3.5, \"t\": true, \"s\": \"str\", \"e\": [], \"o\": {}}");
     ck_assert_ptr_nonnull(d);
-    const json_value *r = json_root(d);
+    const json_value *r = t5pt_json_root(d);
     ck_assert_int_eq(r->type, JSON_OBJECT);
     ck_assert_uint_eq(r->len, 6);
-    const json_value *b = json_get(json_get(r, "a"), "b");
+    const json_value *b = t5pt_json_get(t5pt_json_get(r, "a"), "b");
     ck_assert_uint_eq(b->len, 2);
-    ck_assert_str_eq(json_get_str(json_at(b, 1), "c"), "d");
-    ck_assert_ptr_null(json_at(b, 2));
-    ck_assert_ptr_null(json_get(r, "missing"));
-    ck_assert_ptr_null(json_get(b, "a"));      /* not an object */
-    ck_assert_ptr_null(json_at(r, 0));         /* not an array */
-    ck_assert_uint_eq(json_get(r, "e")->len, 0);
-    ck_assert_uint_eq(json_get(r, "o")->len, 0);
-    ck_assert_ptr_null(json_get(json_get(r, "o"), "x"));
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_at(b, 1), "c"), "d");
+    ck_assert_ptr_null(t5pt_json_at(b, 2));
+    ck_assert_ptr_null(t5pt_json_get(r, "missing"));
+    ck_assert_ptr_null(t5pt_json_get(b, "a"));      /* not an object */
+    ck_assert_ptr_null(t5pt_json_at(r, 0));         /* not an array */
+    ck_assert_uint_eq(t5pt_json_get(r, "e")->len, 0);
+    ck_assert_uint_eq(t5pt_json_get(r, "o")->len, 0);
+    ck_assert_ptr_null(t5pt_json_get(t5pt_json_get(r, "o"), "x"));
     /* members keep file order */
     ck_assert_str_eq(r->u.members[0].key, "a");
     ck_assert_str_eq(r->u.members[5].key, "o");
-    json_free(d);
+    t5pt_json_free(d);
 }
 END_TEST
 
 START_TEST(test_typed_getters) {
     json_doc *d = parse("{\"i\": 7, \"f\": 1.5, \"b\": false, \"s\": \"x\", \"z\": null}");
-    const json_value *r = json_root(d);
+    const json_value *r = t5pt_json_root(d);
     int64_t i = -1;
     double f = -1;
     int b = -1;
-    ck_assert_int_eq(json_get_int(r, "i", &i), 0);
+    ck_assert_int_eq(t5pt_json_get_int(r, "i", &i), 0);
     ck_assert_int_eq(i, 7);
-    ck_assert_int_eq(json_get_int(r, "f", &i), -1); /* 1.5 is not an integer literal */
+    ck_assert_int_eq(t5pt_json_get_int(r, "f", &i), -1); /* 1.5 is not an integer literal */
     ck_assert_int_eq(i, 7);                         /* untouched on failure */
-    ck_assert_int_eq(json_get_int(r, "nope", &i), -1);
-    ck_assert_int_eq(json_get_num(r, "f", &f), 0);
+    ck_assert_int_eq(t5pt_json_get_int(r, "nope", &i), -1);
+    ck_assert_int_eq(t5pt_json_get_num(r, "f", &f), 0);
     ck_assert(f == 1.5);
-    ck_assert_int_eq(json_get_num(r, "i", &f), 0);
+    ck_assert_int_eq(t5pt_json_get_num(r, "i", &f), 0);
     ck_assert(f == 7.0);
-    ck_assert_int_eq(json_get_num(r, "s", &f), -1);
-    ck_assert_int_eq(json_get_bool(r, "b", &b), 0);
+    ck_assert_int_eq(t5pt_json_get_num(r, "s", &f), -1);
+    ck_assert_int_eq(t5pt_json_get_bool(r, "b", &b), 0);
     ck_assert_int_eq(b, 0);
-    ck_assert_int_eq(json_get_bool(r, "z", &b), -1);
-    ck_assert_str_eq(json_get_str(r, "s"), "x");
-    ck_assert_ptr_null(json_get_str(r, "i"));
-    ck_assert_int_eq(json_get(r, "z")->type, JSON_NULL);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_get_bool(r, "z", &b), -1);
+    ck_assert_str_eq(t5pt_json_get_str(r, "s"), "x");
+    ck_assert_ptr_null(t5pt_json_get_str(r, "i"));
+    ck_assert_int_eq(t5pt_json_get(r, "z")->type, JSON_NULL);
+    t5pt_json_free(d);
 }
 END_TEST
 
@@ -136,28 +136,28 @@ START_TEST(test_large_object) {
     buf[k++] = '{';
     for (int i = 0; i < n; i++) k += (size_t)sprintf(buf + k, "%s\"key_%d\": %d", i ? "," : "", i, i * 3);
     k += (size_t)sprintf(buf + k, ", \"key_17\": -1}"); /* duplicate: the last one wins, like Python */
-    json_doc *d = json_parse(buf, k, err, sizeof err);
+    json_doc *d = t5pt_json_parse(buf, k, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    const json_value *r = json_root(d);
+    const json_value *r = t5pt_json_root(d);
     ck_assert_uint_eq(r->len, (size_t)n + 1);
     for (int i = 0; i < n; i++) {
         char key[32];
         sprintf(key, "key_%d", i);
         int64_t v;
-        ck_assert_int_eq(json_get_int(r, key, &v), 0);
+        ck_assert_int_eq(t5pt_json_get_int(r, key, &v), 0);
         ck_assert_int_eq(v, i == 17 ? -1 : i * 3);
     }
-    ck_assert_ptr_null(json_get(r, "key_5000"));
-    ck_assert_ptr_null(json_get(r, "key_"));
-    ck_assert_ptr_null(json_get(r, ""));
-    json_free(d);
+    ck_assert_ptr_null(t5pt_json_get(r, "key_5000"));
+    ck_assert_ptr_null(t5pt_json_get(r, "key_"));
+    ck_assert_ptr_null(t5pt_json_get(r, ""));
+    t5pt_json_free(d);
     free(buf);
     /* small objects: duplicates resolved the same way */
     d = parse("{\"a\": 1, \"a\": 2}");
     int64_t v;
-    ck_assert_int_eq(json_get_int(json_root(d), "a", &v), 0);
+    ck_assert_int_eq(t5pt_json_get_int(t5pt_json_root(d), "a", &v), 0);
     ck_assert_int_eq(v, 2);
-    json_free(d);
+    t5pt_json_free(d);
 }
 END_TEST
 
@@ -169,31 +169,31 @@ START_TEST(test_vocab_shaped) {
     for (int i = 0; i < n; i++)
         k += (size_t)sprintf(buf + k, "%s[\"\\u2581p%d\", %.17g]", i ? "," : "", i, -0.001 * i - 0.5);
     k += (size_t)sprintf(buf + k, "]}}");
-    json_doc *d = json_parse(buf, k, err, sizeof err);
+    json_doc *d = t5pt_json_parse(buf, k, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    const json_value *v = json_get(json_get(json_root(d), "model"), "vocab");
+    const json_value *v = t5pt_json_get(t5pt_json_get(t5pt_json_root(d), "model"), "vocab");
     ck_assert_uint_eq(v->len, (size_t)n);
     for (int i = 0; i < n; i += 997) {
         char want[32];
         sprintf(want, "\xe2\x96\x81p%d", i);
-        ck_assert_str_eq(json_at(json_at(v, (size_t)i), 0)->u.str, want);
-        ck_assert(json_at(json_at(v, (size_t)i), 1)->u.num == -0.001 * i - 0.5);
+        ck_assert_str_eq(t5pt_json_at(t5pt_json_at(v, (size_t)i), 0)->u.str, want);
+        ck_assert(t5pt_json_at(t5pt_json_at(v, (size_t)i), 1)->u.num == -0.001 * i - 0.5);
     }
-    json_free(d);
+    t5pt_json_free(d);
     free(buf);
 }
 END_TEST
 
 START_TEST(test_not_nul_terminated) {
     const char text[] = "12345";
-    json_doc *d = json_parse(text, 3, err, sizeof err);
+    json_doc *d = t5pt_json_parse(text, 3, err, sizeof err);
     ck_assert_ptr_nonnull(d);
-    ck_assert_int_eq(json_root(d)->inum, 123);
-    json_free(d);
+    ck_assert_int_eq(t5pt_json_root(d)->inum, 123);
+    t5pt_json_free(d);
     const char s[] = "\"abc\"xyz";
-    d = json_parse(s, 5, err, sizeof err);
-    ck_assert_str_eq(json_root(d)->u.str, "abc");
-    json_free(d);
+    d = t5pt_json_parse(s, 5, err, sizeof err);
+    ck_assert_str_eq(t5pt_json_root(d)->u.str, "abc");
+    t5pt_json_free(d);
     REJECT("\"abc", "unterminated string");
 }
 END_TEST
@@ -201,7 +201,7 @@ END_TEST
 START_TEST(test_bom_and_whitespace) {
     json_doc *d = parse("\xef\xbb\xbf {\"a\"\t:\r\n1 }\n");
     ck_assert_ptr_nonnull(d);
-    json_free(d);
+    t5pt_json_free(d);
 }
 END_TEST
 
@@ -279,16 +279,16 @@ END_TEST
 
 START_TEST(test_error_position) {
     const char *s = "{\n  \"a\": 1,\n}";
-    ck_assert_ptr_null(json_parse(s, strlen(s), err, sizeof err));
+    ck_assert_ptr_null(t5pt_json_parse(s, strlen(s), err, sizeof err));
     ck_assert_str_eq(err, "line 3 col 1: trailing comma in object");
     s = "[1,\n 2,\n   x]";
-    ck_assert_ptr_null(json_parse(s, strlen(s), err, sizeof err));
+    ck_assert_ptr_null(t5pt_json_parse(s, strlen(s), err, sizeof err));
     ck_assert_str_eq(err, "line 3 col 4: unexpected 'x' (value expected)");
     /* a tiny error buffer is truncated, never overrun */
     char small[8];
-    ck_assert_ptr_null(json_parse(s, strlen(s), small, sizeof small));
+    ck_assert_ptr_null(t5pt_json_parse(s, strlen(s), small, sizeof small));
     ck_assert_uint_eq(strlen(small), 7);
-    ck_assert_ptr_null(json_parse(s, strlen(s), NULL, 0));
+    ck_assert_ptr_null(t5pt_json_parse(s, strlen(s), NULL, 0));
 }
 END_TEST
 
@@ -297,13 +297,13 @@ START_TEST(test_depth_limit) {
     char *s = malloc(2 * 600 + 1);
     for (int i = 0; i < ok_depth; i++) s[i] = '[';
     for (int i = 0; i < ok_depth; i++) s[ok_depth + i] = ']';
-    json_doc *d = json_parse(s, 2 * (size_t)ok_depth, err, sizeof err);
+    json_doc *d = t5pt_json_parse(s, 2 * (size_t)ok_depth, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    json_free(d);
+    t5pt_json_free(d);
     int bad = 513;
     for (int i = 0; i < bad; i++) s[i] = '[';
     for (int i = 0; i < bad; i++) s[bad + i] = ']';
-    ck_assert_ptr_null(json_parse(s, 2 * (size_t)bad, err, sizeof err));
+    ck_assert_ptr_null(t5pt_json_parse(s, 2 * (size_t)bad, err, sizeof err));
     ck_assert_msg(strstr(err, "nesting deeper than 512") != NULL, "%s", err);
     free(s);
 }
@@ -311,41 +311,41 @@ END_TEST
 
 START_TEST(test_writer) {
     json_writer w = {0};
-    jw_raw(&w, "{");
-    jw_str(&w, "k\"\\\n\t\x01\x1f/\xc3\xa9", 10);
-    jw_raw(&w, ":");
-    jw_printf(&w, "%d", 42);
-    jw_raw(&w, "}");
+    t5pt_jw_raw(&w, "{");
+    t5pt_jw_str(&w, "k\"\\\n\t\x01\x1f/\xc3\xa9", 10);
+    t5pt_jw_raw(&w, ":");
+    t5pt_jw_printf(&w, "%d", 42);
+    t5pt_jw_raw(&w, "}");
     ck_assert(!w.oom);
     ck_assert_str_eq(w.buf, "{\"k\\\"\\\\\\n\\t\\u0001\\u001f/\xc3\xa9\":42}");
     ck_assert_uint_eq(w.len, strlen(w.buf));
-    jw_free(&w);
+    t5pt_jw_free(&w);
     ck_assert_ptr_null(w.buf);
 
     /* every ASCII byte incl. NUL round-trips through writer + reader */
     char all[128];
     for (int i = 0; i < 128; i++) all[i] = (char)i;
-    jw_str(&w, all, 128);
-    json_doc *d = json_parse(w.buf, w.len, err, sizeof err);
+    t5pt_jw_str(&w, all, 128);
+    json_doc *d = t5pt_json_parse(w.buf, w.len, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    ck_assert_uint_eq(json_root(d)->len, 128);
-    ck_assert(memcmp(json_root(d)->u.str, all, 128) == 0);
-    json_free(d);
-    jw_free(&w);
+    ck_assert_uint_eq(t5pt_json_root(d)->len, 128);
+    ck_assert(memcmp(t5pt_json_root(d)->u.str, all, 128) == 0);
+    t5pt_json_free(d);
+    t5pt_jw_free(&w);
 
     /* long printf output (past the small stack buffer) */
     char big[1000];
     memset(big, 'z', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    jw_raw(&w, "[");
-    jw_printf(&w, "\"%s\",%d", big, 7);
-    jw_raw(&w, "]");
-    d = json_parse(w.buf, w.len, err, sizeof err);
+    t5pt_jw_raw(&w, "[");
+    t5pt_jw_printf(&w, "\"%s\",%d", big, 7);
+    t5pt_jw_raw(&w, "]");
+    d = t5pt_json_parse(w.buf, w.len, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    ck_assert_str_eq(json_at(json_root(d), 0)->u.str, big);
-    ck_assert_int_eq(json_at(json_root(d), 1)->inum, 7);
-    json_free(d);
-    jw_free(&w);
+    ck_assert_str_eq(t5pt_json_at(t5pt_json_root(d), 0)->u.str, big);
+    ck_assert_int_eq(t5pt_json_at(t5pt_json_root(d), 1)->inum, 7);
+    t5pt_json_free(d);
+    t5pt_jw_free(&w);
 }
 END_TEST
 
@@ -362,14 +362,14 @@ START_TEST(test_real_tokenizer_json) {
     char *buf = malloc((size_t)n);
     ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
-    json_doc *d = json_parse(buf, (size_t)n, err, sizeof err);
+    json_doc *d = t5pt_json_parse(buf, (size_t)n, err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    const json_value *vocab = json_get(json_get(json_root(d), "model"), "vocab");
+    const json_value *vocab = t5pt_json_get(t5pt_json_get(t5pt_json_root(d), "model"), "vocab");
     ck_assert_ptr_nonnull(vocab);
     ck_assert_uint_eq(vocab->len, 32100);
-    ck_assert_str_eq(json_at(json_at(vocab, 0), 0)->u.str, "<pad>");
-    ck_assert_uint_eq(json_get(json_root(d), "added_tokens")->len, 103);
-    json_free(d);
+    ck_assert_str_eq(t5pt_json_at(t5pt_json_at(vocab, 0), 0)->u.str, "<pad>");
+    ck_assert_uint_eq(t5pt_json_get(t5pt_json_root(d), "added_tokens")->len, 103);
+    t5pt_json_free(d);
     free(buf);
 }
 END_TEST

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "kernels.h"
+#include "base/internal.h"
+#include "simd/kernels.h"
 #include "t5pt.h"
 
 static const int SIZES[] = {1, 3, 7, 15, 17, 31, 33, 63, 65, 100, 511, 1000, 4099};
@@ -137,10 +137,10 @@ START_TEST(test_reductions) {
             /* RMSNorm forward: rstd from sum x^2 (all positive terms) */
             guard(R1, n), guard(R2, n);
             float r1 = s->rmsnorm_forward(R1, X, W, n, 1e-6f), r2 = k->rmsnorm_forward(R2, X, W, n, 1e-6f);
-            EXPECT_NEAR("rmsnorm_forward rstd", k, n, -1, r2, r1, sum_tol(n) * r1);
+            EXPECT_NEAR("t5pt_rmsnorm_forward rstd", k, n, -1, r2, r1, sum_tol(n) * r1);
             for (int i = 0; i < n; i++)
-                EXPECT_NEAR("rmsnorm_forward", k, n, i, R2[i], R1[i], sum_tol(n) * fabs(R1[i]) + 1e-30);
-            check_guard("rmsnorm_forward", k, R2, n);
+                EXPECT_NEAR("t5pt_rmsnorm_forward", k, n, i, R2[i], R1[i], sum_tol(n) * fabs(R1[i]) + 1e-30);
+            check_guard("t5pt_rmsnorm_forward", k, R2, n);
             /* backward accumulates: start from the same random dx */
             fill(R1, n, -1, 1), memcpy(R2, R1, n * sizeof(float));
             s->rmsnorm_backward(R1, D, X, W, r1, n), k->rmsnorm_backward(R2, D, X, W, r1, n);
@@ -148,9 +148,9 @@ START_TEST(test_reductions) {
             for (int i = 0; i < n; i++) dmag += fabs((double)X[i] * W[i] * D[i]);
             for (int i = 0; i < n; i++) {
                 double term = fabs(X[i]) * (double)r1 * r1 * r1 * dmag / n + fabs(W[i] * D[i] * r1) + fabs(R1[i]);
-                EXPECT_NEAR("rmsnorm_backward", k, n, i, R2[i], R1[i], sum_tol(n) * term);
+                EXPECT_NEAR("t5pt_rmsnorm_backward", k, n, i, R2[i], R1[i], sum_tol(n) * term);
             }
-            check_guard("rmsnorm_backward", k, R2, n);
+            check_guard("t5pt_rmsnorm_backward", k, R2, n);
         }
     }
 }

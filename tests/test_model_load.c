@@ -1,8 +1,8 @@
-/* test_model_load.c — config.json parsing and loading Hugging Face T5 checkpoints (src/model.c).
+/* test_model_load.c — config.json parsing and loading Hugging Face T5 checkpoints (src/model/model.c).
  *
  * Checkpoints are written at test time (mkdtemp) with st_writer from a small random
  * model, under the tensor names transformers' T5ForConditionalGeneration uses; the
- * names are spelled out here independently of src/model.c. Bad files are made by
+ * names are spelled out here independently of src/model/model.c. Bad files are made by
  * patching a valid one. Real configs come from tests/data/configs (see its README);
  * golden/cases/x/model are the PyTorch exporter's Hugging Face directories.
  */
@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "json.h"
-#include "model.h"
-#include "safetensors.h"
+#include "base/internal.h"
+#include "io/json.h"
+#include "model/model.h"
+#include "io/safetensors.h"
 #include "file_util.h"
 
 /* ---------------------------------------------------------------- temp dir */
@@ -61,7 +61,7 @@ static t5pt_config small_config(int gated, int tied) {
 /* config.json as transformers writes it (extra: more members appended verbatim, may be ""). */
 static void write_config(const char *dir, const t5pt_config *c, const char *extra) {
     json_writer w = {0};
-    jw_printf(&w,
+    t5pt_jw_printf(&w,
               "{\n  \"architectures\": [\"T5ForConditionalGeneration\"],\n  \"d_ff\": %d,\n  \"d_kv\": %d,\n"
               "  \"d_model\": %d,\n  \"decoder_start_token_id\": %d,\n  \"dense_act_fn\": \"%s\",\n"
               "  \"eos_token_id\": %d,\n  \"feed_forward_proj\": \"%s\",\n  \"is_gated_act\": %s,\n"
@@ -78,7 +78,7 @@ static void write_config(const char *dir, const t5pt_config *c, const char *extr
     char *p = t5pt_path_join(dir, "config.json");
     test_write_text(p, w.buf);
     free(p);
-    jw_free(&w);
+    t5pt_jw_free(&w);
 }
 
 /* ---------------------------------------------------------------- HF tensor names */
@@ -218,12 +218,12 @@ typedef struct {
 static void add_tensor(st_writer *w, const char *name, const named *t, st_dtype dtype) {
     size_t n = numel(t);
     if (dtype == ST_F32) {
-        ck_assert_int_eq(st_writer_add(w, name, ST_F32, t->ndim, t->shape, t->p), T5PT_OK);
+        ck_assert_int_eq(t5pt_st_writer_add(w, name, ST_F32, t->ndim, t->shape, t->p), T5PT_OK);
         return;
     }
     uint16_t *h = malloc(2 * n + 2);
     for (size_t i = 0; i < n; i++) h[i] = dtype == ST_BF16 ? to_bf16(t->p[i]) : to_f16(t->p[i]);
-    ck_assert_int_eq(st_writer_add(w, name, dtype, t->ndim, t->shape, h), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, name, dtype, t->ndim, t->shape, h), T5PT_OK);
     free(h);
 }
 
@@ -231,10 +231,10 @@ static void add_tensor(st_writer *w, const char *name, const named *t, st_dtype 
 static void save_model(const t5pt_model *m, const char *dir, const save_opts *o) {
     write_config(dir, &m->cfg, "");
     collect(m);
-    st_writer *w[2] = {st_writer_new(), st_writer_new()};
+    st_writer *w[2] = {t5pt_st_writer_new(), t5pt_st_writer_new()};
     int ns = o->shards ? 2 : 1;
     json_writer idx = {0};
-    jw_raw(&idx, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    t5pt_jw_raw(&idx, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
     int first = 1;
     for (int i = 0; i < nnamed; i++) {
         const char *name = tensors[i].name;
@@ -243,31 +243,31 @@ static void save_model(const t5pt_model *m, const char *dir, const save_opts *o)
         int s = i % ns;
         add_tensor(w[s], name, &tensors[i], o->dtype);
         if (o->shards) {
-            jw_printf(&idx, "%s\n  \"%s\": \"model-0000%d-of-00002.safetensors\"", first ? "" : ",", name, s + 1);
+            t5pt_jw_printf(&idx, "%s\n  \"%s\": \"model-0000%d-of-00002.safetensors\"", first ? "" : ",", name, s + 1);
             first = 0;
         }
     }
-    jw_raw(&idx, "\n}}\n");
+    t5pt_jw_raw(&idx, "\n}}\n");
     char *p;
     if (!o->shards) {
         p = t5pt_path_join(dir, "model.safetensors");
-        ck_assert_int_eq(st_writer_save(w[0], p, "{\"format\":\"pt\"}"), T5PT_OK);
+        ck_assert_int_eq(t5pt_st_writer_save(w[0], p, "{\"format\":\"pt\"}"), T5PT_OK);
         free(p);
     } else {
         for (int s = 0; s < 2; s++) {
             char fn[64];
             snprintf(fn, sizeof fn, "model-0000%d-of-00002.safetensors", s + 1);
             p = t5pt_path_join(dir, fn);
-            ck_assert_int_eq(st_writer_save(w[s], p, "{\"format\":\"pt\"}"), T5PT_OK);
+            ck_assert_int_eq(t5pt_st_writer_save(w[s], p, "{\"format\":\"pt\"}"), T5PT_OK);
             free(p);
         }
         p = t5pt_path_join(dir, "model.safetensors.index.json");
         test_write_text(p, idx.buf);
         free(p);
     }
-    jw_free(&idx);
-    st_writer_free(w[0]);
-    st_writer_free(w[1]);
+    t5pt_jw_free(&idx);
+    t5pt_st_writer_free(w[0]);
+    t5pt_st_writer_free(w[1]);
 }
 
 /* Every weight of `got` equals `want` after the 16-bit round trip of dtype. */
@@ -562,15 +562,15 @@ START_TEST(test_load_embedding_aliases) {
     }
     /* all three present with different contents: shared.weight wins */
     collect(m);
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     for (int i = 0; i < nnamed; i++) add_tensor(w, tensors[i].name, &tensors[i], ST_F32);
     float *other = malloc(sizeof(float) * 640);
     for (int i = 0; i < 640; i++) other[i] = 99.0f;
     int64_t s[2] = {40, 16};
-    ck_assert_int_eq(st_writer_add(w, "encoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "decoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "encoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "decoder.embed_tokens.weight", ST_F32, 2, s, other), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     free(other);
     ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, ST_F32);
@@ -586,16 +586,16 @@ START_TEST(test_load_tied_ignores_lm_head) {
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 5), T5PT_OK);
     write_config(test_tmpdir(), &c, "");
     collect(m);
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     for (int i = 0; i < nnamed; i++) add_tensor(w, tensors[i].name, &tensors[i], ST_F32);
     float *head = calloc(640, sizeof(float));
     int64_t s[2] = {40, 16};
-    ck_assert_int_eq(st_writer_add(w, "lm_head.weight", ST_F32, 2, s, head), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "lm_head.weight", ST_F32, 2, s, head), T5PT_OK);
     /* unknown tensors and relative biases in blocks > 0 are ignored too */
-    ck_assert_int_eq(st_writer_add(w, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", ST_F32, 2, s, head), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "something.else", ST_F32, 2, s, head), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", ST_F32, 2, s, head), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "something.else", ST_F32, 2, s, head), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("model.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     free(head);
     ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, ST_F32);
@@ -881,26 +881,26 @@ static float *read_direct(const char *dir, const char *name, size_t *n) {
         char *text;
         size_t len;
         ck_assert_int_eq(t5pt_read_file(ip, &text, &len), T5PT_OK);
-        json_doc *d = json_parse(text, len, NULL, 0);
+        json_doc *d = t5pt_json_parse(text, len, NULL, 0);
         ck_assert_ptr_nonnull(d);
-        const char *fn = json_get_str(json_get(json_root(d), "weight_map"), name);
+        const char *fn = t5pt_json_get_str(t5pt_json_get(t5pt_json_root(d), "weight_map"), name);
         if (fn) file = t5pt_path_join(dir, fn);
-        json_free(d);
+        t5pt_json_free(d);
         free(text);
         free(ip);
         if (!file) return NULL;
     }
     st_file *f;
-    ck_assert_int_eq(st_open(&f, file), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_open(&f, file), T5PT_OK);
     free(file);
-    const st_tensor *t = st_get(f, name);
+    const st_tensor *t = t5pt_st_get(f, name);
     float *out = NULL;
     if (t) {
         out = malloc(sizeof(float) * (t->numel ? t->numel : 1));
-        ck_assert_int_eq(st_read_f32(f, t, out), T5PT_OK);
+        ck_assert_int_eq(t5pt_st_read_f32(f, t, out), T5PT_OK);
         *n = t->numel;
     }
-    st_close(f);
+    t5pt_st_close(f);
     return out;
 }
 
@@ -937,10 +937,10 @@ START_TEST(test_golden_models) {
         /* the exporter's F16/BF16 cases really are stored as 16-bit */
         char *single = t5pt_path_join(dir, "model.safetensors");
         st_file *f;
-        if (t5pt_file_exists(single) && st_open(&f, single) == T5PT_OK) {
-            const st_tensor *t = st_at(f, 0);
+        if (t5pt_file_exists(single) && t5pt_st_open(&f, single) == T5PT_OK) {
+            const st_tensor *t = t5pt_st_at(f, 0);
             if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16)) half++;
-            st_close(f);
+            t5pt_st_close(f);
         }
         free(single);
         t5pt_model_free(m);

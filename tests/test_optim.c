@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "golden_util.h"
-#include "internal.h"
-#include "json.h"
-#include "safetensors.h"
+#include "base/internal.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 #include "t5pt.h"
 
 #define OPTIM_DIR "golden/optim"
@@ -49,7 +49,7 @@ static json_doc *load_json(const char *path) {
 
 static double num_or(const json_value *obj, const char *key, double dflt) {
     double v;
-    return json_get_num(obj, key, &v) == 0 ? v : dflt;
+    return t5pt_json_get_num(obj, key, &v) == 0 ? v : dflt;
 }
 
 /* The "optim" object of a golden json -> config (the parser the golden suites share). */
@@ -58,10 +58,10 @@ static void config_from_json(t5pt_optim_config *oc, const json_value *spec) {
 }
 
 static float *read_tensor(st_file *f, const char *name, size_t *numel, const st_tensor **tout) {
-    const st_tensor *t = st_get(f, name);
-    ck_assert_msg(t != NULL, "%s: no tensor %s", st_path(f), name);
+    const st_tensor *t = t5pt_st_get(f, name);
+    ck_assert_msg(t != NULL, "%s: no tensor %s", t5pt_st_path(f), name);
     float *buf = malloc(t->numel * sizeof(float) + 1);
-    ck_assert_msg(st_read_f32(f, t, buf) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_read_f32(f, t, buf) == T5PT_OK, "%s", t5pt_last_error());
     if (numel) *numel = t->numel;
     if (tout) *tout = t;
     return buf;
@@ -78,7 +78,7 @@ START_TEST(test_golden_optim_case) {
     char path[512];
     snprintf(path, sizeof path, OPTIM_DIR "/%s.json", name);
     json_doc *doc = load_json(path);
-    const json_value *spec = json_root(doc);
+    const json_value *spec = t5pt_json_root(doc);
     t5pt_optim_config oc;
     config_from_json(&oc, spec);
     double tol = num_or(spec, "tolerance", 1e-4);
@@ -86,7 +86,7 @@ START_TEST(test_golden_optim_case) {
 
     snprintf(path, sizeof path, OPTIM_DIR "/%s.safetensors", name);
     st_file *f;
-    ck_assert_msg(st_open(&f, path) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_open(&f, path) == T5PT_OK, "%s", t5pt_last_error());
     const st_tensor *tp0;
     size_t n;
     float *p = read_tensor(f, "param0", &n, &tp0);
@@ -114,8 +114,8 @@ START_TEST(test_golden_optim_case) {
     free(p);
     free(grads);
     free(params);
-    st_close(f);
-    json_free(doc);
+    t5pt_st_close(f);
+    t5pt_json_free(doc);
 }
 END_TEST
 
@@ -127,7 +127,7 @@ static void replay_trajectory(const char *cname) {
     char path[512];
     snprintf(path, sizeof path, "golden/cases/%s/case.json", cname);
     json_doc *doc = load_json(path);
-    const json_value *spec = json_get(json_root(doc), "optim");
+    const json_value *spec = t5pt_json_get(t5pt_json_root(doc), "optim");
     ck_assert_ptr_nonnull(spec);
     t5pt_optim_config oc;
     config_from_json(&oc, spec);
@@ -135,7 +135,7 @@ static void replay_trajectory(const char *cname) {
 
     snprintf(path, sizeof path, "golden/cases/%s/inputs.safetensors", cname);
     st_file *fi;
-    ck_assert_msg(st_open(&fi, path) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_open(&fi, path) == T5PT_OK, "%s", t5pt_last_error());
     const st_tensor *tp;
     size_t n;
     float *p = read_tensor(fi, "prompt_embeddings", &n, &tp);
@@ -143,7 +143,7 @@ static void replay_trajectory(const char *cname) {
 
     snprintf(path, sizeof path, "golden/cases/%s/trajectory.safetensors", cname);
     st_file *ft;
-    ck_assert_msg(st_open(&ft, path) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_msg(t5pt_st_open(&ft, path) == T5PT_OK, "%s", t5pt_last_error());
     size_t ng, na;
     float *grads = read_tensor(ft, "grads", &ng, NULL);
     float *after = read_tensor(ft, "prompt_after", &na, NULL);
@@ -165,9 +165,9 @@ static void replay_trajectory(const char *cname) {
     free(p);
     free(grads);
     free(after);
-    st_close(fi);
-    st_close(ft);
-    json_free(doc);
+    t5pt_st_close(fi);
+    t5pt_st_close(ft);
+    t5pt_json_free(doc);
 }
 
 static const char *traj_cases[] = {"traj_adafactor", "traj_adafactor_t5x", "traj_adamw", "traj_adafactor_beta1_warmup"};

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "json.h"
-#include "safetensors.h"
+#include "base/internal.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 #include "t5pt.h"
 #include "file_util.h"
 
@@ -259,34 +259,34 @@ START_TEST(test_peft_roundtrip) {
 
     /* the config, key by key (the PEFT fields) */
     json_doc *doc = read_json(test_tmp("adapter/adapter_config.json"));
-    const json_value *r = json_root(doc);
+    const json_value *r = t5pt_json_root(doc);
     int64_t v;
     int b;
-    ck_assert_str_eq(json_get_str(r, "peft_type"), "PROMPT_TUNING");
-    ck_assert_str_eq(json_get_str(r, "task_type"), "SEQ_2_SEQ_LM");
-    ck_assert(json_get_int(r, "num_virtual_tokens", &v) == 0 && v == n);
-    ck_assert(json_get_int(r, "token_dim", &v) == 0 && v == d);
-    ck_assert(json_get_int(r, "num_transformer_submodules", &v) == 0 && v == 1);
-    ck_assert(json_get_bool(r, "inference_mode", &b) == 0 && b == 1);
-    ck_assert_str_eq(json_get_str(r, "prompt_tuning_init"), "SAMPLE_VOCAB");
-    ck_assert_str_eq(json_get_str(r, "base_model_name_or_path"), "google/flan-t5-small");
-    ck_assert(json_get(r, "revision")->type == JSON_NULL && json_get(r, "auto_mapping")->type == JSON_NULL);
-    ck_assert(json_get(r, "prompt_tuning_init_text")->type == JSON_NULL);
-    ck_assert(json_get(r, "tokenizer_name_or_path")->type == JSON_NULL);
-    ck_assert_ptr_null(json_get(r, "tokenizer_kwargs"));   /* unknown to PEFT 0.6: left out */
+    ck_assert_str_eq(t5pt_json_get_str(r, "peft_type"), "PROMPT_TUNING");
+    ck_assert_str_eq(t5pt_json_get_str(r, "task_type"), "SEQ_2_SEQ_LM");
+    ck_assert(t5pt_json_get_int(r, "num_virtual_tokens", &v) == 0 && v == n);
+    ck_assert(t5pt_json_get_int(r, "token_dim", &v) == 0 && v == d);
+    ck_assert(t5pt_json_get_int(r, "num_transformer_submodules", &v) == 0 && v == 1);
+    ck_assert(t5pt_json_get_bool(r, "inference_mode", &b) == 0 && b == 1);
+    ck_assert_str_eq(t5pt_json_get_str(r, "prompt_tuning_init"), "SAMPLE_VOCAB");
+    ck_assert_str_eq(t5pt_json_get_str(r, "base_model_name_or_path"), "google/flan-t5-small");
+    ck_assert(t5pt_json_get(r, "revision")->type == JSON_NULL && t5pt_json_get(r, "auto_mapping")->type == JSON_NULL);
+    ck_assert(t5pt_json_get(r, "prompt_tuning_init_text")->type == JSON_NULL);
+    ck_assert(t5pt_json_get(r, "tokenizer_name_or_path")->type == JSON_NULL);
+    ck_assert_ptr_null(t5pt_json_get(r, "tokenizer_kwargs"));   /* unknown to PEFT 0.6: left out */
     /* keys sorted, as json.dumps(sort_keys=True) */
     for (size_t i = 1; i < r->len; i++) ck_assert(strcmp(r->u.members[i - 1].key, r->u.members[i].key) < 0);
-    json_free(doc);
+    t5pt_json_free(doc);
 
     /* the weights file: one F32 [n, d] tensor, format pt */
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("adapter/adapter_model.safetensors")), T5PT_OK);
-    ck_assert_int_eq(st_count(f), 1);
-    const st_tensor *t = st_get(f, "prompt_embeddings");
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("adapter/adapter_model.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_count(f), 1);
+    const st_tensor *t = t5pt_st_get(f, "prompt_embeddings");
     ck_assert(t && t->dtype == ST_F32 && t->ndim == 2 && t->shape[0] == n && t->shape[1] == d);
-    ck_assert_str_eq(st_metadata(f, "format"), "pt");
-    ck_assert_str_eq(st_metadata(f, "t5pt_init"), "sampled-vocab");
-    st_close(f);
+    ck_assert_str_eq(t5pt_st_metadata(f, "format"), "pt");
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init"), "sampled-vocab");
+    t5pt_st_close(f);
 
     /* overwrite with another prompt: the new one loads */
     float *P2 = random_prompt(n, d, 2);
@@ -295,9 +295,9 @@ START_TEST(test_peft_roundtrip) {
     ck_assert(memcmp(P2, Q, sizeof(float) * n * d) == 0);
     free(Q);
     doc = read_json(test_tmp("adapter/adapter_config.json"));
-    ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "RANDOM");
-    ck_assert(json_get(json_root(doc), "base_model_name_or_path")->type == JSON_NULL);
-    json_free(doc);
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "RANDOM");
+    ck_assert(t5pt_json_get(t5pt_json_root(doc), "base_model_name_or_path")->type == JSON_NULL);
+    t5pt_json_free(doc);
     free(P);
     free(P2);
 }
@@ -313,8 +313,8 @@ START_TEST(test_peft_init_names) {
     info.init_name = "text";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
     doc = read_json(test_tmp("names/adapter_config.json"));
-    ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "RANDOM");
-    json_free(doc);
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "RANDOM");
+    t5pt_json_free(doc);
     /* text with both: TEXT, the text, tokenizer = base model; model sizes filled in */
     info.init_text = "Classify: \"yes\" or no";
     info.base_model = "/models/t5-base";
@@ -323,21 +323,21 @@ START_TEST(test_peft_init_names) {
     info.placement = "prepend";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
     doc = read_json(test_tmp("names/adapter_config.json"));
-    const json_value *r = json_root(doc);
+    const json_value *r = t5pt_json_root(doc);
     int64_t v;
-    ck_assert_str_eq(json_get_str(r, "prompt_tuning_init"), "TEXT");
-    ck_assert_str_eq(json_get_str(r, "prompt_tuning_init_text"), "Classify: \"yes\" or no");
-    ck_assert_str_eq(json_get_str(r, "tokenizer_name_or_path"), "/models/t5-base");
-    ck_assert(json_get_int(r, "num_layers", &v) == 0 && v == 12);
-    ck_assert(json_get_int(r, "num_attention_heads", &v) == 0 && v == 12);
-    json_free(doc);
+    ck_assert_str_eq(t5pt_json_get_str(r, "prompt_tuning_init"), "TEXT");
+    ck_assert_str_eq(t5pt_json_get_str(r, "prompt_tuning_init_text"), "Classify: \"yes\" or no");
+    ck_assert_str_eq(t5pt_json_get_str(r, "tokenizer_name_or_path"), "/models/t5-base");
+    ck_assert(t5pt_json_get_int(r, "num_layers", &v) == 0 && v == 12);
+    ck_assert(t5pt_json_get_int(r, "num_attention_heads", &v) == 0 && v == 12);
+    t5pt_json_free(doc);
     /* class-labels: rows from vocabulary embeddings */
     info.init_name = "class-labels";
     ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
     doc = read_json(test_tmp("names/adapter_config.json"));
-    ck_assert_str_eq(json_get_str(json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
-    ck_assert(json_get(json_root(doc), "prompt_tuning_init_text")->type == JSON_NULL);
-    json_free(doc);
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
+    ck_assert(t5pt_json_get(t5pt_json_root(doc), "prompt_tuning_init_text")->type == JSON_NULL);
+    t5pt_json_free(doc);
     free(P);
 }
 END_TEST
@@ -359,19 +359,19 @@ START_TEST(test_peft_golden_adapter) {
         int n, dm;
         ck_assert_msg(t5pt_prompt_load(adir, &P, &n, &dm) == T5PT_OK, "%s", t5pt_last_error());
         st_file *f;
-        ck_assert_int_eq(st_open(&f, inputs), T5PT_OK);
-        const st_tensor *t = st_get(f, "prompt_embeddings");
+        ck_assert_int_eq(t5pt_st_open(&f, inputs), T5PT_OK);
+        const st_tensor *t = t5pt_st_get(f, "prompt_embeddings");
         ck_assert_ptr_nonnull(t);
         ck_assert_int_eq(n, (int)t->shape[0]);
         ck_assert_int_eq(dm, (int)t->shape[1]);
         float *want = malloc(t->numel * sizeof(float));
-        ck_assert_int_eq(st_read_f32(f, t, want), T5PT_OK);
+        ck_assert_int_eq(t5pt_st_read_f32(f, t, want), T5PT_OK);
         ck_assert_msg(memcmp(P, want, t->numel * sizeof(float)) == 0, "%s: adapter rows [0, n) differ from the prompt",
                       adir);
         printf("peft adapter %s: [%d, %d] loaded, equal to inputs prompt_embeddings\n", adir, n, dm);
         free(want);
         free(P);
-        st_close(f);
+        t5pt_st_close(f);
         found++;
     }
     closedir(d);
@@ -389,11 +389,11 @@ static void make_adapter(const char *dir, const char *config, int rows, int d, c
     }
     if (rows > 0) {
         snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
-        st_writer *w = st_writer_new();
+        st_writer *w = t5pt_st_writer_new();
         int64_t shape[2] = {rows, d};
-        ck_assert_int_eq(st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, P), T5PT_OK);
-        ck_assert_int_eq(st_writer_save(w, p, "{\"format\":\"pt\"}"), T5PT_OK);
-        st_writer_free(w);
+        ck_assert_int_eq(t5pt_st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, P), T5PT_OK);
+        ck_assert_int_eq(t5pt_st_writer_save(w, p, "{\"format\":\"pt\"}"), T5PT_OK);
+        t5pt_st_writer_free(w);
     }
 }
 
@@ -485,29 +485,29 @@ END_TEST
 
 START_TEST(test_bare_safetensors) {
     float *P = random_prompt(7, 5, 11);
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     int64_t shape[2] = {7, 5};
-    ck_assert_int_eq(st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("p.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, P), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("p.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     float *Q;
     int n, d;
     ck_assert_msg(t5pt_prompt_load(test_tmp("p.safetensors"), &Q, &n, &d) == T5PT_OK, "%s", t5pt_last_error());
     ck_assert(n == 7 && d == 5 && memcmp(P, Q, sizeof(float) * 35) == 0);
     free(Q);
     /* another tensor name */
-    w = st_writer_new();
-    ck_assert_int_eq(st_writer_add(w, "prompt", ST_F32, 2, shape, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("q.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    w = t5pt_st_writer_new();
+    ck_assert_int_eq(t5pt_st_writer_add(w, "prompt", ST_F32, 2, shape, P), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("q.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     ck_assert_int_eq(t5pt_prompt_load(test_tmp("q.safetensors"), &Q, &n, &d), T5PT_ERR_FORMAT);
     ck_assert(strstr(t5pt_last_error(), "prompt_embeddings") != NULL);
     /* 1-D */
-    w = st_writer_new();
+    w = t5pt_st_writer_new();
     int64_t s1[1] = {35};
-    ck_assert_int_eq(st_writer_add(w, "prompt_embeddings", ST_F32, 1, s1, P), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("r.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "prompt_embeddings", ST_F32, 1, s1, P), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("r.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     ck_assert_int_eq(t5pt_prompt_load(test_tmp("r.safetensors"), &Q, &n, &d), T5PT_ERR_SHAPE);
     /* missing file */
     ck_assert_int_eq(t5pt_prompt_load(test_tmp("none.safetensors"), &Q, &n, &d), T5PT_ERR_IO);

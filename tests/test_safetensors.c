@@ -1,4 +1,4 @@
-/* test_safetensors.c — reader validation, dtype conversion and the writer (src/safetensors.c). */
+/* test_safetensors.c — reader validation, dtype conversion and the writer (src/io/safetensors.c). */
 #include <check.h>
 #include <dirent.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "safetensors.h"
+#include "base/internal.h"
+#include "io/safetensors.h"
 #include "file_util.h"
 
 static void setup(void) { ck_assert_ptr_nonnull(test_tmpdir_create("test_st")); }
@@ -32,7 +32,7 @@ static void write_raw(const char *path, long long declared, const char *header, 
 /* Opening must fail with `status`, and the message must name the file and contain `want`. */
 static void expect_open_error(const char *path, t5pt_status status, const char *want) {
     st_file *f = (st_file *)0x1;
-    t5pt_status st = st_open(&f, path);
+    t5pt_status st = t5pt_st_open(&f, path);
     ck_assert_ptr_null(f);
     ck_assert_msg(st == status, "status %d, want %d (%s)", st, status, t5pt_last_error());
     ck_assert_msg(strstr(t5pt_last_error(), path) != NULL, "message \"%s\" does not name %s", t5pt_last_error(), path);
@@ -42,7 +42,7 @@ static void expect_open_error(const char *path, t5pt_status status, const char *
 static unsigned char zeros[256];
 
 START_TEST(test_roundtrip) {
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     float a[6] = {1, -2, 3.5f, 0, 1e-30f, -INFINITY};
     int64_t sa[2] = {2, 3};
     int64_t b[3] = {-5, 0, 1LL << 40};
@@ -50,22 +50,22 @@ START_TEST(test_roundtrip) {
     uint16_t h[2] = {0x3c00, 0xc100};
     int64_t sh[1] = {2};
     float scalar = 7.25f;
-    ck_assert_int_eq(st_writer_add(w, "zeta.weight", ST_F32, 2, sa, a), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "alpha", ST_I64, 1, sb, b), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "half", ST_F16, 1, sh, h), T5PT_OK);
-    ck_assert_int_eq(st_writer_add_ref(w, "scalar", ST_F32, 0, NULL, &scalar), T5PT_OK); /* not copied */
+    ck_assert_int_eq(t5pt_st_writer_add(w, "zeta.weight", ST_F32, 2, sa, a), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "alpha", ST_I64, 1, sb, b), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "half", ST_F16, 1, sh, h), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add_ref(w, "scalar", ST_F32, 0, NULL, &scalar), T5PT_OK); /* not copied */
     int64_t s0[2] = {0, 4};
-    ck_assert_int_eq(st_writer_add(w, "empty", ST_F32, 2, s0, NULL), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "empty", ST_F32, 2, s0, NULL), T5PT_OK);
     /* duplicates and the reserved name are refused */
-    ck_assert_int_eq(st_writer_add(w, "alpha", ST_I64, 1, sb, b), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_add(w, "__metadata__", ST_I64, 1, sb, b), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "alpha", ST_I64, 1, sb, b), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "__metadata__", ST_I64, 1, sb, b), T5PT_ERR_ARG);
     /* a byte count that overflows size_t, and data missing for a non-empty tensor */
     int64_t huge[2] = {1LL << 40, 1LL << 40};
-    ck_assert_int_eq(st_writer_add_ref(w, "huge", ST_F32, 2, huge, a), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_add(w, "nodata", ST_F32, 1, sb, NULL), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("rt.safetensors"), "{\"format\":\"pt\",\"note\":\"a \\\"q\\\"\"}"),
+    ck_assert_int_eq(t5pt_st_writer_add_ref(w, "huge", ST_F32, 2, huge, a), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "nodata", ST_F32, 1, sb, NULL), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("rt.safetensors"), "{\"format\":\"pt\",\"note\":\"a \\\"q\\\"\"}"),
                      T5PT_OK);
-    st_writer_free(w);
+    t5pt_st_writer_free(w);
 
     /* raw layout: header length multiple of 8, names sorted, metadata first */
     char *raw;
@@ -83,17 +83,17 @@ START_TEST(test_roundtrip) {
     free(raw);
 
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("rt.safetensors")), T5PT_OK);
-    ck_assert_int_eq(st_count(f), 5);
-    ck_assert_str_eq(st_at(f, 0)->name, "alpha");
-    ck_assert_str_eq(st_at(f, 4)->name, "zeta.weight");
-    ck_assert_ptr_null(st_at(f, 5));
-    ck_assert_str_eq(st_metadata(f, "format"), "pt");
-    ck_assert_str_eq(st_metadata(f, "note"), "a \"q\"");
-    ck_assert_ptr_null(st_metadata(f, "nope"));
-    ck_assert_str_eq(st_path(f), test_tmp("rt.safetensors"));
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("rt.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_count(f), 5);
+    ck_assert_str_eq(t5pt_st_at(f, 0)->name, "alpha");
+    ck_assert_str_eq(t5pt_st_at(f, 4)->name, "zeta.weight");
+    ck_assert_ptr_null(t5pt_st_at(f, 5));
+    ck_assert_str_eq(t5pt_st_metadata(f, "format"), "pt");
+    ck_assert_str_eq(t5pt_st_metadata(f, "note"), "a \"q\"");
+    ck_assert_ptr_null(t5pt_st_metadata(f, "nope"));
+    ck_assert_str_eq(t5pt_st_path(f), test_tmp("rt.safetensors"));
 
-    const st_tensor *t = st_get(f, "zeta.weight");
+    const st_tensor *t = t5pt_st_get(f, "zeta.weight");
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->dtype, ST_F32);
     ck_assert_int_eq(t->ndim, 2);
@@ -102,32 +102,32 @@ START_TEST(test_roundtrip) {
     ck_assert_uint_eq(t->numel, 6);
     ck_assert_uint_eq(t->nbytes, 24);
     float got[6];
-    ck_assert_int_eq(st_read_f32(f, t, got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t, got), T5PT_OK);
     ck_assert(memcmp(got, a, sizeof a) == 0);
 
-    t = st_get(f, "alpha");
+    t = t5pt_st_get(f, "alpha");
     int32_t i32[3];
-    ck_assert_int_eq(st_read_i32(f, t, i32), T5PT_ERR_FORMAT); /* 2^40 does not fit */
+    ck_assert_int_eq(t5pt_st_read_i32(f, t, i32), T5PT_ERR_FORMAT); /* 2^40 does not fit */
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "does not fit int32"));
-    ck_assert_int_eq(st_read_f32(f, t, got), T5PT_ERR_SHAPE);  /* integers are not floats */
+    ck_assert_int_eq(t5pt_st_read_f32(f, t, got), T5PT_ERR_SHAPE);  /* integers are not floats */
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "alpha"));
 
-    t = st_get(f, "half");
-    ck_assert_int_eq(st_read_f32(f, t, got), T5PT_OK);
+    t = t5pt_st_get(f, "half");
+    ck_assert_int_eq(t5pt_st_read_f32(f, t, got), T5PT_OK);
     ck_assert(got[0] == 1.0f && got[1] == -2.5f);
 
-    t = st_get(f, "scalar");
+    t = t5pt_st_get(f, "scalar");
     ck_assert_int_eq(t->ndim, 0);
     ck_assert_uint_eq(t->numel, 1);
-    ck_assert_int_eq(st_read_f32(f, t, got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t, got), T5PT_OK);
     ck_assert(got[0] == 7.25f);
 
-    t = st_get(f, "empty");
+    t = t5pt_st_get(f, "empty");
     ck_assert_uint_eq(t->numel, 0);
     ck_assert_uint_eq(t->nbytes, 0);
-    ck_assert_ptr_null(st_get(f, "missing"));
-    ck_assert_ptr_null(st_get(f, ""));
-    st_close(f);
+    ck_assert_ptr_null(t5pt_st_get(f, "missing"));
+    ck_assert_ptr_null(t5pt_st_get(f, ""));
+    t5pt_st_close(f);
 }
 END_TEST
 
@@ -136,8 +136,8 @@ START_TEST(test_dtype_names) {
     size_t sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
     st_dtype types[] = {ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL};
     for (int i = 0; i < 10; i++) {
-        ck_assert_str_eq(st_dtype_name(types[i]), names[i]);
-        ck_assert_uint_eq(st_dtype_size(types[i]), sizes[i]);
+        ck_assert_str_eq(t5pt_st_dtype_name(types[i]), names[i]);
+        ck_assert_uint_eq(t5pt_st_dtype_size(types[i]), sizes[i]);
     }
 }
 END_TEST
@@ -162,9 +162,9 @@ START_TEST(test_half_conversions) {
               "\"h\":{\"dtype\":\"F16\",\"shape\":[3,4],\"data_offsets\":[25,49]}}",
               data, sizeof data);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("half.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("half.safetensors")), T5PT_OK);
     float got[12];
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "b"), got), T5PT_OK);
     for (size_t i = 0; i < n; i++) {
         if (isnan(bf_want[i]))
             ck_assert_msg(isnan(got[i]), "bf16 %04x", bf[i]);
@@ -172,7 +172,7 @@ START_TEST(test_half_conversions) {
             ck_assert_msg(got[i] == bf_want[i] && signbit(got[i]) == signbit(bf_want[i]), "bf16 %04x -> %a", bf[i],
                           (double)got[i]);
     }
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "h"), got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "h"), got), T5PT_OK);
     for (size_t i = 0; i < n; i++) {
         if (isnan(hf_want[i]))
             ck_assert_msg(isnan(got[i]), "f16 %04x", hf[i]);
@@ -181,23 +181,23 @@ START_TEST(test_half_conversions) {
                           (double)got[i]);
     }
     int32_t one;
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "a"), &one), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "a"), &one), T5PT_OK);
     ck_assert_int_eq(one, 42);
-    st_close(f);
+    t5pt_st_close(f);
 
     /* the aligned path gives the same answers (writer places tensors 8-aligned here) */
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     int64_t s[1] = {12};
-    ck_assert_int_eq(st_writer_add(w, "b", ST_BF16, 1, s, bf), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "h", ST_F16, 1, s, hf), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("half2.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
-    ck_assert_int_eq(st_open(&f, test_tmp("half2.safetensors")), T5PT_OK);
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "b", ST_BF16, 1, s, bf), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "h", ST_F16, 1, s, hf), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("half2.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("half2.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "b"), got), T5PT_OK);
     ck_assert(got[0] == 1.0f && got[4] == 0x1p-133f && got[8] == INFINITY && isnan(got[10]));
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "h"), got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "h"), got), T5PT_OK);
     ck_assert(got[1] == -2.5f && got[4] == 0x1p-24f && got[7] == 65504.0f && isnan(got[10]));
-    st_close(f);
+    t5pt_st_close(f);
 }
 END_TEST
 
@@ -218,12 +218,12 @@ START_TEST(test_half_unaligned_large) {
     write_raw(test_tmp("big.safetensors"), -1, hdr, data, 1 + 2 * (size_t)n);
     free(data);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("big.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("big.safetensors")), T5PT_OK);
     float *got = malloc(sizeof(float) * (size_t)n);
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "b"), got), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "b"), got), T5PT_OK);
     for (int i = 0; i < n; i++) ck_assert(got[i] == 1.0f + (float)(i % 128) / 128.0f);
     free(got);
-    st_close(f);
+    t5pt_st_close(f);
 }
 END_TEST
 
@@ -235,78 +235,78 @@ START_TEST(test_int_and_f64_conversions) {
     uint8_t u8[2] = {0, 255};
     uint8_t bo[2] = {1, 0};
     double f64[2] = {0.1, -1e40};
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     int64_t s3[1] = {3}, s2[1] = {2};
-    ck_assert_int_eq(st_writer_add(w, "i64", ST_I64, 1, s3, i64), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "i32", ST_I32, 1, s2, i32), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "i16", ST_I16, 1, s2, i16), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "i8", ST_I8, 1, s2, i8), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "u8", ST_U8, 1, s2, u8), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "bool", ST_BOOL, 1, s2, bo), T5PT_OK);
-    ck_assert_int_eq(st_writer_add(w, "f64", ST_F64, 1, s2, f64), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "i64", ST_I64, 1, s3, i64), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "i32", ST_I32, 1, s2, i32), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "i16", ST_I16, 1, s2, i16), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "i8", ST_I8, 1, s2, i8), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "u8", ST_U8, 1, s2, u8), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "bool", ST_BOOL, 1, s2, bo), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "f64", ST_F64, 1, s2, f64), T5PT_OK);
     uint8_t badbool[1] = {2};
     int64_t s1[1] = {1};
-    ck_assert_int_eq(st_writer_add(w, "badbool", ST_BOOL, 1, s1, badbool), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("ints.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "badbool", ST_BOOL, 1, s1, badbool), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("ints.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("ints.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("ints.safetensors")), T5PT_OK);
     int32_t o[3];
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "i64"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "i64"), o), T5PT_OK);
     ck_assert(o[0] == -7 && o[1] == 0 && o[2] == 2147483647);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "i32"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "i32"), o), T5PT_OK);
     ck_assert(o[0] == INT32_MIN && o[1] == 5);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "i16"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "i16"), o), T5PT_OK);
     ck_assert(o[0] == -300 && o[1] == 300);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "i8"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "i8"), o), T5PT_OK);
     ck_assert(o[0] == -128 && o[1] == 127);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "u8"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "u8"), o), T5PT_OK);
     ck_assert(o[0] == 0 && o[1] == 255);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "bool"), o), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "bool"), o), T5PT_OK);
     ck_assert(o[0] == 1 && o[1] == 0);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "badbool"), o), T5PT_ERR_FORMAT);
-    ck_assert_int_eq(st_read_i32(f, st_get(f, "f64"), o), T5PT_ERR_SHAPE);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "badbool"), o), T5PT_ERR_FORMAT);
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "f64"), o), T5PT_ERR_SHAPE);
     float g[2];
-    ck_assert_int_eq(st_read_f32(f, st_get(f, "f64"), g), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_read_f32(f, t5pt_st_get(f, "f64"), g), T5PT_OK);
     ck_assert(g[0] == 0.1f && g[1] == -INFINITY);
-    st_close(f);
+    t5pt_st_close(f);
 }
 END_TEST
 
 START_TEST(test_check_shape) {
     float a[6] = {0};
     int64_t s[2] = {2, 3};
-    st_writer *w = st_writer_new();
-    ck_assert_int_eq(st_writer_add(w, "w", ST_F32, 2, s, a), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("shape.safetensors"), NULL), T5PT_OK);
-    st_writer_free(w);
+    st_writer *w = t5pt_st_writer_new();
+    ck_assert_int_eq(t5pt_st_writer_add(w, "w", ST_F32, 2, s, a), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("shape.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("shape.safetensors")), T5PT_OK);
-    const st_tensor *t = st_get(f, "w");
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("shape.safetensors")), T5PT_OK);
+    const st_tensor *t = t5pt_st_get(f, "w");
     int64_t ok[2] = {2, 3}, any[2] = {-1, 3}, bad[2] = {3, 2};
-    ck_assert_int_eq(st_check_shape(f, t, 2, ok), T5PT_OK);
-    ck_assert_int_eq(st_check_shape(f, t, 2, any), T5PT_OK);
-    ck_assert_int_eq(st_check_shape(f, t, 2, bad), T5PT_ERR_SHAPE);
+    ck_assert_int_eq(t5pt_st_check_shape(f, t, 2, ok), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_check_shape(f, t, 2, any), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_check_shape(f, t, 2, bad), T5PT_ERR_SHAPE);
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), test_tmp("shape.safetensors")));
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "tensor \"w\" has shape [2, 3], expected [3, 2]"));
-    ck_assert_int_eq(st_check_shape(f, t, 1, ok), T5PT_ERR_SHAPE);
+    ck_assert_int_eq(t5pt_st_check_shape(f, t, 1, ok), T5PT_ERR_SHAPE);
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "expected [2]"));
-    st_close(f);
+    t5pt_st_close(f);
 }
 END_TEST
 
 START_TEST(test_empty_header_and_gap) {
     write_raw(test_tmp("empty.safetensors"), -1, "{}", NULL, 0);
     st_file *f;
-    ck_assert_int_eq(st_open(&f, test_tmp("empty.safetensors")), T5PT_OK);
-    ck_assert_int_eq(st_count(f), 0);
-    ck_assert_ptr_null(st_get(f, "x"));
-    st_close(f);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("empty.safetensors")), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_count(f), 0);
+    ck_assert_ptr_null(t5pt_st_get(f, "x"));
+    t5pt_st_close(f);
     /* padding spaces after the JSON and an unused gap in the buffer are tolerated */
     write_raw(test_tmp("gap.safetensors"), -1, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}    ", zeros,
               8);
-    ck_assert_int_eq(st_open(&f, test_tmp("gap.safetensors")), T5PT_OK);
-    st_close(f);
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("gap.safetensors")), T5PT_OK);
+    t5pt_st_close(f);
 }
 END_TEST
 
@@ -432,25 +432,25 @@ START_TEST(test_bad_metadata) {
     write_raw(test_tmp("m2.safetensors"), -1, "{\"__metadata__\": {\"format\": 1}}", NULL, 0);
     expect_open_error(test_tmp("m2.safetensors"), T5PT_ERR_FORMAT, "\"__metadata__\" value \"format\" is not a string");
     /* the writer refuses metadata that is not an object of strings */
-    st_writer *w = st_writer_new();
-    ck_assert_int_eq(st_writer_save(w, test_tmp("m3.safetensors"), "{\"a\": 1}"), T5PT_ERR_ARG);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("m3.safetensors"), "not json"), T5PT_ERR_ARG);
+    st_writer *w = t5pt_st_writer_new();
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("m3.safetensors"), "{\"a\": 1}"), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("m3.safetensors"), "not json"), T5PT_ERR_ARG);
     ck_assert_int_eq(access(test_tmp("m3.safetensors"), F_OK), -1);
-    st_writer_free(w);
+    t5pt_st_writer_free(w);
 }
 END_TEST
 
 START_TEST(test_write_failure) {
-    st_writer *w = st_writer_new();
+    st_writer *w = t5pt_st_writer_new();
     float a[2] = {1, 2};
     int64_t s[1] = {2};
-    ck_assert_int_eq(st_writer_add(w, "a", ST_F32, 1, s, a), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("no/such/dir/x.safetensors"), NULL), T5PT_ERR_IO);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "a", ST_F32, 1, s, a), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("no/such/dir/x.safetensors"), NULL), T5PT_ERR_IO);
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "no/such/dir/x.safetensors.tmp."));
     ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "cannot create"));
     /* saving over an existing file replaces it whole, leaving no temp file behind */
-    ck_assert_int_eq(st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
-    ck_assert_int_eq(st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("x.safetensors"), NULL), T5PT_OK);
     DIR *d = opendir(test_tmpdir());
     int files = 0;
     struct dirent *e;
@@ -458,7 +458,7 @@ START_TEST(test_write_failure) {
         if (e->d_name[0] != '.') files++;
     closedir(d);
     ck_assert_int_eq(files, 1);
-    st_writer_free(w);
+    t5pt_st_writer_free(w);
 }
 END_TEST
 

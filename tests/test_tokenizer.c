@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/internal.h"
 #include "t5pt.h"
 
 #define SPM_PATH "assets/t5/spiece.model"

@@ -1,4 +1,4 @@
-/* test_train.c — the training loop (src/train.c).
+/* test_train.c — the training loop (src/train/train.c).
  *
  *   - training lowers the loss and reaches a stated validation accuracy on a tiny task;
  *   - a run stopped half way and resumed from its checkpoint ends bit-identical to an
@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data.h"
-#include "internal.h"
-#include "train.h"
+#include "train/data.h"
+#include "base/internal.h"
+#include "train/train.h"
 #include "file_util.h"
 
 

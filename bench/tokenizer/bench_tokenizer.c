@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
-#include "json.h"
+#include "base/internal.h"
+#include "io/json.h"
 #include "t5pt.h"
 
 static int hexval(int c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
@@ -55,12 +55,12 @@ int main(int argc, char **argv) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) nl = end;
         char err[128];
-        json_doc *doc = json_parse(p, (size_t)(nl - p), err, sizeof err);
+        json_doc *doc = t5pt_json_parse(p, (size_t)(nl - p), err, sizeof err);
         p = nl + 1;
         if (!doc) continue;
-        const json_value *root = json_root(doc);
-        const char *k = json_get_str(root, "kind");
-        const json_value *t = json_get(root, "text"), *h = json_get(root, "hex");
+        const json_value *root = t5pt_json_root(doc);
+        const char *k = t5pt_json_get_str(root, "kind");
+        const json_value *t = t5pt_json_get(root, "text"), *h = t5pt_json_get(root, "hex");
         if ((!kind || (k && !strcmp(k, kind))) && (t || h)) {
             if (n == cap) {
                 cap *= 2;
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
             bytes += tlen[n];
             n++;
         }
-        json_free(doc);
+        t5pt_json_free(doc);
     }
     free(data);
     if (n == 0) {

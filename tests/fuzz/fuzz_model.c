@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 static const char *const probes[] = {
     "Hello world", "  Ａ ﬁ\t\xe3\x80\x80x  ", "\xff\xfe<extra_id_0> abc<extra_id_99>", "a\0b", "\xe2\x96\x81\xe2\x96",
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (!copy) return 0;
     memcpy(copy, data, size);
     t5pt_tokenizer *tok;
-    if (tok_load_memory(&tok, copy, size, "fuzz") == T5PT_OK) {
+    if (t5pt_tok_load_memory(&tok, copy, size, "fuzz") == T5PT_OK) {
         int V = t5pt_tokenizer_vocab_size(tok);
         for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
             int32_t *ids;

@@ -17,8 +17,8 @@ SECS=${1:-60}
 CC=${CC:-clang}
 OUT=${OUT:-/tmp/t5pt-fuzz}
 mkdir -p "$OUT"
-SRC="src/tokenizer.c src/normalizer.c src/spm_model.c src/tokenizer_json.c src/json.c src/util.c"
-FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L"
+SRC="src/tokenizer/tokenizer.c src/tokenizer/normalizer.c src/tokenizer/spm_model.c src/tokenizer/tokenizer_json.c src/io/json.c src/base/util.c"
+FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -I. -D_POSIX_C_SOURCE=200809L"
 for h in fuzz_encode fuzz_model; do
     $CC $FLAGS tests/fuzz/$h.c $SRC -lm -o "$OUT/$h"
 done

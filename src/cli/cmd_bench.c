@@ -1,0 +1,351 @@
+/* cmd_bench.c — `t5pt bench gemm` and `t5pt bench step`: speed, measured.
+ *
+ *   t5pt bench gemm --m M --n N --k K [--threads T] [--simd ISA] [--form fwd|bwd|both] [--reps R]
+ *   t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]
+ *                   [--prompt-len 100] [--tgt-len 16] [--threads T] [--steps 5] [--warmup 1] [--simd ISA]
+ *
+ * Times are wall-clock medians after warm-up runs. Result lines are key=value so
+ * bench/run.sh can turn them into the table in BENCHMARKS.md.
+ */
+#include "cli/cli.h"
+#include "simd/gemm.h"
+#include "base/internal.h"
+#include "simd/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char help[] =
+    "usage: t5pt bench gemm --m M --n N --k K [--threads T] [--simd ISA] [--form fwd|bwd|both] [--reps R]\n"
+    "       t5pt bench peak [--threads T] [--simd ISA]\n"
+    "       t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]\n"
+    "                       [--prompt-len 100] [--tgt-len 16] [--threads T] [--steps 5] [--warmup 1] [--simd ISA]\n"
+    "\n"
+    "gemm: the two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
+    "        fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
+    "      prints the median time of R runs (default: enough for ~0.5 s, 5..50) after 2\n"
+    "      warm-up runs, and GFLOP/s = 2 M N K / time.\n"
+    "peak: the register micro-kernel alone on operands that stay in L1 (depth 256): the\n"
+    "      practical fp32 peak of the path, summed over T threads (one per core).\n"
+    "step: whole training steps (forward, backward into the prompt, optimizer update) on a\n"
+    "      model (random weights when only --config is given) with random token ids; prints\n"
+    "      the median s/step after --warmup steps, GFLOP/s of the matrix products (counted\n"
+    "      analytically, see below) and the peak resident memory.\n"
+    "      FLOPs = 2 x (multiply-adds of every linear layer + lm_head) x 2 (forward, and\n"
+    "      the input-gradient product of the backward; weights are frozen, no dW)\n"
+    "            + 2 x (multiply-adds of the attention products QK^T and PV) x 3 (forward,\n"
+    "      and two products each in the backward).\n"
+    "--threads T sets the OpenMP thread count (default OMP_NUM_THREADS / all cores);\n"
+    "--simd ISA forces scalar|avx2|avx512|neon (may only lower what the CPU has).\n";
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static long peak_rss_kb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return ru.ru_maxrss; /* kilobytes on Linux */
+}
+
+/* The options both subcommands share. Returns 1 when argv[*i] was one of them. */
+static int common_opt(const char *cmd, int argc, char **argv, int *i, int *threads, const char **simd, int *bad) {
+    const char *v;
+    if (cli_opt(argc, argv, i, "threads", &v)) {
+        if (!v || cli_int(cmd, "threads", v, 1, threads)) *bad = 1;
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "simd", &v)) {
+        if (!v) *bad = 1;
+        *simd = v;
+        return 1;
+    }
+    return 0;
+}
+
+/* Applies --simd/--threads, and reports an impossible T5PT_SIMD from the environment. */
+static int apply_common(const char *cmd, int threads, const char *simd) {
+    if (t5pt_simd_env_status() != T5PT_OK) return cli_fail_lib(cmd);
+    if (simd && t5pt_simd_select(simd) != T5PT_OK) return cli_fail_lib(cmd);
+    if (threads > 0) t5pt_set_num_threads(threads);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ bench gemm */
+
+static int bench_gemm(int argc, char **argv) {
+    const char *cmd = "bench gemm";
+    int M = 1824, N = 512, K = 2048, threads = 0, reps = 0, bad = 0;
+    const char *simd = NULL, *form = "both", *v;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (common_opt(cmd, argc, argv, &i, &threads, &simd, &bad)) {
+        } else if (cli_opt(argc, argv, &i, "m", &v)) {
+            if (!v || cli_int(cmd, "m", v, 1, &M)) return 1;
+        } else if (cli_opt(argc, argv, &i, "n", &v)) {
+            if (!v || cli_int(cmd, "n", v, 1, &N)) return 1;
+        } else if (cli_opt(argc, argv, &i, "k", &v)) {
+            if (!v || cli_int(cmd, "k", v, 1, &K)) return 1;
+        } else if (cli_opt(argc, argv, &i, "reps", &v)) {
+            if (!v || cli_int(cmd, "reps", v, 1, &reps)) return 1;
+        } else if (cli_opt(argc, argv, &i, "form", &v)) {
+            if (!v) return 1;
+            if (strcmp(v, "fwd") && strcmp(v, "bwd") && strcmp(v, "both"))
+                return cli_fail(cmd, "--form %s: expected fwd, bwd or both", v);
+            form = v;
+        } else {
+            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
+        }
+        if (bad) return 1;
+    }
+    if (apply_common(cmd, threads, simd)) return 1;
+
+    size_t nw = (size_t)N * K, nx = (size_t)M * K, ny = (size_t)M * N;
+    float *W = t5pt_alloc_aligned(nw * sizeof(float)), *x = t5pt_alloc_aligned(nx * sizeof(float));
+    float *y = t5pt_alloc_aligned(ny * sizeof(float)), *dx = t5pt_alloc_aligned(nx * sizeof(float));
+    double *t = malloc(50 * sizeof *t);
+    if (!W || !x || !y || !dx || !t) {
+        t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
+        return cli_fail(cmd, "out of memory for %d x %d x %d", M, N, K);
+    }
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 1);
+    for (size_t i = 0; i < nw; i++) W[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < ny; i++) y[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    t5pt_linear lin;
+    if (t5pt_linear_pack(&lin, W, N, K, 1) != T5PT_OK) {
+        t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
+        return cli_fail_lib(cmd);
+    }
+    double flops = 2.0 * M * N * K;
+    for (int f = 0; f < 2; f++) {
+        const char *name = f == 0 ? "fwd" : "bwd";
+        if (strcmp(form, "both") && strcmp(form, name)) continue;
+        double first = 0;
+        for (int w = 0; w < 2; w++) { /* warm-up: page faults, caches, thread start */
+            double t0 = t5pt_seconds();
+            if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
+            else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
+            first = t5pt_seconds() - t0;
+        }
+        int n = reps;
+        if (n <= 0) {
+            n = first > 0 ? (int)(0.5 / first) : 50;
+            n = n < 5 ? 5 : n > 50 ? 50 : n;
+        }
+        if (n > 50) n = 50;
+        for (int rep = 0; rep < n; rep++) {
+            double t0 = t5pt_seconds();
+            if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
+            else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
+            t[rep] = t5pt_seconds() - t0;
+        }
+        double med = median(t, n);
+        printf("gemm form=%s simd=%s threads=%d M=%d N=%d K=%d time_ms=%.3f gflops=%.1f best_gflops=%.1f reps=%d\n",
+               name, t5pt_simd_path(), t5pt_num_threads(), M, N, K, med * 1e3, flops / med * 1e-9,
+               flops / t[0] * 1e-9, n);
+    }
+    t5pt_linear_free(&lin);
+    t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ bench peak */
+
+static int bench_peak(int argc, char **argv) {
+    const char *cmd = "bench peak";
+    int threads = 0, bad = 0;
+    const char *simd = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (!common_opt(cmd, argc, argv, &i, &threads, &simd, &bad))
+            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
+        if (bad) return 1;
+    }
+    if (apply_common(cmd, threads, simd)) return 1;
+    const t5pt_kernels *k = t5pt_kern();
+    const int kc = 256;
+    double total = 0;
+    int failed = 0, nt = t5pt_num_threads();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : total, failed)
+#endif
+    {
+        float *a = t5pt_alloc_aligned((size_t)k->mr * kc * sizeof(float));
+        float *b = t5pt_alloc_aligned((size_t)k->nr * kc * sizeof(float));
+        float *c = t5pt_alloc_aligned((size_t)k->mr * k->nr * sizeof(float));
+        if (!a || !b || !c) {
+            failed += 1;
+        } else {
+            for (int i = 0; i < k->mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
+            for (int i = 0; i < k->nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
+            memset(c, 0, (size_t)k->mr * k->nr * sizeof(float));
+            double flop = 2.0 * k->mr * k->nr * kc, best = 0;
+            long calls = (long)(2e8 / flop) + 1;
+            for (int rep = 0; rep < 5; rep++) {
+                double t0 = t5pt_seconds();
+                for (long i = 0; i < calls; i++) k->gemm_micro(kc, a, b, c, k->nr, 1);
+                double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
+                if (g > best) best = g;
+            }
+            total += best;
+        }
+        t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
+    }
+    if (failed) return cli_fail(cmd, "out of memory");
+    printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->mr, k->nr, total);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ bench step */
+
+/* FLOPs of one training step's matrix products (see the help text). */
+static double step_flops(const t5pt_config *c, int B, int Te, int Td) {
+    double d = c->d_model, inner = (double)c->num_heads * c->d_kv, f = c->d_ff, V = c->vocab_size;
+    double ffn_in = c->gated_gelu ? 2.0 : 1.0;
+    /* multiply-adds per token */
+    double ffn = ffn_in * d * f + f * d;
+    double enc_lin = (4.0 * d * inner + ffn) * B * Te * c->num_layers;
+    double dec_lin = ((4.0 * d * inner + 2.0 * d * inner + ffn) * B * Td /* self q,k,v,o; cross q,o; ffn */
+                      + 2.0 * d * inner * B * Te) /* cross k,v over the encoder output */
+                     * c->num_decoder_layers;
+    double head = d * V * B * Td;
+    double enc_att = 2.0 * (double)B * c->num_heads * Te * Te * c->d_kv * c->num_layers;
+    double dec_att = 2.0 * (double)B * c->num_heads * Td * (Td + Te) * c->d_kv * c->num_decoder_layers;
+    return 2.0 * (enc_lin + dec_lin + head) * 2.0 + 2.0 * (enc_att + dec_att) * 3.0;
+}
+
+static int bench_step(int argc, char **argv) {
+    const char *cmd = "bench step";
+    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1, bad = 0;
+    const char *simd = NULL, *model_dir = NULL, *config = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (common_opt(cmd, argc, argv, &i, &threads, &simd, &bad)) {
+        } else if (cli_opt(argc, argv, &i, "model", &v)) {
+            if (!v) return 1;
+            model_dir = v;
+        } else if (cli_opt(argc, argv, &i, "config", &v)) {
+            if (!v) return 1;
+            config = v;
+        } else if (cli_opt(argc, argv, &i, "batch", &v)) {
+            if (!v || cli_int(cmd, "batch", v, 1, &B)) return 1;
+        } else if (cli_opt(argc, argv, &i, "src-len", &v)) {
+            if (!v || cli_int(cmd, "src-len", v, 1, &S)) return 1;
+        } else if (cli_opt(argc, argv, &i, "prompt-len", &v)) {
+            if (!v || cli_int(cmd, "prompt-len", v, 1, &P)) return 1;
+        } else if (cli_opt(argc, argv, &i, "tgt-len", &v)) {
+            if (!v || cli_int(cmd, "tgt-len", v, 1, &L)) return 1;
+        } else if (cli_opt(argc, argv, &i, "steps", &v)) {
+            if (!v || cli_int(cmd, "steps", v, 1, &steps)) return 1;
+        } else if (cli_opt(argc, argv, &i, "warmup", &v)) {
+            if (!v || cli_int(cmd, "warmup", v, 0, &warmup)) return 1;
+        } else {
+            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
+        }
+        if (bad) return 1;
+    }
+    if (!model_dir == !config) return cli_fail(cmd, "give exactly one of --model DIR or --config CONFIG.json");
+    if (apply_common(cmd, threads, simd)) return 1;
+
+    t5pt_model *m = NULL;
+    t5pt_ctx *c = NULL;
+    t5pt_optim *o = NULL;
+    float *prompt = NULL;
+    int32_t *ids = NULL, *labels = NULL;
+    double *t = NULL;
+    int rc = 1;
+    if (model_dir) {
+        if (t5pt_model_load(&m, model_dir) != T5PT_OK) goto fail_lib;
+    } else {
+        t5pt_config cfg;
+        if (t5pt_config_load(&cfg, config) != T5PT_OK) goto fail_lib;
+        if (t5pt_model_init_random(&m, &cfg, 1234) != T5PT_OK) goto fail_lib;
+    }
+    const t5pt_config *cfg = t5pt_model_config(m);
+    int d = cfg->d_model;
+    if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK) goto fail_lib;
+    t5pt_optim_config oc;
+    t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR);
+    if (t5pt_optim_create(&o, &oc, P, d) != T5PT_OK) goto fail_lib;
+
+    prompt = malloc((size_t)P * d * sizeof *prompt);
+    ids = malloc((size_t)B * S * sizeof *ids);
+    labels = malloc((size_t)B * L * sizeof *labels);
+    t = malloc((size_t)steps * sizeof *t);
+    if (!prompt || !ids || !labels || !t) {
+        cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    /* random prompt U(-0.5, 0.5), random token ids (</s> at the end of each row) */
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 99);
+    for (size_t i = 0; i < (size_t)P * d; i++) prompt[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    int vocab = cfg->vocab_size < 32000 ? cfg->vocab_size : 32000;
+    if (vocab < 3) { /* ids are drawn from 2 .. vocab-1 below */
+        cli_fail(cmd, "vocab_size %d is too small (need at least 3)", cfg->vocab_size);
+        goto done;
+    }
+    for (int b = 0; b < B; b++) {
+        for (int j = 0; j < S; j++) ids[b * S + j] = j == S - 1 ? 1 : 2 + (int32_t)(t5pt_rng_next(&r) % (uint64_t)(vocab - 2));
+        for (int j = 0; j < L; j++)
+            labels[b * L + j] = j == L - 1 ? 1 : 2 + (int32_t)(t5pt_rng_next(&r) % (uint64_t)(vocab - 2));
+    }
+    t5pt_batch batch = {B, S, L, ids, NULL, labels};
+    t5pt_placement pl = {T5PT_PLACE_PREPEND, 0};
+    float loss = 0;
+    for (int s = -warmup; s < steps; s++) {
+        double t0 = t5pt_seconds();
+        if (t5pt_train_step(c, o, prompt, P, pl, &batch, &loss) != T5PT_OK) goto fail_lib;
+        if (s >= 0) t[s] = t5pt_seconds() - t0;
+    }
+    double med = median(t, steps);
+    double flops = step_flops(cfg, B, P + S, L);
+    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d steps=%d s_per_step=%.3f "
+           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f loss=%.4f\n",
+           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, steps, med,
+           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, loss);
+    rc = 0;
+    goto done;
+fail_lib:
+    cli_fail_lib(cmd);
+done:
+    free(prompt), free(ids), free(labels), free(t);
+    t5pt_optim_free(o);
+    t5pt_ctx_free(c);
+    t5pt_model_free(m);
+    return rc;
+}
+
+int cli_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "gemm")) return bench_gemm(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "step")) return bench_step(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "peak")) return bench_peak(argc - 1, argv + 1);
+    return cli_fail("bench", "unknown benchmark '%s' (gemm, peak or step; see t5pt bench --help)", argv[1]);
+}

@@ -1,0 +1,53 @@
+/* cmd_info.c — `t5pt info`: CPU features, SIMD path, threads. */
+#include "cli/cli.h"
+#include "simd/kernels.h"
+
+#include <string.h>
+
+static const char help[] =
+    "usage: t5pt info [--paths | --path]\n"
+    "\n"
+    "Prints the CPU features found, the SIMD kernel path in use and the thread count.\n"
+    "  --paths   print only the SIMD paths this CPU can run, space separated (best last)\n"
+    "  --path    print only the path in use\n"
+    "The path is the best the CPU has unless T5PT_SIMD=scalar|avx2|avx512|neon lowers it;\n"
+    "the thread count comes from OpenMP (OMP_NUM_THREADS).\n";
+
+int cli_info(int argc, char **argv) {
+    int paths = 0, path = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); return 0; }
+        else if (!strcmp(argv[i], "--paths")) paths = 1;
+        else if (!strcmp(argv[i], "--path")) path = 1;
+        else return cli_fail("info", "unknown option '%s' (see t5pt info --help)", argv[i]);
+    }
+    const char *cur = t5pt_simd_path();   /* also validates T5PT_SIMD */
+    if (path) {
+        printf("%s\n", cur);
+        return 0;
+    }
+    /* A path is runnable when its table is compiled in and the CPU has its features:
+     * try selecting each (selection never raises above the CPU), then restore. */
+    const char *names[] = {"scalar", "avx2", "avx512", "neon"};
+    char list[64] = "";
+    for (int k = 0; k < 4; k++) {
+        if (t5pt_simd_select(names[k]) != T5PT_OK) continue;
+        if (list[0]) strcat(list, " ");
+        strcat(list, names[k]);
+    }
+    t5pt_simd_select(cur);
+    if (paths) {
+        printf("%s\n", list);
+        return 0;
+    }
+    printf("cpu features: %s\n", t5pt_cpu_features());
+    printf("simd paths:   %s\n", list);
+    printf("simd path:    %s\n", cur);
+    printf("threads:      %d\n", t5pt_num_threads());
+#ifdef _OPENMP
+    printf("openmp:       yes\n");
+#else
+    printf("openmp:       no (built without OpenMP: single-threaded)\n");
+#endif
+    return 0;
+}

@@ -1,0 +1,126 @@
+/* cmd_init_model.c — `t5pt init-model`: a randomly initialised T5 written exactly in
+ * Hugging Face layout (config.json + model.safetensors), for tests, benchmarks and
+ * the shipped demo. */
+#include "cli/cli.h"
+#include "base/internal.h"
+#include "model/model.h"
+#include "io/safetensors.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char help[] =
+    "usage: t5pt init-model --config CONFIG.json --out DIR [--seed N] [--dtype f32|bf16]\n"
+    "\n"
+    "Writes DIR/config.json (a copy of CONFIG) and DIR/model.safetensors with random weights\n"
+    "(t5pt_model_init_random, reproducible from --seed, default 0) under the tensor names\n"
+    "T5ForConditionalGeneration uses, so t5pt and Hugging Face transformers both load it.\n"
+    "--dtype bf16 halves the file (round to nearest even).\n";
+
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   /* NaN stays NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+typedef struct { st_writer *w; int bf16; t5pt_status st; } writer_ctx;
+
+static void put(writer_ctx *c, const char *name, const float *x, int rows, int cols) {
+    if (c->st != T5PT_OK) return;
+    int64_t shape[2] = {rows, cols};
+    int ndim = rows ? 2 : 1;
+    if (!rows) shape[0] = cols;
+    size_t n = (size_t)(rows ? rows : 1) * cols;
+    if (!c->bf16) {
+        c->st = t5pt_st_writer_add(c->w, name, ST_F32, ndim, shape, x);
+        return;
+    }
+    uint16_t *b = malloc(n * sizeof *b);
+    if (!b) { c->st = t5pt_set_error(T5PT_ERR_NOMEM, "out of memory"); return; }
+    for (size_t i = 0; i < n; i++) b[i] = f32_to_bf16(x[i]);
+    c->st = t5pt_st_writer_add(c->w, name, ST_BF16, ndim, shape, b);
+    free(b);
+}
+
+static void put_block(writer_ctx *c, const char *stack, int i, const t5pt_block_weights *b, const t5pt_config *cfg,
+                      int decoder) {
+    char name[160];
+    const int inner = cfg->num_heads * cfg->d_kv, d = cfg->d_model, f = cfg->d_ff;
+    const char *att[2] = {"SelfAttention", "EncDecAttention"};
+    for (int a = 0; a < (decoder ? 2 : 1); a++) {
+        const t5pt_attention_weights *w = a ? &b->cross : &b->self;
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.q.weight", stack, i, a, att[a]); put(c, name, w->q.W, inner, d);
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.k.weight", stack, i, a, att[a]); put(c, name, w->k.W, inner, d);
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.v.weight", stack, i, a, att[a]); put(c, name, w->v.W, inner, d);
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.o.weight", stack, i, a, att[a]); put(c, name, w->o.W, d, inner);
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, a);
+        put(c, name, a ? b->ln_cross : b->ln_self, 0, d);
+    }
+    int ff = decoder ? 2 : 1;
+    if (cfg->gated_gelu) {
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi_0.weight", stack, i, ff); put(c, name, b->wi_0.W, f, d);
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi_1.weight", stack, i, ff); put(c, name, b->wi_1.W, f, d);
+    } else {
+        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi.weight", stack, i, ff); put(c, name, b->wi.W, f, d);
+    }
+    snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wo.weight", stack, i, ff); put(c, name, b->wo.W, d, f);
+    snprintf(name, sizeof name, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, ff); put(c, name, b->ln_ff, 0, d);
+}
+
+int cli_init_model(int argc, char **argv) {
+    const char *cmd = "init-model", *config = NULL, *out = NULL, *dtype = "f32", *v;
+    uint64_t seed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); return 0; }
+        if (cli_opt(argc, argv, &i, "config", &v)) { if (!v) return 1; config = v; }
+        else if (cli_opt(argc, argv, &i, "out", &v)) { if (!v) return 1; out = v; }
+        else if (cli_opt(argc, argv, &i, "dtype", &v)) { if (!v) return 1; dtype = v; }
+        else if (cli_opt(argc, argv, &i, "seed", &v)) { if (!v || cli_u64(cmd, "seed", v, &seed)) return 1; }
+        else return cli_fail(cmd, "unknown option '%s' (see --help)", argv[i]);
+    }
+    if (!config || !out) return cli_fail(cmd, "need --config FILE and --out DIR");
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) return cli_fail(cmd, "--dtype %s: f32 or bf16", dtype);
+    t5pt_config cfg;
+    if (t5pt_config_load(&cfg, config) != T5PT_OK) return cli_fail_lib(cmd);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) return cli_fail(cmd, "%s: cannot create directory", out);
+    char *text;
+    size_t len;
+    if (t5pt_read_file(config, &text, &len) != T5PT_OK) return cli_fail_lib(cmd);
+    char *cpath = t5pt_path_join(out, "config.json"), *mpath = t5pt_path_join(out, "model.safetensors");
+    t5pt_model *m = NULL;
+    writer_ctx c = {t5pt_st_writer_new(), !strcmp(dtype, "bf16"), T5PT_OK};
+    int rc = 1;
+    if (!cpath || !mpath || !c.w) { cli_fail(cmd, "out of memory"); goto out; }
+    if (t5pt_write_file_atomic(cpath, text, len) != T5PT_OK) goto fail;
+    if (t5pt_model_init_random(&m, &cfg, seed) != T5PT_OK) goto fail;
+    const int d = cfg.d_model;
+    put(&c, "shared.weight", m->shared, cfg.vocab_size, d);
+    if (!cfg.tie_word_embeddings) put(&c, "lm_head.weight", m->lm_head.W, cfg.vocab_size, d);
+    put(&c, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->enc_rel_bias, cfg.rel_num_buckets,
+        cfg.num_heads);
+    put(&c, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->dec_rel_bias, cfg.rel_num_buckets,
+        cfg.num_heads);
+    for (int i = 0; i < cfg.num_layers; i++) put_block(&c, "encoder", i, &m->enc[i], &cfg, 0);
+    for (int i = 0; i < cfg.num_decoder_layers; i++) put_block(&c, "decoder", i, &m->dec[i], &cfg, 1);
+    put(&c, "encoder.final_layer_norm.weight", m->enc_final_ln, 0, d);
+    put(&c, "decoder.final_layer_norm.weight", m->dec_final_ln, 0, d);
+    if (c.st != T5PT_OK) goto fail;
+    if (t5pt_st_writer_save(c.w, mpath, "{\"format\":\"pt\"}") != T5PT_OK) goto fail;
+    printf("%s: random T5 (seed %llu, %s), %.2fM parameters\n", out, (unsigned long long)seed, dtype,
+           t5pt_model_num_params(m) / 1e6);
+    rc = 0;
+    goto out;
+fail:
+    rc = cli_fail_lib(cmd);
+out:
+    free(text);
+    free(cpath);
+    free(mpath);
+    t5pt_st_writer_free(c.w);
+    t5pt_model_free(m);
+    return rc;
+}

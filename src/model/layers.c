@@ -1,0 +1,250 @@
+/* layers.c — T5 layers: each xxx_forward next to its xxx_backward (see layers.h).
+ *
+ * Only activation gradients: the weights are frozen, so a linear y = x W^T has just
+ * dx = dy W in its backward, and nothing that feeds only a weight gradient (a linear
+ * layer's input, a norm's output) needs to be kept from the forward pass.
+ */
+#include "model/layers.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "simd/gemm.h"
+#include "simd/kernels.h"
+#include "base/internal.h"
+
+/* ------------------------------------------------------------------ relative position */
+
+int t5pt_relative_bucket(int rel, int bidirectional, int num_buckets, int max_distance) {
+    int bucket = 0;
+    int n = num_buckets;
+    if (bidirectional) {
+        n /= 2;                         /* half the buckets for keys after the query */
+        if (rel > 0) bucket += n;
+        rel = rel < 0 ? -rel : rel;
+    } else {
+        rel = rel < 0 ? -rel : 0;       /* -min(rel, 0): only the past is visible */
+    }
+    int max_exact = n / 2;
+    if (rel < max_exact) return bucket + rel;   /* exact buckets for small distances */
+    /* Logarithmic buckets up to max_distance, in float32 like torch:
+     * log(float(rel) / max_exact) / log(max_distance / max_exact) * (n - max_exact), truncated.
+     * torch divides by the Python double log(...) converted to float32. */
+    float ratio = (float)rel / (float)max_exact;
+    float den = (float)log((double)max_distance / (double)max_exact);
+    float v = logf(ratio) / den * (float)(n - max_exact);
+    int large = max_exact + (int)v;     /* v >= 0 here: truncation == floor */
+    if (large > n - 1) large = n - 1;
+    return bucket + large;
+}
+
+void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, int H, int Tq, int Tk, int bidirectional,
+                           int num_buckets, int max_distance) {
+    /* The bucket depends only on j - i: one bucket per diagonal, diag[j - i + Tq - 1]. */
+    for (int r = -(Tq - 1); r <= Tk - 1; r++)
+        diag[r + Tq - 1] = t5pt_relative_bucket(r, bidirectional, num_buckets, max_distance);
+    T5PT_OMP_FOR
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < Tq; i++) {
+            float *row = bias + ((size_t)h * Tq + i) * Tk;
+            const int32_t *dg = diag + (Tq - 1 - i);   /* dg[j] = bucket(j - i) */
+            for (int j = 0; j < Tk; j++) row[j] = table[(size_t)dg[j] * H + h];
+        }
+    /* No backward: the bias table is a frozen weight and does not depend on the prompt. */
+}
+
+/* ------------------------------------------------------------------ RMSNorm */
+
+void t5pt_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int d, float eps) {
+    const t5pt_kernels *k = t5pt_kern();
+    T5PT_OMP_FOR
+    for (int r = 0; r < M; r++)
+        rstd[r] = k->rmsnorm_forward(y + (size_t)r * d, x + (size_t)r * d, w, d, eps);
+}
+
+void t5pt_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int M, int d) {
+    const t5pt_kernels *k = t5pt_kern();
+    T5PT_OMP_FOR
+    for (int r = 0; r < M; r++)
+        k->rmsnorm_backward(dx + (size_t)r * d, dy + (size_t)r * d, x + (size_t)r * d, w, rstd[r], d);
+}
+
+/* ------------------------------------------------------------------ residual / dropout */
+
+void t5pt_residual_forward(float *y, const float *a, const float *b, size_t n) {
+    const t5pt_kernels *k = t5pt_kern();
+    const size_t chunk = 4096;
+    long nchunks = (long)((n + chunk - 1) / chunk);
+    T5PT_OMP_FOR
+    for (long c = 0; c < nchunks; c++) {
+        size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+        k->add(y + i0, a + i0, b + i0, (int)len);
+    }
+}
+
+void t5pt_dropout_fill(uint8_t *m, size_t n, float rate, uint64_t seed, uint64_t stream) {
+    uint64_t key = t5pt_splitmix64(seed ^ t5pt_splitmix64(stream));
+    /* keep iff the top 24 bits of the hash are >= rate * 2^24 */
+    uint64_t thresh = (uint64_t)((double)rate * 16777216.0);
+    long nn = (long)n;
+    T5PT_OMP_FOR
+    for (long i = 0; i < nn; i++) m[i] = (uint8_t)((t5pt_splitmix64(key + (uint64_t)i) >> 40) >= thresh);
+}
+
+void t5pt_dropout_apply(float *x, const uint8_t *m, float scale, size_t n) {
+    if (!m) return;
+    long nn = (long)n;
+    T5PT_OMP_FOR
+    for (long i = 0; i < nn; i++) x[i] = m[i] ? x[i] * scale : 0.0f;
+}
+
+/* ------------------------------------------------------------------ attention core */
+
+void t5pt_attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
+                       const attn_dims *a) {
+    const t5pt_kernels *kern = t5pt_kern();
+    const int H = a->H, dk = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dk;
+    const long BH = (long)a->B * H;
+    /* Each (batch, head) pair is independent: one thread computes it whole. */
+    T5PT_OMP_FOR_DYNAMIC
+    for (long bh = 0; bh < BH; bh++) {
+        const int b = (int)(bh / H), h = (int)(bh % H);
+        const float *Q = q + (size_t)b * Tq * inner + (size_t)h * dk;   /* [Tq,dk] stride inner */
+        const float *K = k + (size_t)b * Tk * inner + (size_t)h * dk;   /* [Tk,dk] */
+        const float *V = v + (size_t)b * Tk * inner + (size_t)h * dk;   /* [Tk,dk] */
+        float *A = probs + (size_t)bh * Tq * Tk;                        /* [Tq,Tk] */
+        float *C = ctx + (size_t)b * Tq * inner + (size_t)h * dk;       /* [Tq,dk] */
+        /* S = Q K^T, unscaled */
+        t5pt_sgemm(0, 1, Tq, Tk, dk, 1.0f, Q, inner, K, inner, 0.0f, A, Tk);
+        for (int i = 0; i < Tq; i++) {
+            float *row = A + (size_t)i * Tk;
+            const float *bias = a->pos_bias ? a->pos_bias + ((size_t)h * Tq + i) * Tk : NULL;
+            const float *mask = a->key_mask ? a->key_mask + (size_t)b * Tk : NULL;
+            /* causal: keys after the query get probability exactly 0 (what exp(-huge) gives) */
+            int n = a->causal ? (i + 1 < Tk ? i + 1 : Tk) : Tk;
+            kern->softmax_forward(row, bias, mask, n);
+            if (n < Tk) memset(row + n, 0, (size_t)(Tk - n) * sizeof(float));
+        }
+        const float *Ause = A;
+        if (a->drop) {
+            /* dropout on the probabilities: ctx uses A*m, the saved A stays undropped
+             * (the softmax backward needs it); A*m is rebuilt in the backward. */
+            float *Ad = a->drop_buf + (size_t)bh * Tq * Tk;
+            const uint8_t *m = a->drop + (size_t)bh * Tq * Tk;
+            for (size_t e = 0; e < (size_t)Tq * Tk; e++) Ad[e] = m[e] ? A[e] * a->drop_scale : 0.0f;
+            Ause = Ad;
+        }
+        /* ctx = A V */
+        t5pt_sgemm(0, 0, Tq, dk, Tk, 1.0f, Ause, Tk, V, inner, 0.0f, C, inner);
+    }
+}
+
+void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, float *scratch2, const float *dctx,
+                        const float *q, const float *k, const float *v, const float *probs, const attn_dims *a,
+                        const attn_rows *rows) {
+    const t5pt_kernels *kern = t5pt_kern();
+    const int H = a->H, dkv = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dkv;
+    const long BH = (long)a->B * H;
+    T5PT_OMP_FOR_DYNAMIC
+    for (long bh = 0; bh < BH; bh++) {
+        const int b = (int)(bh / H), h = (int)(bh % H);
+        const size_t qoff = (size_t)b * Tq * inner + (size_t)h * dkv;
+        const size_t koff = (size_t)b * Tk * inner + (size_t)h * dkv;
+        const float *Q = q + qoff, *K = k + koff, *V = v + koff;
+        const float *dC = dctx + qoff;                                  /* [Tq,dk] */
+        const float *A = probs + (size_t)bh * Tq * Tk;                  /* [Tq,Tk] */
+        float *dA = scratch + (size_t)bh * Tq * Tk;                     /* [Tq,Tk] */
+        const uint8_t *m = a->drop ? a->drop + (size_t)bh * Tq * Tk : NULL;
+        /* queries 0..qn-1 carry gradient, keys 0..kn-1 can receive it (the rest are masked) */
+        const int qn = rows && rows->qlen ? rows->qlen[b] : Tq;
+        const int kn = rows && rows->klen ? rows->klen[b] : Tk;
+        if (qn <= 0 || kn <= 0) continue;
+        /* rows whose dq / dk, dv are wanted */
+        const int sel = rows && rows->sel0;
+        const int qr0 = sel ? rows->sel0[b] : 0, qrn = sel ? rows->nsel : qn;
+        const int kr0 = sel ? rows->sel0[b] : 0, krn = sel ? rows->nsel : kn;
+
+        /* ctx = Ad V  =>  dV = Ad^T dC over the live queries (Ad = A*m with dropout) */
+        const float *Ad = A;
+        if (m) {
+            float *buf = scratch2 + (size_t)bh * Tq * Tk;
+            for (size_t e = 0; e < (size_t)qn * Tk; e++) buf[e] = m[e] ? A[e] * a->drop_scale : 0.0f;
+            Ad = buf;
+        }
+        if (krn > 0)
+            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, Ad + kr0, Tk, dC, inner, 0.0f, dv + koff + (size_t)kr0 * inner, inner);
+
+        /* dAd = dC V^T [qn,kn], then through the dropout mask */
+        t5pt_sgemm(0, 1, qn, kn, dkv, 1.0f, dC, inner, V, inner, 0.0f, dA, Tk);
+        if (m)
+            for (int i = 0; i < qn; i++)
+                for (int j = 0; j < kn; j++) {
+                    size_t e = (size_t)i * Tk + j;
+                    dA[e] = m[e] ? dA[e] * a->drop_scale : 0.0f;
+                }
+
+        /* softmax backward row by row, in place: dS = A * (dA - <A, dA>).
+         * Masked keys (j >= kn, or after the query when causal) have A == 0 exactly,
+         * so leaving them out of <A, dA> is exact and their dS is 0. Position bias and
+         * mask are constants: no gradient. */
+        for (int i = 0; i < qn; i++) {
+            float *row = dA + (size_t)i * Tk;
+            int n = a->causal && i + 1 < kn ? i + 1 : kn;
+            kern->softmax_backward(row, A + (size_t)i * Tk, row, n);
+            if (n < kn) memset(row + n, 0, (size_t)(kn - n) * sizeof(float));
+        }
+        const float *dS = dA;   /* [qn,kn] live part */
+
+        /* S = Q K^T  =>  dQ = dS K, dK = dS^T Q */
+        if (dq && qrn > 0)
+            t5pt_sgemm(0, 0, qrn, dkv, kn, 1.0f, dS + (size_t)qr0 * Tk, Tk, K, inner, 0.0f,
+                       dq + qoff + (size_t)qr0 * inner, inner);
+        if (krn > 0)
+            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, dS + kr0, Tk, Q, inner, 0.0f, dk + koff + (size_t)kr0 * inner, inner);
+    }
+}
+
+/* ------------------------------------------------------------------ feed-forward */
+
+void t5pt_ffn_forward(float *y, float *pre, float *lin, float *act, const float *x, const t5pt_block_weights *w,
+                 int gated, int M, int f, const uint8_t *drop, float drop_scale) {
+    const t5pt_kernels *k = t5pt_kern();
+    const int d = w->wo.N;
+    if (gated) {
+        t5pt_linear_forward(pre, f, x, d, M, &w->wi_0, 0.0f);   /* a = wi_0 x   [M,f] */
+        t5pt_linear_forward(lin, f, x, d, M, &w->wi_1, 0.0f);   /* b = wi_1 x   [M,f] */
+        T5PT_OMP_FOR
+        for (int r = 0; r < M; r++)
+            k->gated_gelu_forward(act + (size_t)r * f, pre + (size_t)r * f, lin + (size_t)r * f, f);
+    } else {
+        t5pt_linear_forward(pre, f, x, d, M, &w->wi, 0.0f);     /* wi x         [M,f] */
+        T5PT_OMP_FOR
+        for (int r = 0; r < M; r++) k->relu_forward(act + (size_t)r * f, pre + (size_t)r * f, f);
+    }
+    t5pt_dropout_apply(act, drop, drop_scale, (size_t)M * f);
+    t5pt_linear_forward(y, d, act, f, M, &w->wo, 0.0f);         /* y = wo h     [M,d] */
+}
+
+void t5pt_ffn_backward(float *dx, float *g1, float *g2, float *g3, const float *dy, const float *pre, const float *lin,
+                  const t5pt_block_weights *w, int gated, int M, int f, const uint8_t *drop, float drop_scale) {
+    const t5pt_kernels *k = t5pt_kern();
+    const int d = w->wo.N;
+    t5pt_linear_backward(g1, f, dy, d, M, &w->wo, 0.0f);         /* dh = dy Wo   [M,f] */
+    t5pt_dropout_apply(g1, drop, drop_scale, (size_t)M * f);
+    if (gated) {
+        T5PT_OMP_FOR
+        for (int r = 0; r < M; r++)
+            k->gated_gelu_backward(g2 + (size_t)r * f, g3 + (size_t)r * f, g1 + (size_t)r * f, pre + (size_t)r * f,
+                                   lin + (size_t)r * f, f);
+        t5pt_linear_backward(dx, d, g2, f, M, &w->wi_0, 0.0f);   /* dx  = da Wi0 */
+        t5pt_linear_backward(dx, d, g3, f, M, &w->wi_1, 1.0f);   /* dx += db Wi1 */
+    } else {
+        (void)g2;
+        (void)g3;
+        (void)lin;
+        T5PT_OMP_FOR
+        for (int r = 0; r < M; r++)   /* in place: dpre = dh * (pre > 0) */
+            k->relu_backward(g1 + (size_t)r * f, g1 + (size_t)r * f, pre + (size_t)r * f, f);
+        t5pt_linear_backward(dx, d, g1, f, M, &w->wi, 0.0f);     /* dx = dpre Wi */
+    }
+}

@@ -1,0 +1,51 @@
+/* model.h — the frozen T5 weights in memory (internal).
+ *
+ * All weights live as fp32 in one aligned allocation (`arena`). Each linear is
+ * also packed for the GEMM (simd/gemm.h) at load time. Shapes use HF names:
+ * d = d_model, inner = num_heads * d_kv, f = d_ff, V = vocab_size, nb = buckets.
+ */
+#ifndef T5PT_MODEL_H
+#define T5PT_MODEL_H
+
+#include "t5pt.h"
+#include "simd/gemm.h"
+
+typedef struct {
+    t5pt_linear q, k, v;      /* W [inner, d] */
+    t5pt_linear o;            /* W [d, inner] */
+} t5pt_attention_weights;
+
+typedef struct {
+    const float *ln_self;     /* [d]  layer.0.layer_norm */
+    t5pt_attention_weights self;
+    const float *ln_cross;    /* [d]  decoder only: layer.1.layer_norm */
+    t5pt_attention_weights cross; /* decoder only: layer.1.EncDecAttention */
+    const float *ln_ff;       /* [d]  last layer's layer_norm */
+    t5pt_linear wi;           /* relu: [f, d] */
+    t5pt_linear wi_0, wi_1;   /* gated-gelu: [f, d] each */
+    t5pt_linear wo;           /* [d, f] */
+} t5pt_block_weights;
+
+struct t5pt_model {
+    t5pt_config cfg;
+    const float *shared;        /* [V, d] input embeddings */
+    t5pt_linear lm_head;        /* [V, d]: shared (tied) or lm_head.weight */
+    const float *enc_rel_bias;  /* [nb, H] encoder.block.0.layer.0.SelfAttention.relative_attention_bias */
+    const float *dec_rel_bias;  /* [nb, H] decoder.block.0... */
+    t5pt_block_weights *enc;    /* [num_layers] */
+    t5pt_block_weights *dec;    /* [num_decoder_layers] */
+    const float *enc_final_ln;  /* [d] */
+    const float *dec_final_ln;  /* [d] */
+    float *arena;               /* owns every fp32 weight above */
+    size_t arena_floats;
+    size_t num_params;
+};
+
+/* Validates a config (positive sizes, buckets even, ...). */
+t5pt_status t5pt_config_validate(const t5pt_config *cfg, const char *path);
+/* Number of weights a model with this config holds (embedding counted once when tied). */
+size_t t5pt_config_num_params(const t5pt_config *cfg);
+/* Packs all linears (called by the loaders after the arena is filled). */
+t5pt_status t5pt_model_pack(t5pt_model *m);
+
+#endif

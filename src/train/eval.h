@@ -1,0 +1,85 @@
+/* eval.h — scoring a prompt: greedy decoding with a key/value cache, rank
+ * classification, prompt ensembles, and dataset-level accuracy.
+ *
+ * The encoder runs once per (batch, prompt) through t5pt_forward (labels NULL).
+ * The decoder then runs one token at a time with a cache (t5pt_kvdec):
+ *   - self-attention K/V of every previous step are kept per layer and row, so
+ *     step t costs O(t) instead of re-running the t previous positions;
+ *   - cross-attention K/V of the encoder output are computed once per layer.
+ * Decoder rows point at encoder rows (row_enc), so rank classification (C candidate
+ * label sequences per example) and ensembles (E prompts per example) share one
+ * encoder output and run as one decoder batch.
+ */
+#ifndef T5PT_EVAL_H
+#define T5PT_EVAL_H
+
+#include "t5pt.h"
+#include "train/data.h"
+
+/* ------------------------------------------------------------ incremental decoder */
+typedef struct t5pt_kvdec t5pt_kvdec;
+
+/* H_enc [Benc, Tenc, d] (encoder_last_hidden_state), enc_mask [Benc, Tenc] (1 real / 0 pad),
+ * R decoder rows, row_enc[R] = encoder row of each decoder row, up to max_steps tokens. */
+t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float *H_enc, const int32_t *enc_mask,
+                              int Benc, int Tenc, int R, const int *row_enc, int max_steps);
+/* Feeds one token per row (tokens[R]) at the next position; *logits -> [R, V] (owned by the decoder,
+ * valid until the next step). */
+t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **logits);
+void t5pt_kvdec_free(t5pt_kvdec *k);
+
+/* ------------------------------------------------------------ batch-level scoring
+ * E prompts P[e] of n[e] rows (n[e] may be 0), all with placement pl, over the same batch
+ * (labels unused). ctx must be sized for the batch (labels >= 1) and max n[e]. */
+
+/* Greedy argmax decoding from decoder_start: out[(e*B + b)*max_new + g], lens[e*B + b] = tokens kept
+ * (with stop_at_eos the </s> is included and decoding of that row stops; without it
+ * every row gets max_new tokens, as the goldens decode). */
+t5pt_status t5pt_greedy(t5pt_ctx *c, const t5pt_model *m, const float *const *P, const int *n, int E,
+                        t5pt_placement pl, const t5pt_batch *b, int max_new, int stop_at_eos, int32_t *out,
+                        int *lens);
+
+/* Rank classification scores: nll[(e*B + b)*C + c] = sum over tokens of candidate c of -log p
+ * (cand [C, Lc], each row ending with </s>, padded with -100). Pick the lowest. */
+t5pt_status t5pt_rank_nll(t5pt_ctx *c, const t5pt_model *m, const float *const *P, const int *n, int E,
+                          t5pt_placement pl, const t5pt_batch *b, const int32_t *cand, int C, int Lc, float *nll);
+
+/* ------------------------------------------------------------ dataset-level accuracy */
+typedef struct {
+    int batch;                       /* examples per encoder batch (default 16) */
+    int max_new_tokens;              /* greedy limit (0: longest target + 4, at least 8) */
+    int generate;                    /* 1: exact match by greedy generation */
+    const char *const *labels;       /* rank classification over these label words when num_labels > 0 */
+    int num_labels;
+    t5pt_placement pl;
+} t5pt_eval_options;
+
+typedef struct {
+    int n_prompts, n;                /* prompts, examples */
+    int scored;                      /* examples with a target (accuracy denominators) */
+    /* exact match by greedy generation (when generate): per prompt, and majority vote */
+    double *gen_acc;                 /* [n_prompts] */
+    double gen_vote_acc;
+    char **gen_pred;                 /* [n_prompts * n] decoded text */
+    char **gen_vote;                 /* [n] */
+    /* rank classification (when num_labels > 0) */
+    double *rank_acc;                /* [n_prompts] */
+    double rank_vote_acc;
+    int *rank_pred;                  /* [n_prompts * n] label index */
+    int *rank_vote;                  /* [n] */
+    float *rank_nll;                 /* [n_prompts * n * num_labels] */
+    int targets_not_in_labels;       /* examples whose target is none of the labels */
+} t5pt_eval_result;
+
+void t5pt_eval_options_default(t5pt_eval_options *o);
+/* Scores E prompts (P[e] with n[e] rows) on dataset d. The tokenizer decodes generations and
+ * encodes the label words. */
+t5pt_status t5pt_evaluate(const t5pt_model *m, const t5pt_tokenizer *tok, const float *const *P, const int *n, int E,
+                          const t5pt_dataset *d, const t5pt_eval_options *o, t5pt_eval_result *res);
+void t5pt_eval_result_free(t5pt_eval_result *r);
+
+/* Tokenizes label words into a candidate matrix [C, *Lc] (each with </s>, -100 padded); malloc'd. */
+t5pt_status t5pt_labels_tokenize(const t5pt_tokenizer *tok, const char *const *labels, int C, int32_t **cand,
+                                 int *Lc);
+
+#endif

@@ -1,0 +1,99 @@
+/* train.h — the prompt-tuning loop as a library function.
+ *
+ *   for step = 1 .. total:
+ *       next batch of the epoch's shuffled order (a new order each epoch, from the seed)
+ *       forward + backward into the prompt + optimizer update  (t5pt_train_step)
+ *       every eval_every steps (and at the end): validation metric; the best prompt is kept
+ *       every checkpoint_every steps: checkpoint (atomic)
+ *
+ * Reproducibility: the data order comes from one RNG seeded with `seed` and advanced
+ * only by the epoch shuffles; dropout is reseeded every step from (seed, step). A
+ * checkpoint holds everything the rest of the run depends on — prompt, optimizer
+ * state, step, epoch, position in the epoch's order, the order itself, the RNG state,
+ * the best prompt and its metric — so a run resumed from any checkpoint ends
+ * bit-identical to an uninterrupted one.
+ *
+ * Files under out_dir:
+ *   adapter_config.json + adapter_model.safetensors   the result (PEFT layout): the best
+ *       prompt by the validation metric when there is a validation set, else the last one.
+ *       Written only at the end (or on a requested stop), never after a failure.
+ *   checkpoint.safetensors   resume state (temp file + rename, so a kill leaves the old one).
+ *
+ * The library never prints: progress goes to the callback, metrics to the JSONL file.
+ */
+#ifndef T5PT_TRAIN_H
+#define T5PT_TRAIN_H
+
+#include <signal.h>
+#include "t5pt.h"
+#include "train/data.h"
+
+typedef struct {
+    int step, total_steps;           /* steps done (after this one), planned */
+    int epoch;                       /* 0-based epoch of the batch just used */
+    float loss;                      /* loss of this step's batch (before the update) */
+    float smooth_loss;               /* exponential moving average (0.98) */
+    float lr;                        /* learning rate used */
+    double tokens_per_s;             /* encoder + decoder tokens per second in this run */
+    double elapsed_s, eta_s;
+    /* set on evaluation events (is_eval = 1): */
+    int is_eval;
+    const char *metric_name;         /* "rank_accuracy" or "exact_match" */
+    double metric;                   /* this evaluation */
+    double best_metric;              /* best so far */
+    int best_step;
+    int improved;
+} t5pt_train_progress;
+
+/* Called after every step and every evaluation. Return non-zero to stop: the loop
+ * writes a checkpoint and the result prompt, then returns T5PT_ERR_INTERRUPTED. */
+typedef int (*t5pt_train_callback)(const t5pt_train_progress *p, void *user);
+
+typedef struct {
+    int batch;                       /* examples per step (32) */
+    int steps;                       /* total steps; 0: use epochs */
+    int epochs;                      /* used when steps == 0 (default 1) */
+    int eval_every;                  /* steps between evaluations (0: only at start and end) */
+    int checkpoint_every;            /* steps between checkpoints (0: eval_every, or 100) */
+    int patience;                    /* stop after this many evaluations without improvement (0: never) */
+    float dropout;                   /* 0.1 in the paper */
+    uint64_t seed;
+    t5pt_placement pl;
+    t5pt_optim_config oc;
+    const char *out_dir;             /* required */
+    int resume;                      /* continue from out_dir/checkpoint.safetensors if present */
+    const char *metrics_path;        /* JSONL log (NULL: none); appended to when resuming */
+    /* validation */
+    const t5pt_tokenizer *tok;       /* decodes generations / encodes labels */
+    const char *const *labels;       /* rank classification over these when num_labels > 0, */
+    int num_labels;                  /* else exact match of greedy generations */
+    int eval_batch;                  /* 16 */
+    const char *base_model;          /* recorded in adapter_config.json */
+    const char *init_name;           /* "RANDOM", "TEXT", ... for adapter_config.json */
+    volatile sig_atomic_t *stop_flag;/* set by a signal handler: checkpoint and stop */
+    t5pt_train_callback callback;
+    void *user;
+} t5pt_train_options;
+
+typedef struct {
+    int steps_done;
+    int resumed_from;                /* step of the checkpoint resumed from (-1: fresh start) */
+    float last_loss, last_smooth_loss;
+    int evaluated;                   /* 1 when a validation set was scored */
+    double first_metric;             /* before any training step (if evaluated then) */
+    double best_metric;
+    int best_step;
+    double final_metric;             /* last evaluation */
+    int stopped_early;               /* patience ran out */
+} t5pt_train_result;
+
+void t5pt_train_options_default(t5pt_train_options *o);
+
+/* Trains P[n, d_model] in place (on return: the last prompt, not the best). */
+t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5pt_dataset *valid, float *P, int n,
+                       const t5pt_train_options *o, t5pt_train_result *res);
+
+/* Path of the checkpoint file in out_dir (malloc'd). */
+char *t5pt_checkpoint_path(const char *out_dir);
+
+#endif

@@ -62,6 +62,10 @@ int cli_check_input_any(const char *cmd, const char *flag, const char *path);   
 /* An output file: an existing file (or device, e.g. /dev/null) must be writable, else its
  * directory must exist and be writable. Nothing is created. */
 int cli_check_output_file(const char *cmd, const char *flag, const char *path);
+/* An output that is one of the command's input files (the same file under any name) would
+ * destroy that input: 0, or 1 after naming both flags. */
+int cli_check_distinct(const char *cmd, const char *out_flag, const char *out_path, const char *in_flag,
+                       const char *in_path);
 /* An output directory: an existing one must be a writable directory, else its parent must be. */
 int cli_check_output_dir(const char *cmd, const char *flag, const char *path);
 

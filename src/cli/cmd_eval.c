@@ -41,7 +41,9 @@ static int check_paths(const eval_args *a) {
     for (int e = 0; e < a->prompts.n; e++)
         if (cli_check_input_any(cmd, "prompt", a->prompts.v[e])) return 1;
     if (a->tokenizer && cli_check_input_any(cmd, "tokenizer", a->tokenizer)) return 1;
-    if (a->predictions && cli_check_output_file(cmd, "predictions", a->predictions)) return 1;
+    if (a->predictions && (cli_check_output_file(cmd, "predictions", a->predictions) ||
+                           cli_check_distinct(cmd, "predictions", a->predictions, "data", a->data)))
+        return 1;
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "train/data.h"
 #include "base/internal.h"
 #include "train/train.h"
+#include "train/eval.h"
 
 #include <float.h>
 #include <signal.h>
@@ -27,7 +28,8 @@ static const char epilog[] =
     "lr 0.3).\n"
     "\n"
     "A progress line (step, epoch, smoothed loss, tokens/s, ETA) is shown when stdout is a terminal.\n"
-    "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and train exits with status 3.\n"
+    "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and train exits with status 3;\n"
+    "a second Ctrl-C ends it at once (the last checkpoint stays valid).\n"
     "--resume refuses a checkpoint made with other settings (it names the flag that differs).\n"
     "Training stops with an error naming the step (exit status 1, nothing written for that step)\n"
     "when the loss or the prompt gradient is NaN/Inf, or the prompt diverges: a value that is not\n"
@@ -51,8 +53,14 @@ typedef struct {
 /* ------------------------------------------------------------------ progress and signals */
 
 static volatile sig_atomic_t stop_requested = 0;
+/* The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends
+ * the process at once (the last checkpoint on disk stays valid: it is replaced atomically). */
 static void on_signal(int sig) {
-    (void)sig;
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     stop_requested = 1;
 }
 
@@ -140,6 +148,9 @@ static int check_paths(const train_args *a) {
         const char *m = a->to.metrics_path;
         int inside_new_out = !t5pt_is_dir(a->out) && !strncmp(m, a->out, k) && m[k] == '/' && !strchr(m + k + 1, '/');
         if (!inside_new_out && cli_check_output_file(cmd, "metrics", m)) return 1;
+        if (cli_check_distinct(cmd, "metrics", m, "train", a->train) ||
+            (a->valid && cli_check_distinct(cmd, "metrics", m, "valid", a->valid)))
+            return 1;
     }
     return 0;
 }
@@ -175,6 +186,13 @@ static int load_inputs(const train_args *a, train_inputs *in) {
         return cli_fail_lib(cmd);
     for (int i = 0; i < in->train->n; i++)
         if (!in->train->ex[i].target) return cli_fail(cmd, "%s:%d: no target", a->train, in->train->ex[i].line);
+    if (a->num_labels) {   /* every label word must have tokens: found now, not at the first validation */
+        int32_t *cand;
+        int Lc;
+        if (t5pt_labels_tokenize(in->tok, (const char *const *)a->labels_v, a->num_labels, &cand, &Lc) != T5PT_OK)
+            return cli_fail(cmd, "--labels: %s", t5pt_last_error());
+        free(cand);
+    }
     return 0;
 }
 

@@ -101,6 +101,14 @@ int cli_check_output_file(const char *cmd, const char *flag, const char *path) {
     return 0;
 }
 
+int cli_check_distinct(const char *cmd, const char *out_flag, const char *out_path, const char *in_flag,
+                       const char *in_path) {
+    struct stat a, b;
+    if (!out_path || !in_path || stat(out_path, &a) != 0 || stat(in_path, &b) != 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode)) return 0;
+    return cli_fail(cmd, "--%s %s is the --%s file: writing it would destroy the input", out_flag, out_path, in_flag);
+}
+
 int cli_check_output_dir(const char *cmd, const char *flag, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return check_parent_writable(cmd, flag, path);

@@ -518,6 +518,9 @@ static t5pt_status eval_batch(eval_work *w, const t5pt_model *m, const t5pt_toke
     t5pt_status st = t5pt_batch_build(&w->bb, d, w->idx, cnt, 0);
     if (st == T5PT_OK && o->generate) {
         st = t5pt_greedy(w->c, m, P, n, E, o->pl, &w->bb.view, w->max_new, 1, w->gen, w->lens);
+        if (st == T5PT_ERR_NOMEM)   /* the key/value cache grows with both */
+            st = t5pt_set_error(st, "%.600s (lower --max-new-tokens, now %d, or --batch, now %d)", t5pt_last_error(),
+                                w->max_new, w->B);
         for (int e = 0; st == T5PT_OK && e < E; e++)
             for (int r = 0; st == T5PT_OK && r < cnt; r++) {
                 size_t row = (size_t)e * cnt + r;

@@ -572,8 +572,8 @@ static t5pt_status trainer_open(trainer *t) {
     if ((st = t5pt_optim_create(&t->opt, &t->oc, t->n, t->d)) != T5PT_OK) return st;
     st = t5pt_ctx_create(&t->c, t->m, B, t->train->max_src, t->train->max_tgt, t->n);
     if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
-        return t5pt_set_error(st, "%.600s (longest input %d tokens, batch %d: lower --max-src-len or --batch)",
-                              t5pt_last_error(), t->train->max_src, B);
+        return t5pt_set_error(st, "%.600s (longest input %d tokens + %d prompt rows, batch %d: lower --max-src-len, "
+                              "--batch or --prompt-len)", t5pt_last_error(), t->train->max_src, t->n, B);
     /* the directory last: everything that can fail on the inputs has been checked */
     if ((st = make_dir(t, o->out_dir)) != T5PT_OK || (st = lock_dir(t)) != T5PT_OK) return st;
     remove_stale_temp_files(o->out_dir);

@@ -21,7 +21,8 @@
  *
  * Learning uses the shipped demo (examples/tiny-t5 + examples/sentiment); with
  * T5PT_TEST_SMALL=1 (emulators) and in sanitizer builds it runs at the smallest size that still learns
- * (10 prompt rows, batch 16, 20 steps, 40 validation examples) and asserts that it learned.
+ * (10 prompt rows, batch 12, 20 steps, 40 validation examples; smaller sizes stopped learning
+ * on some SIMD path) and asserts that it learned.
  * The other tests use a small random T5 with the real T5 vocabulary and an "always answer yes"
  * task: they check bit-exact replay and the failure paths, not learning.
  */
@@ -183,7 +184,7 @@ START_TEST(test_learns_task) {
     ck_assert(t5pt_prompt_init(P, n, m, &ic) == T5PT_OK);
     t5pt_train_options o;
     base_options(&o, out);
-    o.batch = small ? 16 : 32;
+    o.batch = small ? 12 : 32;
     o.steps = small ? 20 : 50;
     o.eval_every = small ? 5 : 10;
     o.eval_batch = 50;

@@ -577,7 +577,7 @@ START_TEST(test_errors_before_loading) {
     ck_assert(mkfifo(fifo, 0600) == 0);
     test_write_text(file, "{\"input\": \"a\", \"target\": \"b\"}\n");
     const char *T = "--train examples/sentiment/train.jsonl", *D = "--data examples/sentiment/valid.jsonl";
-    struct { char args[1536]; const char *want; } cases[16];
+    struct { char args[1536]; const char *want; } cases[20];
     int nc = 0;
 #define CASE(WANT, ...) (snprintf(cases[nc].args, sizeof cases[nc].args, __VA_ARGS__), cases[nc++].want = (WANT))
     CASE("is a FIFO, expected a regular file", "train --model %s --train %s --out %s", broken, fifo, fresh);
@@ -592,6 +592,8 @@ START_TEST(test_errors_before_loading) {
     CASE("--config", "init-model --config %s --out %s", fifo, fresh);
     CASE("--model", "generate --model %s hello", file);
     CASE("--metrics", "train --model %s --train %s --out %s --metrics %s", broken, file, fresh, file);
+    CASE("--epochs 1000000000 x", "train --model %s %s --out %s --epochs 1000000000", broken, T, fresh);
+    CASE("--labels: labels: label 1", "train --model %s %s --out %s --labels ' ,b'", broken, T, fresh);
     CASE("--predictions", "eval --model %s --data %s --predictions %s", broken, file, file);
     CASE("model.safetensors", "generate --model %s hello", broken);   /* the broken model is broken */
 #undef CASE

@@ -178,9 +178,11 @@ static void train_inputs_free(train_inputs *in, int num_labels) {
     t5pt_model_free(in->m);
 }
 
-static int load_inputs(const train_args *a, train_inputs *in) {
+/* The tokenizer and the data first (a bad line is found without waiting for the model), then
+ * the step count (it needs the number of examples), then the model. */
+static int load_inputs(const train_args *a, train_inputs *in, int *total) {
     const char *cmd = "train";
-    if (t5pt_model_load(&in->m, a->model) != T5PT_OK || cli_load_tokenizer(cmd, a->model, a->tokenizer, &in->tok) != T5PT_OK ||
+    if (cli_load_tokenizer(cmd, a->model, a->tokenizer, &in->tok) != T5PT_OK ||
         t5pt_dataset_load(&in->train, a->train, in->tok, &a->dopt) != T5PT_OK ||
         (a->valid && t5pt_dataset_load(&in->valid, a->valid, in->tok, &a->dopt) != T5PT_OK))
         return cli_fail_lib(cmd);
@@ -193,6 +195,8 @@ static int load_inputs(const train_args *a, train_inputs *in) {
             return cli_fail(cmd, "--labels: %s", t5pt_last_error());
         free(cand);
     }
+    if (t5pt_train_total_steps(&a->to, in->train->n, total) != T5PT_OK) return cli_fail_lib(cmd);
+    if (t5pt_model_load(&in->m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
     return 0;
 }
 
@@ -305,57 +309,55 @@ static int run_training(train_args *a, train_inputs *in) {
 
 /* ------------------------------------------------------------------ the command */
 
-int cli_train(int argc, char **argv) {
-    train_args a = {.placement = "prepend", .optim = "adafactor", .schedule = "constant", .prompt_len = 100};
-    t5pt_train_options_default(&a.to);
-    t5pt_data_options_default(&a.dopt);
-    t5pt_train_options *to = &a.to;
+/* The options of train, parsed into *a (which holds the defaults --help shows). */
+static int parse_args(train_args *a, int argc, char **argv) {
+    t5pt_train_options *to = &a->to;
     const cli_option opts[] = {
         CLI_HEADING("model and output"),
-        CLI_OPT_MODEL(&a.model),
-        {.name = "out", .kind = CLI_STR, .target = &a.out, .metavar = "DIR",
+        CLI_OPT_MODEL(&a->model),
+        {.name = "out", .kind = CLI_STR, .target = &a->out, .metavar = "DIR",
          .help = "PEFT adapter written here (+ checkpoint.safetensors); created if missing", .flags = CLI_REQUIRED},
         CLI_HEADING("data"),
-        {.name = "train", .kind = CLI_STR, .target = &a.train, .metavar = "FILE",
+        {.name = "train", .kind = CLI_STR, .target = &a->train, .metavar = "FILE",
          .help = "JSONL {\"input\":..,\"target\":..} or TSV input<TAB>target", .flags = CLI_REQUIRED},
-        {.name = "valid", .kind = CLI_STR, .target = &a.valid, .metavar = "FILE",
+        {.name = "valid", .kind = CLI_STR, .target = &a->valid, .metavar = "FILE",
          .help = "validation set, scored at the start, every --eval-every steps\nand at the end", .dflt = "none"},
-        CLI_OPT_INPUT_FIELD(&a.dopt.input_field),
-        CLI_OPT_TARGET_FIELD(&a.dopt.target_field),
-        CLI_OPT_MAX_SRC_LEN(&a.dopt.max_src_len),
-        {.name = "max-tgt-len", .kind = CLI_INT, .target = &a.dopt.max_tgt_len, .metavar = "N",
+        CLI_OPT_INPUT_FIELD(&a->dopt.input_field),
+        CLI_OPT_TARGET_FIELD(&a->dopt.target_field),
+        CLI_OPT_MAX_SRC_LEN(&a->dopt.max_src_len),
+        {.name = "max-tgt-len", .kind = CLI_INT, .target = &a->dopt.max_tgt_len, .metavar = "N",
          .help = "truncate targets to N tokens incl. </s> (the count is reported)", .dflt = "no limit", .min = 2,
          .max = 1 << 24},
-        CLI_OPT_TOKENIZER(&a.tokenizer),
+        CLI_OPT_TOKENIZER(&a->tokenizer),
         CLI_HEADING("prompt"),
-        {.name = "prompt-len", .kind = CLI_INT, .target = &a.prompt_len, .metavar = "N",
-         .help = "prompt rows (100 is the paper's choice)", .min = 1, .max = 1 << 16, .given = &a.have_prompt_len},
-        {.name = "placement", .kind = CLI_STR, .target = &a.placement, .metavar = "P",
+        {.name = "prompt-len", .kind = CLI_INT, .target = &a->prompt_len, .metavar = "N",
+         .help = "prompt rows (100 is the paper's choice)", .min = 1, .max = 1 << 16, .given = &a->have_prompt_len},
+        {.name = "placement", .kind = CLI_STR, .target = &a->placement, .metavar = "P",
          .help = "prepend (the paper's) | append (after the last real token) |\nat:K (before input token K)"},
-        {.name = "init", .kind = CLI_STR, .target = &a.init, .metavar = "KIND",
+        {.name = "init", .kind = CLI_STR, .target = &a->init, .metavar = "KIND",
          .help = "random-uniform (U[-0.5,0.5]) | sampled-vocab (embeddings of random\n"
                  "ids < 5000) | class-labels (embeddings of the --labels words, rest\n"
                  "sampled-vocab) | text (--init-text)",
          .dflt = "class-labels with --labels, else sampled-vocab",
          .choices = "random-uniform|sampled-vocab|class-labels|text"},
-        {.name = "init-text", .kind = CLI_STR, .target = &a.init_text, .metavar = "TEXT",
+        {.name = "init-text", .kind = CLI_STR, .target = &a->init_text, .metavar = "TEXT",
          .help = "text whose token embeddings fill the prompt (repeated);\nimplies --init text"},
-        {.name = "labels", .kind = CLI_STR, .target = &a.labels, .metavar = "a,b,c",
+        {.name = "labels", .kind = CLI_STR, .target = &a->labels, .metavar = "a,b,c",
          .help = "label words: class-labels init, and the validation metric becomes\n"
                  "rank classification accuracy (else: exact match of greedy\n"
                  "generations); \\, for a literal comma"},
         CLI_HEADING("optimisation"),
-        {.name = "optim", .kind = CLI_STR, .target = &a.optim, .metavar = "K",
+        {.name = "optim", .kind = CLI_STR, .target = &a->optim, .metavar = "K",
          .help = "adafactor (Hugging Face semantics) | adafactor-t5x | adamw",
          .choices = "adafactor|adafactor-t5x|adamw"},
-        {.name = "lr", .kind = CLI_FLOAT, .target = &a.lr, .metavar = "X", .help = "learning rate",
+        {.name = "lr", .kind = CLI_FLOAT, .target = &a->lr, .metavar = "X", .help = "learning rate",
          .dflt = "0.3 for Adafactor, the paper's; 1e-3 for AdamW", .min = 0, .max = FLT_MAX,
-         .flags = CLI_MIN_EXCLUSIVE, .given = &a.have_lr},
-        {.name = "schedule", .kind = CLI_STR, .target = &a.schedule, .metavar = "S",
+         .flags = CLI_MIN_EXCLUSIVE, .given = &a->have_lr},
+        {.name = "schedule", .kind = CLI_STR, .target = &a->schedule, .metavar = "S",
          .help = "constant | linear (warmup, then linear decay to 0 at the last step)", .choices = "constant|linear"},
-        {.name = "warmup-steps", .kind = CLI_INT, .target = &a.warmup, .metavar = "N", .help = "warmup steps of the schedule"},
-        {.name = "weight-decay", .kind = CLI_FLOAT, .target = &a.weight_decay, .metavar = "X", .help = "weight decay",
-         .dflt = "1e-5 for Adafactor, 0.01 for AdamW", .min = 0, .max = FLT_MAX, .given = &a.have_weight_decay},
+        {.name = "warmup-steps", .kind = CLI_INT, .target = &a->warmup, .metavar = "N", .help = "warmup steps of the schedule"},
+        {.name = "weight-decay", .kind = CLI_FLOAT, .target = &a->weight_decay, .metavar = "X", .help = "weight decay",
+         .dflt = "1e-5 for Adafactor, 0.01 for AdamW", .min = 0, .max = FLT_MAX, .given = &a->have_weight_decay},
         {.name = "batch", .kind = CLI_INT, .target = &to->batch, .metavar = "N",
          .help = "examples per step (at most the whole training set)", .min = 1},
         {.name = "steps", .kind = CLI_INT, .target = &to->steps, .metavar = "N", .help = "optimizer steps",
@@ -384,9 +386,9 @@ int cli_train(int argc, char **argv) {
                  "tokens_per_s, time) and per validation (step, eval, best, time)",
          .dflt = "none"},
         CLI_HEADING("other"),
-        {.name = "preset", .kind = CLI_STR, .target = &a.preset, .metavar = "auto",
+        {.name = "preset", .kind = CLI_STR, .target = &a->preset, .metavar = "auto",
          .help = "choose --prompt-len and --init from the model size (see below)", .choices = "auto"},
-        CLI_OPT_THREADS(&a.threads),
+        CLI_OPT_THREADS(&a->threads),
         {0}};
     const cli_command c = {
         .name = "train",
@@ -396,18 +398,21 @@ int cli_train(int argc, char **argv) {
         .epilog = epilog,
         .loads_tokenizer = 1,
     };
-    int rc = cli_parse(&c, argc, argv);
+    return cli_parse(&c, argc, argv);
+}
+
+int cli_train(int argc, char **argv) {
+    train_args a = {.placement = "prepend", .optim = "adafactor", .schedule = "constant", .prompt_len = 100};
+    t5pt_train_options_default(&a.to);
+    t5pt_data_options_default(&a.dopt);
+    int rc = parse_args(&a, argc, argv);
     if (rc != CLI_PARSED) return rc;
     train_inputs in = {0};
     int total = 0;
     if ((rc = validate_settings(&a)) != 0 || (rc = check_paths(&a)) != 0) goto out;
     cli_set_threads(a.threads);
-    if ((rc = load_inputs(&a, &in)) != 0) goto out;
+    if ((rc = load_inputs(&a, &in, &total)) != 0) goto out;
     choose_defaults(&a, in.m);
-    if (t5pt_train_total_steps(to, in.train->n, &total) != T5PT_OK) {
-        rc = cli_fail_lib("train");
-        goto out;
-    }
     if ((rc = init_prompt(&a, &in)) != 0) goto out;
     print_plan(&a, &in, total);
     rc = run_training(&a, &in);

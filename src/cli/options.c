@@ -18,19 +18,14 @@ void cli_strs_free(cli_strs *s) {
     s->n = 0;
 }
 
-static int vusage_error(const char *cmd, const char *fmt, va_list ap) {
-    fprintf(stderr, "t5pt %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see t5pt %s --help)\n", cmd);
-    return 2;
-}
-
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vusage_error(cmd, fmt, ap);
+    fprintf(stderr, "t5pt %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see t5pt %s --help)\n", cmd);
     va_end(ap);
-    return rc;
+    return 2;
 }
 
 /* ------------------------------------------------------------------ --help */
@@ -174,88 +169,91 @@ static int in_range(const cli_option *o, double x) {
     return 1;
 }
 
+/* A CLI_STR value must be one of o->choices ("a|b|c"): 0, or 2 after "expected a, b or c". */
+static int check_choice(const cli_command *c, const cli_option *o, const char *v) {
+    const size_t len = strlen(v);
+    for (const char *p = o->choices; *p;) {
+        size_t k = strcspn(p, "|");
+        if (k == len && strncmp(p, v, len) == 0) return 0;
+        p += k + (p[k] == '|');
+    }
+    char list[256];
+    size_t k = 0;
+    for (const char *q = o->choices; *q && k + 4 < sizeof list; q++) {
+        if (*q != '|') list[k++] = *q;
+        else k += (size_t)snprintf(list + k, sizeof list - k, "%s", strchr(q + 1, '|') ? ", " : " or ");
+    }
+    list[k < sizeof list ? k : sizeof list - 1] = 0;
+    fprintf(stderr, "t5pt %s: --%s %s: expected %s\n", c->name, o->name, v, list);
+    return 2;
+}
+
+/* strto* skip leading blanks; here the whole text must be the number */
+static int starts_like_a_number(const char *v) { return v[0] && !isspace((unsigned char)v[0]); }
+
+static int store_int(const cli_command *c, const cli_option *o, const char *v) {
+    char *end = NULL;
+    errno = 0;
+    long x = starts_like_a_number(v) ? strtol(v, &end, 10) : 0;
+    if (!end || end == v || *end) return bad_number(c, o, v, "expected ");
+    if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !in_range(o, (double)x))
+        return bad_number(c, o, v, "out of range: expected ");
+    *(int *)o->target = (int)x;
+    return 0;
+}
+
+static int store_u64(const cli_command *c, const cli_option *o, const char *v) {
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)v[0])) {   /* strtoull would wrap "-1" around */
+        fprintf(stderr, "t5pt %s: --%s %s: expected a non-negative integer\n", c->name, o->name, v);
+        return 2;
+    }
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno) {
+        fprintf(stderr, "t5pt %s: --%s %s: expected a non-negative integer below 2^64\n", c->name, o->name, v);
+        return 2;
+    }
+    *(uint64_t *)o->target = (uint64_t)x;
+    return 0;
+}
+
+static int store_float(const cli_command *c, const cli_option *o, const char *v) {
+    char *end = NULL;
+    double x = starts_like_a_number(v) ? strtod(v, &end) : 0;
+    if (!end || end == v || *end || isnan(x)) return bad_number(c, o, v, "expected ");
+    /* the value is used as a float: 1e39 would become inf, 1e-50 zero */
+    if (!isfinite(x) || fabs(x) > FLT_MAX) return bad_number(c, o, v, "too large for a 32-bit float: expected ");
+    float f = (float)x;
+    if (x != 0 && f == 0) return bad_number(c, o, v, "too small for a 32-bit float: expected ");
+    if (!in_range(o, (double)f)) return bad_number(c, o, v, "out of range: expected ");
+    *(float *)o->target = f;
+    return 0;
+}
+
+static int append_value(const cli_command *c, cli_strs *s, const char *v) {
+    const char **nv = realloc(s->v, (size_t)(s->n + 1) * sizeof *nv);
+    if (!nv) {
+        cli_fail(c->name, "out of memory");
+        return 2;
+    }
+    nv[s->n++] = v;
+    s->v = nv;
+    return 0;
+}
+
 /* Stores value v of option o. Returns 0, or 2 after printing the error. */
 static int store(const cli_command *c, const cli_option *o, const char *v) {
-    char *end;
-    /* strto* skip leading blanks and accept a sign the ranges decide on; the whole text must be the number */
-    int starts_ok = v[0] && !isspace((unsigned char)v[0]);
     switch (o->kind) {
     case CLI_STR:
-        if (o->choices) {
-            size_t len = strlen(v);
-            const char *p = o->choices;
-            int ok = 0;
-            while (*p && !ok) {
-                size_t k = strcspn(p, "|");
-                ok = k == len && strncmp(p, v, len) == 0;
-                p += k + (p[k] == '|');
-            }
-            if (!ok) {
-                char list[256];
-                size_t k = 0;
-                for (const char *q = o->choices; *q && k + 4 < sizeof list; q++) {
-                    if (*q == '|') {
-                        const char *sep = strchr(q + 1, '|') ? ", " : " or ";
-                        k += (size_t)snprintf(list + k, sizeof list - k, "%s", sep);
-                    } else {
-                        list[k++] = *q;
-                    }
-                }
-                list[k < sizeof list ? k : sizeof list - 1] = 0;
-                fprintf(stderr, "t5pt %s: --%s %s: expected %s\n", c->name, o->name, v, list);
-                return 2;
-            }
-        }
+        if (o->choices && check_choice(c, o, v)) return 2;
         *(const char **)o->target = v;
         return 0;
-    case CLI_STRS: {
-        cli_strs *s = o->target;
-        const char **nv = realloc(s->v, (size_t)(s->n + 1) * sizeof *nv);
-        if (!nv) {
-            cli_fail(c->name, "out of memory");
-            return 2;
-        }
-        nv[s->n++] = v;
-        s->v = nv;
-        return 0;
-    }
-    case CLI_INT: {
-        errno = 0;
-        long x = starts_ok ? strtol(v, &end, 10) : 0;
-        if (!starts_ok || *end || errno == EINVAL || end == v) return bad_number(c, o, v, "expected ");
-        if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !in_range(o, (double)x))
-            return bad_number(c, o, v, "out of range: expected ");
-        *(int *)o->target = (int)x;
-        return 0;
-    }
-    case CLI_U64: {
-        errno = 0;
-        if (!isdigit((unsigned char)v[0])) {   /* strtoull would wrap "-1" around */
-            fprintf(stderr, "t5pt %s: --%s %s: expected a non-negative integer\n", c->name, o->name, v);
-            return 2;
-        }
-        unsigned long long x = strtoull(v, &end, 10);
-        if (*end || errno) {
-            fprintf(stderr, "t5pt %s: --%s %s: expected a non-negative integer below 2^64\n", c->name, o->name, v);
-            return 2;
-        }
-        *(uint64_t *)o->target = (uint64_t)x;
-        return 0;
-    }
-    case CLI_FLOAT: {
-        errno = 0;
-        double x = starts_ok ? strtod(v, &end) : 0;
-        if (!starts_ok || end == v || *end || isnan(x)) return bad_number(c, o, v, "expected ");
-        /* the value is used as a float: 1e39 would become inf, 1e-50 zero */
-        if (!isfinite(x) || fabs(x) > FLT_MAX) return bad_number(c, o, v, "too large for a 32-bit float: expected ");
-        float f = (float)x;
-        if (x != 0 && f == 0) return bad_number(c, o, v, "too small for a 32-bit float: expected ");
-        if (!in_range(o, (double)f)) return bad_number(c, o, v, "out of range: expected ");
-        *(float *)o->target = f;
-        return 0;
-    }
-    default:
-        return 0;
+    case CLI_STRS: return append_value(c, o->target, v);
+    case CLI_INT: return store_int(c, o, v);
+    case CLI_U64: return store_u64(c, o, v);
+    case CLI_FLOAT: return store_float(c, o, v);
+    default: return 0;
     }
 }
 
@@ -283,8 +281,7 @@ int cli_parse(const cli_command *c, int argc, char **argv) {
                 rc = cli_usage_error(c->name, "'%s': unexpected argument", a);
                 break;
             }
-            cli_option pos = {.name = "", .kind = CLI_STRS, .target = c->args};
-            rc = store(c, &pos, a) ? 2 : CLI_PARSED;
+            rc = append_value(c, c->args, a) ? 2 : CLI_PARSED;
             continue;
         }
         if (!strcmp(a, "--")) {

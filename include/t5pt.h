@@ -33,7 +33,8 @@ typedef enum {
     T5PT_ERR_NOMEM,       /* allocation failed */
     T5PT_ERR_ARG,         /* a bad argument from the caller */
     T5PT_ERR_UNSUPPORTED, /* valid but not supported here (e.g. SIMD path not on this CPU) */
-    T5PT_ERR_INTERRUPTED  /* stopped by a signal; state was saved */
+    T5PT_ERR_INTERRUPTED, /* stopped by a signal; state was saved */
+    T5PT_ERR_NUMERIC      /* a loss, gradient or parameter became NaN/Inf or diverged */
 } t5pt_status;
 
 const char *t5pt_last_error(void);          /* message of the last failure in this thread */
@@ -154,7 +155,8 @@ void t5pt_optim_free(t5pt_optim *o);
 
 /* One training step: forward + backward + optimizer update of P; returns the loss before the update.
  * A batch whose labels are all -100 still takes the optimizer step with a zero gradient
- * (weight decay and momentum can still move P). */
+ * (weight decay and momentum can still move P). A non-finite loss or prompt gradient is
+ * T5PT_ERR_NUMERIC and leaves P and the optimizer state untouched. */
 t5pt_status t5pt_train_step(t5pt_ctx *c, t5pt_optim *o, float *P, int n, t5pt_placement pl,
                             const t5pt_batch *batch, float *loss);
 

@@ -78,6 +78,11 @@ t5pt_status t5pt_evaluate(const t5pt_model *m, const t5pt_tokenizer *tok, const 
                           const t5pt_dataset *d, const t5pt_eval_options *o, t5pt_eval_result *res);
 void t5pt_eval_result_free(t5pt_eval_result *r);
 
+/* Text of generated ids[0..n): stops before the first eos; ids the tokenizer has no piece for
+ * (rows 32100..32127 of every Hugging Face T5 checkpoint) decode as empty text, as Hugging
+ * Face's tokenizers decode them. *text is malloc'd. */
+t5pt_status t5pt_decode_generated(const t5pt_tokenizer *tok, const int32_t *ids, int n, int eos, char **text);
+
 /* Tokenizes label words into a candidate matrix [C, *Lc] (each with </s>, -100 padded); malloc'd. */
 t5pt_status t5pt_labels_tokenize(const t5pt_tokenizer *tok, const char *const *labels, int C, int32_t **cand,
                                  int *Lc);

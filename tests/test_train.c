@@ -98,16 +98,39 @@ static int log_loss(const t5pt_train_progress *p, void *user) {
     return 0;
 }
 
+/* The first `lines` lines of src written to dst. */
+static void head_file(const char *src, const char *dst, int lines) {
+    FILE *in = fopen(src, "r"), *outf = fopen(dst, "w");
+    ck_assert(in && outf);
+    char buf[4096];
+    for (int i = 0; i < lines && fgets(buf, sizeof buf, in); i++) fputs(buf, outf);
+    fclose(in);
+    fclose(outf);
+}
+
 START_TEST(test_learns_task) {
     /* the shipped demo: a tiny T5 pre-trained on prefixed tasks, frozen; the task's prefix is
-     * unseen, so only the prompt can select the sentiment task */
+     * unseen, so only the prompt can select the sentiment task.
+     * T5PT_TEST_SMALL=1 (sanitizers, emulators: 10-100x slower) runs ~1/10 of the work: the
+     * prompt fits one fixed batch of 16 examples (no dropout, lr 0.05, 12 steps), and the
+     * loss must fall by a quarter (measured 3.04 -> 1.62 avx2, 3.04 -> 0.98 scalar). At a
+     * smaller size the sentiment task is not learned reliably, so accuracy is checked only
+     * at full size (every native path). */
+    const char *small = getenv("T5PT_TEST_SMALL");
+    const int is_small = small && *small && strcmp(small, "0") != 0;
     const char *out = test_tmp("learn");
     ck_assert_int_eq(test_rm_rf(out), 0);
     t5pt_model *m;
     ck_assert_msg(t5pt_model_load(&m, "examples/tiny-t5") == T5PT_OK, "%s", t5pt_last_error());
     t5pt_dataset *tr, *va;
-    ck_assert(t5pt_dataset_load(&tr, "examples/sentiment/train.jsonl", tok, NULL) == T5PT_OK);
-    ck_assert(t5pt_dataset_load(&va, "examples/sentiment/valid.jsonl", tok, NULL) == T5PT_OK);
+    if (is_small) {
+        head_file("examples/sentiment/train.jsonl", test_tmp("train16.jsonl"), 16);
+        head_file("examples/sentiment/valid.jsonl", test_tmp("valid16.jsonl"), 16);
+    }
+    ck_assert(t5pt_dataset_load(&tr, is_small ? test_tmp("train16.jsonl") : "examples/sentiment/train.jsonl", tok,
+                                NULL) == T5PT_OK);
+    ck_assert(t5pt_dataset_load(&va, is_small ? test_tmp("valid16.jsonl") : "examples/sentiment/valid.jsonl", tok,
+                                NULL) == T5PT_OK);
     const int n = 20, d = t5pt_model_config(m)->d_model;
     float *P = malloc(sizeof(float) * n * d);
     t5pt_init_config ic = {.kind = T5PT_INIT_SAMPLED_VOCAB, .range = 0.5f, .seed = 1};
@@ -119,6 +142,14 @@ START_TEST(test_learns_task) {
     o.eval_every = 10;
     o.eval_batch = 50;
     o.seed = 3;   /* dropout stays at the paper's 0.1: without it this tiny model learns far slower */
+    if (is_small) {
+        o.batch = 16;
+        o.steps = 12;
+        o.eval_every = 0;
+        o.eval_batch = 16;
+        o.dropout = 0.0f;
+        o.oc.lr = 0.05f;
+    }
     const char *labels[2] = {"positive", "negative"};
     o.labels = labels;
     o.num_labels = 2;
@@ -127,17 +158,21 @@ START_TEST(test_learns_task) {
     o.user = &l;
     t5pt_train_result r;
     ck_assert_msg(t5pt_train(m, tr, va, P, n, &o, &r) == T5PT_OK, "%s", t5pt_last_error());
-    ck_assert_int_eq(r.steps_done, 50);
-    ck_assert_int_eq(l.steps, 50);
+    ck_assert_int_eq(r.steps_done, o.steps);
+    ck_assert_int_eq(l.steps, o.steps);
     float first = (l.first[0] + l.first[1] + l.first[2] + l.first[3]) / 4;
     float last = (l.last4[0] + l.last4[1] + l.last4[2] + l.last4[3]) / 4;
     fprintf(stderr, "learn: loss %.3f -> %.3f (mean of 4 steps), rank accuracy %.3f -> best %.3f\n", first, last,
             r.first_metric, r.best_metric);
-    ck_assert_msg(last < 0.5f * first, "loss %.3f -> %.3f did not halve", first, last);
+    if (is_small) {
+        ck_assert_msg(last < 0.75f * first, "loss %.3f -> %.3f did not fall by a quarter", first, last);
+    } else {
+        ck_assert_msg(last < 0.5f * first, "loss %.3f -> %.3f did not halve", first, last);
+        /* the stated levels: chance before (2 balanced classes), at least 95% within 50 steps */
+        ck_assert_msg(r.first_metric <= 0.6, "before training rank accuracy %.3f", r.first_metric);
+        ck_assert_msg(r.best_metric >= 0.95, "best validation rank accuracy %.3f < 0.95", r.best_metric);
+    }
     ck_assert(r.evaluated);
-    /* the stated levels: chance before (2 balanced classes), at least 95% within 50 steps */
-    ck_assert_msg(r.first_metric <= 0.6, "before training rank accuracy %.3f", r.first_metric);
-    ck_assert_msg(r.best_metric >= 0.95, "best validation rank accuracy %.3f < 0.95", r.best_metric);
     /* the saved prompt is the best one and loads back */
     float *Q;
     int qn, qd;

@@ -95,7 +95,7 @@ t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const cha
         if (has) return t5pt_tokenizer_load(tok, model_dir);
     }
     /* the real T5 vocabulary ships with t5pt: every T5 / T5 1.1 / LM-adapted / Flan-T5 checkpoint uses it */
-    char *candidates[4] = {0};
+    char *candidates[5] = {0};
     const char *env = getenv("T5PT_ASSETS");
     if (env) candidates[0] = t5pt_path_join(env, "t5/spiece.model");
     char *ed = exe_dir();
@@ -105,16 +105,19 @@ t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const cha
         free(ed);
     }
     candidates[3] = t5pt_path_join(".", "assets/t5/spiece.model");
+#ifdef T5PT_DATADIR   /* where `make install` put assets/ (the Makefile defines it) */
+    candidates[4] = t5pt_path_join(T5PT_DATADIR, "t5/spiece.model");
+#endif
     t5pt_status st = T5PT_ERR_IO;
     int found = 0;
-    for (int i = 0; i < 4 && !found; i++) {
+    for (int i = 0; i < 5 && !found; i++) {
         if (!candidates[i] || !t5pt_file_exists(candidates[i])) continue;
         found = 1;
         fprintf(stderr, "t5pt %s: note: %s has no spiece.model or tokenizer.json; using %s\n", cmd,
                 model_dir ? model_dir : "(no model)", candidates[i]);
         st = t5pt_tokenizer_load(tok, candidates[i]);
     }
-    for (int i = 0; i < 4; i++) free(candidates[i]);
+    for (int i = 0; i < 5; i++) free(candidates[i]);
     if (!found)
         st = t5pt_set_error(T5PT_ERR_IO,
                             "%s: no spiece.model or tokenizer.json, and the shipped assets/t5/spiece.model was not "

@@ -41,8 +41,10 @@ lib=${1:-build/libt5pt.a}
 if [ ! -f "$lib" ]; then
     echo "FAIL: $lib not built"; fail=1
 else
-    bad=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | grep -v '^t5pt_')
-    nsym=$(nm -g --defined-only "$lib" | awk 'NF == 3' | wc -l)
+    # __odr_asan.<name>: AddressSanitizer's one-definition-rule marker of global <name>
+    syms=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | grep -v '^__odr_asan\.')
+    bad=$(echo "$syms" | grep -v '^t5pt_')
+    nsym=$(echo "$syms" | grep -c .)
     if [ -n "$bad" ]; then echo "FAIL: exported symbols without the t5pt_ prefix:"; echo "$bad"; fail=1; fi
     if [ "$nsym" -lt 100 ]; then echo "FAIL: only $nsym exported symbols found in $lib"; fail=1; fi
 fi
@@ -51,8 +53,9 @@ if [ -z "$so" ] || [ ! -f "$so" ]; then
     echo "FAIL: shared library '$so' not built"; fail=1
 else
     # dynamic symbols the library defines (U = imported from libc/libm/libgomp)
-    dbad=$(nm -D --defined-only "$so" | awk 'NF == 3 { print $3 }' | grep -v '^t5pt_')
-    dsym=$(nm -D --defined-only "$so" | awk 'NF == 3' | grep -c '^.* t5pt_')
+    dsyms=$(nm -D --defined-only "$so" | awk 'NF == 3 { print $3 }')
+    dbad=$(echo "$dsyms" | grep -v '^t5pt_')
+    dsym=$(echo "$dsyms" | grep -c '^t5pt_')
     if [ -n "$dbad" ]; then echo "FAIL: $so exports symbols without the t5pt_ prefix:"; echo "$dbad"; fail=1; fi
     if [ "$dsym" -ne "$nsym" ]; then echo "FAIL: $so exports $dsym t5pt_ symbols, libt5pt.a $nsym"; fail=1; fi
     want=$(basename "$so" | sed 's/^\(libt5pt\.so\.[0-9]*\).*/\1/')

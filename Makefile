@@ -206,7 +206,7 @@ EMU_ENV   = T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20
 # An AVX2-only x86-64 CPU (qemu's "max" model has no AVX-512): checks dispatch and
 # that no AVX-512 instruction leaks outside simd/avx512.c, over the kernels and every
 # golden case. The training loop is left out: test-paths already trains on the avx2 path
-# natively, and under this emulation test_train alone took ~15 minutes.
+# natively, and under this emulation one of its resume tests alone took over 3 minutes.
 AVX2_EMU_NAMES = test_kernels test_gemm test_forward test_backward test_eval
 test-avx2-emulated: $(TEST_BIN) $(BIN)
 	@fail=0; for t in $(patsubst %,$(BUILD)/tests/%,$(AVX2_EMU_NAMES)); do \

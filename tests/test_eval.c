@@ -230,6 +230,10 @@ START_TEST(test_evaluate_bookkeeping) {
 }
 END_TEST
 
+/* The case list itself: golden/cases is complete (a lost case fails here, it is not skipped). */
+START_TEST(test_golden_case_list) { golden_assert_list(n_cases); }
+END_TEST
+
 int main(void) {
     if (!test_tmpdir_create("eval")) {
         perror("test_eval: cannot create a temp directory");
@@ -239,6 +243,7 @@ int main(void) {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_golden_case_list);
     if (n_cases > 0) {
         tcase_add_loop_test(tc, test_kv_cache_logits, 0, n_cases);
         tcase_add_loop_test(tc, test_greedy_ids, 0, n_cases);
@@ -256,5 +261,5 @@ int main(void) {
     golden_print_notes("eval");
     golden_free_list(case_names, n_cases);
     test_tmpdir_remove();
-    return failed == 0 && n_cases > 0 ? 0 : 1;
+    return failed == 0 ? 0 : 1;
 }

@@ -366,10 +366,23 @@ START_TEST(test_dispatch) {
     if (env && env[0] && t5pt_simd_env_status() == T5PT_OK) ck_assert_str_eq(t5pt_simd_path(), env);
     else if (!env || !env[0]) ck_assert_str_eq(t5pt_simd_path(), best);
     printf("cpu features: %s\npaths: %s\nselected: %s\n", t5pt_cpu_features(), paths, t5pt_simd_path());
+    /* the vector path the CPU has is offered, so the kernel tests below compare at least
+     * one vector table with scalar (they loop over what is offered) */
+    const t5pt_kernels *tables[8];
+    int n_vector = vector_tables(tables);
 #if defined(__x86_64__)
     /* qemu -cpu max has AVX2 but no AVX-512: detection must not offer avx512 there */
-    if (!strstr(t5pt_cpu_features(), "avx512f")) ck_assert_ptr_null(strstr(paths, "avx512"));
+    const char *f = t5pt_cpu_features();
+    if (!strstr(f, "avx512f")) ck_assert_ptr_null(strstr(paths, "avx512"));
+    if (strstr(f, "avx2") && strstr(f, "fma") && strstr(f, "f16c")) {
+        ck_assert_ptr_nonnull(strstr(paths, "avx2"));
+        ck_assert_int_ge(n_vector, 1);
+    }
+#elif defined(__aarch64__)
+    ck_assert_ptr_nonnull(strstr(paths, "neon"));
+    ck_assert_int_eq(n_vector, 1);
 #endif
+    printf("vector paths compared with scalar: %d\n", n_vector);
 }
 END_TEST
 

@@ -4,6 +4,7 @@
 #   make test         every Check suite (all native SIMD paths for the golden suites)
 #   make asan         the test suite under -fsanitize=address,undefined
 #   make test-emulated  golden + kernel suites under qemu: x86-64 AVX2-only CPU and AArch64 NEON
+#   make test-avx512-emulated  kernel, GEMM and golden suites on the AVX-512 path built through SIMDe
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
 #   make golden       regenerate golden/ with the PyTorch reference (needs python3-torch)
 #   make demo         train + eval on the shipped default task (the README's first command)
@@ -44,6 +45,14 @@ endif
 ifneq ($(findstring aarch64,$(MACHINE)),)
 NEON_FLAGS   = -march=armv8-a
 endif
+# AVX512_SIMDE=1 (test only, `make test-avx512-emulated`): the AVX-512 kernels are built
+# with the AVX2 flags against SIMDe (simd/avx512_simde.h), so an AVX2 CPU runs them.
+# (-Wno-psabi: 512-bit vectors passed between static functions compiled without -mavx512f
+# have no stable ABI, which is of no concern inside one object.)
+ifneq ($(AVX512_SIMDE),)
+AVX512_FLAGS = $(AVX2_FLAGS) -Wno-psabi
+CPPFLAGS    += -DT5PT_AVX512_SIMDE
+endif
 
 CHECK_LIBS ?= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm) -pthread
 
@@ -61,7 +70,7 @@ TEST_HELPER_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(TEST_HELPER_SRC))
 LIB      = $(BUILD)/libt5pt.a
 BIN      = $(BUILD)/t5pt
 
-.PHONY: all test test-paths asan test-emulated test-avx2-emulated test-arm bench golden demo clean
+.PHONY: all test test-paths asan test-emulated test-avx2-emulated test-avx512-emulated test-arm bench golden demo clean
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
 .SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ)
@@ -127,6 +136,16 @@ test-avx2-emulated: $(TEST_BIN) $(BIN)
 	  T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20 timeout 1200 qemu-x86_64 -cpu max ./$$t || fail=1; \
 	done; exit $$fail
 
+# AVX-512 on a CPU without it: the library and the suites built with AVX512_SIMDE=1 (the
+# AVX-512 kernels through SIMDe), then the kernel, GEMM and golden suites on that path.
+AVX512_EMU_BUILD = build-avx512-emu
+AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_forward test_backward test_eval test_train)
+test-avx512-emulated:
+	$(MAKE) --no-print-directory BUILD=$(AVX512_EMU_BUILD) AVX512_SIMDE=1 $(AVX512_EMU_TESTS)
+	@fail=0; for t in $(AVX512_EMU_TESTS); do \
+	  echo "== T5PT_SIMD=avx512 (SIMDe) $$t"; T5PT_SIMD=avx512 ./$$t || fail=1; \
+	done; exit $$fail
+
 # AArch64 NEON: cross-compiled, statically linked, run under qemu-aarch64.
 ARM_CC ?= aarch64-linux-gnu-gcc
 test-arm:
@@ -149,4 +168,4 @@ demo: $(BIN)
 	./examples/demo.sh
 
 clean:
-	rm -rf build build-asan build-arm64
+	rm -rf build build-asan build-arm64 $(AVX512_EMU_BUILD)

@@ -4,13 +4,23 @@
  * only ever called after dispatch.c has checked the CPU and the OS for those features.
  * Tails use masked loads/stores, so there is no scalar remainder loop. Same formulas
  * as scalar.c; the transcendental functions are the vector versions below.
+ * With -DT5PT_AVX512_SIMDE (test-only, see simd/avx512_simde.h) the same code is built
+ * with the AVX2 flags and SIMDe's implementations of the intrinsics.
  */
 #include "simd/kernels.h"
 
-#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
+#if defined(__x86_64__) && defined(T5PT_AVX512_SIMDE) && defined(__AVX2__) && defined(__FMA__)
+/* the test-only emulated build (make test-avx512-emulated): same code, intrinsics from SIMDe */
+#include "simd/avx512_simde.h"
+#define T5PT_HAVE_AVX512 1
+#elif defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
     defined(__AVX512VL__) && defined(__FMA__)
-
 #include <immintrin.h>
+#define T5PT_HAVE_AVX512 1
+#endif
+
+#ifdef T5PT_HAVE_AVX512
+
 #include <math.h>
 
 /* ------------------------------------------------------------------ GEMM micro-kernel */

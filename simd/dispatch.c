@@ -86,6 +86,11 @@ static void detect_cpu(void) {
 
     cpu.avx2 = avx && avx2 && fma && f16c && os_ymm;
     cpu.avx512 = cpu.avx2 && a512f && a512bw && a512dq && a512vl && os_zmm;
+#ifdef T5PT_AVX512_SIMDE
+    /* test-only build: the AVX-512 kernels run through SIMDe on AVX2 (simd/avx512_simde.h) */
+    cpu.avx512 = cpu.avx2;
+    if (cpu.avx512) append(s, n, "avx512-by-simde");
+#endif
 }
 #elif defined(__aarch64__)
 static void detect_cpu(void) {

@@ -69,7 +69,8 @@ static float vec_rmsnorm_forward(float *y, const float *x, const float *w, int n
 
 static void vec_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, float rstd, int n) {
     vfloat s = vzero();
-    for (int i = 0; i < n; i += VLEN) s = vfma(vmul(vload_n(x + i, n - i), vload_n(w + i, n - i)), vload_n(dy + i, n - i), s);
+    for (int i = 0; i < n; i += VLEN)
+        s = vfma(vmul(vload_n(x + i, n - i), vload_n(w + i, n - i)), vload_n(dy + i, n - i), s);
     vfloat c = vset1(rstd * rstd * rstd * vhsum(s) / (float)n);
     vfloat r = vset1(rstd);
     for (int i = 0; i < n; i += VLEN) {
@@ -123,7 +124,8 @@ static void vec_relu_forward(float *y, const float *x, int n) {
 }
 
 static void vec_relu_backward(float *dx, const float *dy, const float *x, int n) {
-    for (int i = 0; i < n; i += VLEN) vstore_n(dx + i, vwhere_pos(vload_n(x + i, n - i), vload_n(dy + i, n - i)), n - i);
+    for (int i = 0; i < n; i += VLEN)
+        vstore_n(dx + i, vwhere_pos(vload_n(x + i, n - i), vload_n(dy + i, n - i)), n - i);
 }
 
 /* s = 1 / (1 + e), e = exp(min(-2u, 88)), u = c (x + a x^3), so that gelu(x) = x s: see

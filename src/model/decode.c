@@ -107,8 +107,9 @@ t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float
     k->arena = t5pt_alloc_aligned(b.off + 64);
     if (!k->arena) {
         t5pt_kvdec_free(k);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "decoder: cannot allocate %zu MiB for the key/value cache (R=%d, Tenc=%d)",
-                              b.off >> 20, R, Tenc);
+        return t5pt_set_error(T5PT_ERR_NOMEM,
+                              "decoder: cannot allocate %zu MiB for the key/value cache (R=%d, Tenc=%d)", b.off >> 20,
+                              R, Tenc);
     }
     b = (t5pt_bump){k->arena, 0};
     layout(k, &b);

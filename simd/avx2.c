@@ -51,15 +51,12 @@ static void gemm_micro_avx2(int k, const float *a, const float *b, float *c, int
     }
 #undef ROW
 
-#define STORE(r, cr0, cr1)                                                            \
-    do {                                                                              \
-        float *cp = c + (size_t)(r) * ldc;                                            \
-        if (accumulate) {                                                             \
-            cr0 = _mm256_add_ps(cr0, _mm256_loadu_ps(cp));                            \
-            cr1 = _mm256_add_ps(cr1, _mm256_loadu_ps(cp + 8));                        \
-        }                                                                             \
-        _mm256_storeu_ps(cp, cr0);                                                    \
-        _mm256_storeu_ps(cp + 8, cr1);                                                \
+/* row r of the tile: C = acc, or C += acc */
+#define STORE(r, cr0, cr1)                                  \
+    do {                                                    \
+        float *cp = c + (size_t)(r) * ldc;                  \
+        vstore_acc(cp + 0 * VLEN, cr0, accumulate);         \
+        vstore_acc(cp + 1 * VLEN, cr1, accumulate);         \
     } while (0)
     STORE(0, c00, c01);
     STORE(1, c10, c11);

@@ -53,17 +53,13 @@ static void gemm_micro_neon(int k, const float *a, const float *b, float *c, int
     }
 #undef ROW
 
-#define STORE(r, cr0, cr1, cr2)                                  \
-    do {                                                         \
-        float *cp = c + (size_t)(r) * ldc;                       \
-        if (accumulate) {                                        \
-            cr0 = vaddq_f32(cr0, vld1q_f32(cp));                 \
-            cr1 = vaddq_f32(cr1, vld1q_f32(cp + 4));             \
-            cr2 = vaddq_f32(cr2, vld1q_f32(cp + 8));             \
-        }                                                        \
-        vst1q_f32(cp, cr0);                                      \
-        vst1q_f32(cp + 4, cr1);                                  \
-        vst1q_f32(cp + 8, cr2);                                  \
+/* row r of the tile: C = acc, or C += acc */
+#define STORE(r, cr0, cr1, cr2)                             \
+    do {                                                    \
+        float *cp = c + (size_t)(r) * ldc;                  \
+        vstore_acc(cp + 0 * VLEN, cr0, accumulate);         \
+        vstore_acc(cp + 1 * VLEN, cr1, accumulate);         \
+        vstore_acc(cp + 2 * VLEN, cr2, accumulate);         \
     } while (0)
     STORE(0, c00, c01, c02);
     STORE(1, c10, c11, c12);

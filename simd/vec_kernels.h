@@ -233,6 +233,14 @@ static void vec_f16_to_f32(float *y, const uint16_t *x, size_t n) {
     if (i < n) vstore_n(y + i, vload_f16_n(x + i, (int)(n - i)), (int)(n - i));
 }
 
+/* ------------------------------------------------------------------ GEMM micro-kernel store */
+
+/* The micro-kernels are per ISA (simd/<isa>.c); what they share is how a C tile is
+ * written back: c[0..VLEN) = acc, or c += acc when accumulating. */
+static inline void vstore_acc(float *c, vfloat acc, int accumulate) {
+    vstore(c, accumulate ? vadd(acc, vload(c)) : acc);
+}
+
 /* The entries of a t5pt_kernels table these functions fill (designated initialisers). */
 #define VEC_KERNEL_ENTRIES                                                                                \
     .rmsnorm_forward = vec_rmsnorm_forward, .rmsnorm_backward = vec_rmsnorm_backward,                     \

@@ -109,7 +109,7 @@ static char env_message[512];
 
 /* The table of `name` if this build has it and the CPU runs it; NULL otherwise. */
 static const t5pt_kernels *table_for(const char *name) {
-    if (strcmp(name, "scalar") == 0) return &t5pt_kernels_scalar;
+    if (strcmp(name, "scalar") == 0) return t5pt_kernels_scalar();
     if (strcmp(name, "avx2") == 0) return cpu.avx2 ? t5pt_kernels_avx2() : NULL;
     if (strcmp(name, "avx512") == 0) return cpu.avx512 ? t5pt_kernels_avx512() : NULL;
     if (strcmp(name, "neon") == 0) return cpu.neon ? t5pt_kernels_neon() : NULL;
@@ -122,7 +122,7 @@ static const t5pt_kernels *best_table(void) {
         const t5pt_kernels *k = table_for(order[i]);
         if (k) return k;
     }
-    return &t5pt_kernels_scalar;
+    return t5pt_kernels_scalar();
 }
 
 static int known_name(const char *name) {

@@ -79,8 +79,9 @@ typedef struct t5pt_kernels {
 /* The selected table (never NULL after the first call). */
 const t5pt_kernels *t5pt_kern(void);
 
-/* Tables per ISA; NULL when not compiled in for this architecture. */
-extern const t5pt_kernels t5pt_kernels_scalar;
+/* Tables per ISA; NULL when not compiled in for this architecture. (Functions, not
+ * exported data: the library exports no variables.) */
+const t5pt_kernels *t5pt_kernels_scalar(void);
 const t5pt_kernels *t5pt_kernels_avx2(void);
 const t5pt_kernels *t5pt_kernels_avx512(void);
 const t5pt_kernels *t5pt_kernels_neon(void);

@@ -220,7 +220,7 @@ static void f16_to_f32_scalar(float *y, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = half_to_f32(x[i]);
 }
 
-const t5pt_kernels t5pt_kernels_scalar = {
+static const t5pt_kernels table = {
     .name = "scalar",
     /* 256 deep x 240 rows: an A block of 240 KB */
     .gemm = {.mr = MR, .nr = NR, .kc = 256, .mc = 60 * MR, .micro = gemm_micro_scalar,
@@ -245,3 +245,5 @@ const t5pt_kernels t5pt_kernels_scalar = {
     .bf16_to_f32 = bf16_to_f32_scalar,
     .f16_to_f32 = f16_to_f32_scalar,
 };
+
+const t5pt_kernels *t5pt_kernels_scalar(void) { return &table; }

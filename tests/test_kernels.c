@@ -93,7 +93,7 @@ static void check_guard(const char *what, const t5pt_kernels *k, const float *p,
 START_TEST(test_elementwise_exact) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -125,7 +125,7 @@ END_TEST
 START_TEST(test_reductions) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -160,7 +160,7 @@ END_TEST
 START_TEST(test_softmax) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -209,7 +209,7 @@ static double gelu_tol(float x) {
 START_TEST(test_gelu) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -257,7 +257,7 @@ END_TEST
 START_TEST(test_cross_entropy) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -288,7 +288,7 @@ END_TEST
 START_TEST(test_conversions) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     static uint16_t h[65536 + 7];
     static float f1[65536 + 8], f2[65536 + 8];
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
@@ -324,7 +324,7 @@ END_TEST
 START_TEST(test_gemm_micro) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    ks[nk++] = &t5pt_kernels_scalar;
+    ks[nk++] = t5pt_kernels_scalar();
     static const int depths[] = {1, 2, 3, 17, 63, 65, 256, 511};
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
@@ -362,7 +362,7 @@ END_TEST
 START_TEST(test_gemm_blocking_and_packing) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    ks[nk++] = &t5pt_kernels_scalar;
+    ks[nk++] = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_gemm_kernel *g = &ks[t]->gemm;
         const char *name = ks[t]->name;

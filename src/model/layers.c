@@ -44,7 +44,7 @@ void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, 
      * relative position j - (q0 + i). */
     for (int r = -(Tq - 1); r <= Tk - 1; r++)
         diag[r + Tq - 1] = t5pt_relative_bucket(r - q0, bidirectional, num_buckets, max_distance);
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF((size_t)H * Tq * Tk >= T5PT_OMP_MIN_FLOATS)
     for (int h = 0; h < H; h++)
         for (int i = 0; i < Tq; i++) {
             float *row = bias + ((size_t)h * Tq + i) * Tk;
@@ -58,14 +58,14 @@ void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, 
 
 void t5pt_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int d, float eps) {
     const t5pt_kernels *k = t5pt_kern();
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF((size_t)M * d >= T5PT_OMP_MIN_FLOATS)
     for (int r = 0; r < M; r++)
         rstd[r] = k->rmsnorm_forward(y + (size_t)r * d, x + (size_t)r * d, w, d, eps);
 }
 
 void t5pt_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int M, int d) {
     const t5pt_kernels *k = t5pt_kern();
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF((size_t)M * d >= T5PT_OMP_MIN_FLOATS)
     for (int r = 0; r < M; r++)
         k->rmsnorm_backward(dx + (size_t)r * d, dy + (size_t)r * d, x + (size_t)r * d, w, rstd[r], d);
 }
@@ -76,7 +76,7 @@ void t5pt_residual_forward(float *y, const float *a, const float *b, size_t n) {
     const t5pt_kernels *k = t5pt_kern();
     const size_t chunk = 4096;
     long nchunks = (long)((n + chunk - 1) / chunk);
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF(n >= T5PT_OMP_MIN_FLOATS)
     for (long c = 0; c < nchunks; c++) {
         size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
         k->add(y + i0, a + i0, b + i0, (int)len);
@@ -223,12 +223,12 @@ void t5pt_ffn_forward(float *y, float *pre, float *lin, float *act, const float 
     if (gated) {
         t5pt_linear_forward(pre, f, x, d, M, &w->wi_0, 0.0f);   /* a = wi_0 x   [M,f] */
         t5pt_linear_forward(lin, f, x, d, M, &w->wi_1, 0.0f);   /* b = wi_1 x   [M,f] */
-        T5PT_OMP_FOR
+        T5PT_OMP_FOR_IF((size_t)M * f >= T5PT_OMP_MIN_FLOATS)
         for (int r = 0; r < M; r++)
             k->gated_gelu_forward(act + (size_t)r * f, pre + (size_t)r * f, lin + (size_t)r * f, f);
     } else {
         t5pt_linear_forward(pre, f, x, d, M, &w->wi, 0.0f);     /* wi x         [M,f] */
-        T5PT_OMP_FOR
+        T5PT_OMP_FOR_IF((size_t)M * f >= T5PT_OMP_MIN_FLOATS)
         for (int r = 0; r < M; r++) k->relu_forward(act + (size_t)r * f, pre + (size_t)r * f, f);
     }
     t5pt_dropout_apply(act, drop, drop_scale, (size_t)M * f);

@@ -17,11 +17,17 @@
 
 /* OpenMP loop pragma that disappears in NO_OMP builds (no unknown-pragma warning). */
 #ifdef _OPENMP
+#define T5PT_PRAGMA(text) _Pragma(#text)
 #define T5PT_OMP_FOR _Pragma("omp parallel for schedule(static)")
 #define T5PT_OMP_FOR_DYNAMIC _Pragma("omp parallel for schedule(dynamic, 1)")
+/* Only when cond holds: small loops (one decoding step's rows) are cheaper than waking
+ * threads. Row-wise kernels go parallel from T5PT_OMP_MIN_FLOATS floats on. */
+#define T5PT_OMP_MIN_FLOATS 32768
+#define T5PT_OMP_FOR_IF(cond) T5PT_PRAGMA(omp parallel for schedule(static) if (cond))
 #else
 #define T5PT_OMP_FOR
 #define T5PT_OMP_FOR_DYNAMIC
+#define T5PT_OMP_FOR_IF(cond)
 #endif
 
 /* Additive mask value for a masked key: HF uses torch.finfo(float32).min. Any

@@ -4,6 +4,8 @@
 #   make test         every Check suite (all native SIMD paths for the golden suites)
 #   make asan         the test suite under -fsanitize=address,undefined (build-asan/)
 #   make test-clang   the test suite built with clang (build-clang/)
+#   make test-avx512-emulated  kernel, GEMM and golden suites on the AVX-512 path built through SIMDe
+#                     (build-avx512-emu/; needs libsimde-dev)
 #   make test-emulated  under qemu: an AVX2-only x86-64 CPU and AArch64 NEON (cross-built in
 #                     build-arm64/); needs qemu-user, gcc-aarch64-linux-gnu and check:arm64
 #   make install      the command, libt5pt.a, libt5pt.so, t5pt.h, t5pt.pc and the T5 tokenizer
@@ -54,6 +56,14 @@ endif
 ifneq ($(findstring aarch64,$(MACHINE)),)
 NEON_FLAGS   = -march=armv8-a
 endif
+# AVX512_SIMDE=1 (test only, `make test-avx512-emulated`): the AVX-512 kernels are built
+# with the AVX2 flags against SIMDe (simd/avx512_simde.h), so an AVX2 CPU runs them.
+# (-Wno-psabi: 512-bit vectors passed between static functions compiled without -mavx512f
+# have no stable ABI, which is of no concern inside one object.)
+ifneq ($(AVX512_SIMDE),)
+AVX512_FLAGS = $(AVX2_FLAGS) -Wno-psabi
+CPPFLAGS    += -DT5PT_AVX512_SIMDE
+endif
 
 CHECK_LIBS ?= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm) -pthread
 
@@ -92,7 +102,7 @@ BIN      = $(BUILD)/t5pt
 FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
-.PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-arm \
+.PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
         install uninstall bench golden demo clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
@@ -214,6 +224,16 @@ test-avx2-emulated: $(TEST_BIN) $(BIN)
 	  $(EMU_ENV) timeout 1200 qemu-x86_64 -cpu max ./$$t || fail=1; \
 	done; exit $$fail
 
+# AVX-512 on a CPU without it: the library and the suites built with AVX512_SIMDE=1 (the
+# AVX-512 kernels through SIMDe), then the kernel, GEMM and golden suites on that path.
+AVX512_EMU_BUILD = build-avx512-emu
+AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_forward test_backward test_eval test_train)
+test-avx512-emulated:
+	$(MAKE) --no-print-directory BUILD=$(AVX512_EMU_BUILD) AVX512_SIMDE=1 $(AVX512_EMU_TESTS)
+	@fail=0; for t in $(AVX512_EMU_TESTS); do \
+	  echo "== T5PT_SIMD=avx512 (SIMDe) $$t"; T5PT_SIMD=avx512 ./$$t || fail=1; \
+	done; exit $$fail
+
 # AArch64 NEON: cross-compiled, statically linked, run under qemu-aarch64.
 ARM_CC ?= aarch64-linux-gnu-gcc
 ARM_TESTS = $(patsubst %,build-arm64/tests/%,$(EMU_NAMES))
@@ -264,4 +284,4 @@ demo: $(BIN)
 	./examples/demo.sh
 
 clean:
-	rm -rf build build-asan build-clang build-arm64
+	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD)

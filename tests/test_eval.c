@@ -19,6 +19,7 @@
 
 #include "train/data.h"
 #include "train/eval.h"
+#include "model/decode.h"
 #include "golden_util.h"
 #include "t5pt.h"
 #include "file_util.h"
@@ -82,6 +83,13 @@ START_TEST(test_kv_cache_logits) {
     double rel = golden_rel_err(got, want, (size_t)b->B * b->L * V);
     golden_note("kv_cache_logits", rel);
     ck_assert_msg(rel <= golden_tol(g, "logits", 1e-5), "%s: cached decoder logits rel err %.3g", g->name, rel);
+    /* the same decoder block and head as this implementation's full forward (one position
+     * at a time; attention sums in another order: dot products instead of the GEMM) */
+    const float *full = t5pt_ctx_tensor(f.c, "logits", dims);
+    ck_assert(full && dims[0] == b->B && dims[1] == b->L && dims[2] == V);
+    double rel_full = golden_rel_err(got, full, (size_t)b->B * b->L * V);
+    golden_note("kv_cache_vs_full_forward", rel_full);
+    ck_assert_msg(rel_full <= 2e-6, "%s: cached decoder vs full forward logits rel err %.3g", g->name, rel_full);
     /* one step too many is an error, not an overflow */
     const float *lg;
     ck_assert(t5pt_kvdec_step(k, tok, &lg) != T5PT_OK);

@@ -1,6 +1,6 @@
 /* test_forward.c — the T5 forward pass with a soft prompt against the PyTorch goldens.
  *
- * For every case in golden/cases (GOLDEN_FORMAT.md) every tensor of expected.safetensors
+ * For every case in golden/cases (format: golden/README.md) every tensor of expected.safetensors
  * that the forward pass produces is compared: float tensors by max-abs-err / max-abs-value
  * at the case's tolerance, integer tensors (mask after placement, relative position
  * buckets, decoder_input_ids) exactly. Tensors owned by other suites (prompt_grad:

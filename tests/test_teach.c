@@ -25,6 +25,7 @@
 #include "base/internal.h"
 #include "io/json.h"
 #include "io/svg.h"
+#include "model/neighbors.h"
 #include "model/trace.h"
 #include "t5pt.h"
 
@@ -441,6 +442,96 @@ START_TEST(test_cli_trace_errors) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ neighbors */
+
+/* A prompt initialised with --init class-labels (one single-piece label per row) has each
+ * label as its row's nearest piece, at cosine 1; through the library and the command. */
+START_TEST(test_neighbors_class_labels) {
+    const char *labels[4] = {"positive", "negative", "great", "terrible"};
+    t5pt_tokenizer *tok;
+    ck_assert_int_eq(t5pt_tokenizer_load(&tok, "assets/t5/spiece.model"), T5PT_OK);
+    t5pt_model *m;
+    ck_assert_msg(t5pt_model_load(&m, "examples/tiny-t5") == T5PT_OK, "%s", t5pt_last_error());
+    int32_t *lid[4];
+    int llen[4];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(t5pt_tokenizer_encode(tok, labels[i], strlen(labels[i]), 0, &lid[i], &llen[i]), T5PT_OK);
+        ck_assert_msg(llen[i] == 1, "%s is %d pieces", labels[i], llen[i]);
+    }
+    const int n = 6, d = t5pt_model_config(m)->d_model, k = 3;
+    float *P = malloc((size_t)n * d * sizeof *P);
+    t5pt_init_config ic = {.kind = T5PT_INIT_CLASS_LABELS, .seed = 3, .label_ids = (const int32_t *const *)lid,
+                           .label_lens = llen, .num_labels = 4};
+    ck_assert_int_eq(t5pt_prompt_init(P, n, m, &ic), T5PT_OK);
+    int32_t ids[6 * 3];
+    float sims[6 * 3];
+    ck_assert_int_eq(t5pt_prompt_neighbors(m, P, n, k, t5pt_tokenizer_vocab_size(tok), ids, sims), T5PT_OK);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(ids[i * k], lid[i][0]);
+        ck_assert_msg(fabsf(sims[i * k] - 1.0f) < 1e-5f, "row %d cosine %.7f", i, (double)sims[i * k]);
+        ck_assert(sims[i * k + 1] <= sims[i * k] && sims[i * k + 2] <= sims[i * k + 1] && sims[i * k + 1] < 0.99f);
+    }
+    /* the command on the same prompt saved as a PEFT adapter */
+    const char *dir = test_tmp("labels-prompt"), *json = test_tmp("neighbors.json");
+    ck_assert_int_eq(t5pt_prompt_save_peft(dir, P, n, d, "examples/tiny-t5", "class-labels"), T5PT_OK);
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd,
+             "%s neighbors --model examples/tiny-t5 --tokenizer assets/t5/spiece.model --prompt %s --k 2 --json %s 2>&1",
+             bin(), dir, json);
+    int rc = run(cmd, &out);
+    ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
+    ck_assert(strstr(out, "row 0    \"positive\" 1.000"));
+    free(out);
+    json_doc *doc;
+    ck_assert_msg(t5pt_read_json(json, T5PT_ERR_FORMAT, &doc) == T5PT_OK, "%s", t5pt_last_error());
+    const json_value *rows = t5pt_json_get(t5pt_json_root(doc), "rows");
+    ck_assert(rows && rows->len == (size_t)n);
+    for (int i = 0; i < 4; i++) {
+        const json_value *best = t5pt_json_at(t5pt_json_at(rows, (size_t)i), 0);
+        ck_assert_str_eq(t5pt_json_get_str(best, "text"), labels[i]);
+        int64_t id;
+        ck_assert(t5pt_json_get_int(best, "id", &id) == 0 && id == lid[i][0]);
+        ck_assert_int_eq(t5pt_json_at(rows, (size_t)i)->len, 2);
+    }
+    t5pt_json_free(doc);
+    for (int i = 0; i < 4; i++) free(lid[i]);
+    free(P);
+    t5pt_model_free(m);
+    t5pt_tokenizer_free(tok);
+}
+END_TEST
+
+START_TEST(test_neighbors_errors) {
+    /* a prompt file with 0 rows */
+    const char *zero = test_tmp("zero.safetensors");
+    st_writer *w = t5pt_st_writer_new();
+    int64_t shape[2] = {0, 64};
+    float dummy = 0;
+    ck_assert_int_eq(t5pt_st_writer_add(w, "prompt_embeddings", ST_F32, 2, shape, &dummy), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, zero, NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
+    char cmd[2048], *out;
+    const char *cmds[2] = {"neighbors", "trace"};
+    for (int c = 0; c < 2; c++) {
+        const char *extra = c ? "--data examples/sentiment/valid.jsonl" : "";
+        snprintf(cmd, sizeof cmd,
+                 "%s %s --model examples/tiny-t5 --tokenizer assets/t5/spiece.model %s --prompt golden/cases/at_k/inputs.safetensors 2>&1",
+                 bin(), cmds[c], extra);
+        int rc = run(cmd, &out);
+        ck_assert_msg(rc == 1 && strstr(out, "prompt rows have width 32, but d_model of examples/tiny-t5 is 64"), "%s\n%s",
+                      cmd, out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "%s %s --model examples/tiny-t5 --tokenizer assets/t5/spiece.model %s --prompt %s 2>&1",
+                 bin(), cmds[c], extra, zero);
+        rc = run(cmd, &out);
+        /* refused by the prompt loader, in one line naming the file */
+        ck_assert_msg(rc == 1 && strstr(out, zero) && strstr(out, "with rows, d > 0") && strchr(out, '\n') == out + strlen(out) - 1, "%s\n%s", cmd, out);
+        free(out);
+    }
+}
+END_TEST
+
 int main(void) {
     if (!test_tmpdir_create("teach")) {
         perror("test_teach: cannot create a temp directory");
@@ -457,6 +548,8 @@ int main(void) {
     if (t5pt_file_exists(bin())) {
         tcase_add_loop_test(tc, test_cli_trace_vs_dump, 0, nfd);
         tcase_add_test(tc, test_cli_trace_errors);
+        tcase_add_test(tc, test_neighbors_class_labels);
+        tcase_add_test(tc, test_neighbors_errors);
     } else {
         fprintf(stderr, "test_teach: %s not built (run make)\n", bin());
         return 1;

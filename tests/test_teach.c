@@ -532,6 +532,80 @@ START_TEST(test_neighbors_errors) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ plot */
+
+/* Two logs overlay: 2 loss series + 1 validation series each; bad logs give one clear line. */
+START_TEST(test_plot_overlay_and_errors) {
+    const char *a = test_tmp("runA.jsonl"), *b = test_tmp("runB.jsonl"), *svg = test_tmp("runs.svg");
+    test_write_text(a, "{\"step\":0,\"eval\":{\"rank_accuracy\":0.5},\"best\":0.5,\"best_step\":0,\"time\":0.1}\n"
+                       "{\"step\":1,\"epoch\":0,\"loss\":3.5,\"smooth_loss\":3.5,\"lr\":0.3,\"tokens_per_s\":10,\"time\":1}\n"
+                       "{\"step\":2,\"epoch\":0,\"loss\":2.5,\"smooth_loss\":3.48,\"lr\":0.3,\"tokens_per_s\":10,\"time\":2}\n"
+                       "\n"
+                       "{\"step\":2,\"eval\":{\"rank_accuracy\":0.75},\"best\":0.75,\"best_step\":2,\"time\":2.1}\n");
+    test_write_text(b, "{\"step\":1,\"epoch\":0,\"loss\":4,\"smooth_loss\":4,\"lr\":0.1,\"tokens_per_s\":10,\"time\":1}\n"
+                       "{\"step\":2,\"eval\":{\"rank_accuracy\":0.6},\"best\":0.6,\"best_step\":2,\"time\":2.1}\n");
+    char cmd[4096], *out, *text;
+    snprintf(cmd, sizeof cmd, "%s plot %s %s --out %s 2>&1", bin(), a, b, svg);
+    int rc = run(cmd, &out);
+    ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
+    free(out);
+    xml_report r;
+    ck_assert_msg(xml_check_file(svg, &r, &text) == 0, "%s", r.error);
+    ck_assert_int_eq(xml_count_class(text, "series"), 2 * 2 + 2);
+    ck_assert(strstr(text, "runA.jsonl: smoothed loss") && strstr(text, "runB.jsonl: rank_accuracy"));
+    ck_assert(strstr(text, ">step</text>") && strstr(text, "Validation"));
+    free(text);
+    /* errors: a line that is not JSON, a JSON line of another kind, an empty log */
+    const char *bad = test_tmp("bad.jsonl"), *other = test_tmp("other.jsonl"), *empty = test_tmp("empty.jsonl");
+    test_write_text(bad, "{\"step\":1,\"loss\":2}\n{\"step\":2,\"loss\":\n");
+    test_write_text(other, "{\"step\":1,\"loss\":2}\n{\"step\":2,\"accuracy\":1}\n");
+    test_write_text(empty, "\n");
+    struct {
+        const char *file, *want;
+    } errs[] = {{bad, "bad.jsonl:2: not JSON"}, {other, "other.jsonl:2: neither a step"}, {empty, "no steps and no validations"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s plot %s --out %s 2>&1", bin(), errs[i].file, test_tmp("x.svg"));
+        rc = run(cmd, &out);
+        ck_assert_msg(rc == 1 && strstr(out, errs[i].want) && strchr(out, '\n') == out + strlen(out) - 1, "%s\n%s", cmd, out);
+        free(out);
+        ck_assert(!t5pt_file_exists(test_tmp("x.svg")));   /* nothing half written */
+    }
+    snprintf(cmd, sizeof cmd, "%s plot 2>&1", bin());
+    rc = run(cmd, &out);
+    ck_assert_msg(rc == 2 && strstr(out, "give at least one METRICS.jsonl"), "%s", out);
+    free(out);
+}
+END_TEST
+
+/* train --plot redraws the figure from the metrics log at every validation. */
+START_TEST(test_train_plot) {
+    char cmd[4096], *out, *text;
+    const char *dir = test_tmp("plot-run"), *metrics = test_tmp("plot-run.jsonl"), *svg = test_tmp("plot-run.svg");
+    snprintf(cmd, sizeof cmd,
+             "%s train --model examples/tiny-t5 --tokenizer assets/t5/spiece.model --train examples/sentiment/train.jsonl "
+             "--valid examples/sentiment/valid.jsonl --labels positive,negative --prompt-len 2 --steps 4 --eval-every 2 "
+             "--batch 4 --eval-batch 64 --out %s --metrics %s --plot %s 2>&1",
+             bin(), dir, metrics, svg);
+    int rc = run(cmd, &out);
+    ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
+    free(out);
+    xml_report r;
+    ck_assert_msg(xml_check_file(svg, &r, &text) == 0, "%s", r.error);
+    ck_assert_int_eq(xml_count_class(text, "series"), 3);   /* loss, smoothed loss, rank_accuracy */
+    /* validations at steps 0, 2 and 4: three markers on the validation curve */
+    ck_assert_int_eq((int)(strstr(text, "r=\"2.5\"") != NULL), 1);
+    int markers = 0;
+    for (const char *p = strstr(text, "<circle"); p; p = strstr(p + 1, "<circle")) markers++;
+    ck_assert_int_eq(markers, 3);
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s train --model m --train t --out o --plot p.svg 2>&1", bin());
+    rc = run(cmd, &out);
+    ck_assert_msg(rc == 2 && strstr(out, "--plot draws from the metrics log: give --metrics FILE too"), "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     if (!test_tmpdir_create("teach")) {
         perror("test_teach: cannot create a temp directory");
@@ -550,6 +624,8 @@ int main(void) {
         tcase_add_test(tc, test_cli_trace_errors);
         tcase_add_test(tc, test_neighbors_class_labels);
         tcase_add_test(tc, test_neighbors_errors);
+        tcase_add_test(tc, test_plot_overlay_and_errors);
+        tcase_add_test(tc, test_train_plot);
     } else {
         fprintf(stderr, "test_teach: %s not built (run make)\n", bin());
         return 1;

@@ -22,6 +22,8 @@ int cli_bench(int argc, char **argv);   /* src/cli/cmd_bench.c (SIMD engineer) *
 int cli_trace(int argc, char **argv);   /* teaching: src/cli/cmd_trace.c */
 int cli_neighbors(int argc, char **argv);
 int cli_plot(int argc, char **argv);
+/* The figure of `t5pt plot` from n metrics logs into out (atomic); also `train --plot`. */
+t5pt_status cli_plot_metrics(const char *const *paths, int n, const char *out);
 
 /* ---- option rows several commands share (one wording, one range) */
 #define CLI_OPT_MODEL(dst)                                                                                          \

@@ -23,6 +23,7 @@ static const char usage[] =
     "for learners (docs/gradient-flow.md):\n"
     "  trace       one forward + backward: where the prompt's gradient comes from, layer by layer\n"
     "  neighbors   the vocabulary pieces nearest to each row of a soft prompt\n"
+    "  plot        training curves (loss, validation) from train --metrics logs, as SVG\n"
     "\n"
     "  t5pt --version    print the version\n"
     "\n"
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
         {"train", cli_train},     {"eval", cli_eval}, {"generate", cli_generate}, {"tokenize", cli_tokenize},
         {"dump", cli_dump},       {"info", cli_info}, {"bench", cli_bench},       {"init-model", cli_init_model},
         {"trace", cli_trace},     {"neighbors", cli_neighbors},
+        {"plot", cli_plot},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

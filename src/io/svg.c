@@ -188,7 +188,7 @@ typedef struct {
 
 static area plot_area(svg_box b, const svg_axes *ax, int legend_rows) {
     area r = {b.x + 64, b.y + (ax->title ? 28 : 10), b.x + b.w - 12, b.y + b.h - 40};
-    if (ax->legend && legend_rows > 0) r.y0 += 16.0 * legend_rows;
+    if (ax->legend && legend_rows > 0) r.y0 += 16.0 * legend_rows + 4;
     return r;
 }
 
@@ -206,11 +206,16 @@ static void frame(t5pt_svg *s, svg_box b, const svg_axes *ax, area r) {
 }
 
 /* Legend entries in rows of at most 3 above the plot area. */
-static void legend(t5pt_svg *s, area r, const char *const *names, const char *const *colors, int n) {
+/* dashed: NULL draws colour boxes (bars), else line samples, dashed where dashed[i]. */
+static void legend(t5pt_svg *s, area r, const char *const *names, const char *const *colors, const int *dashed, int n) {
     const double colw = (r.x1 - r.x0) / 3;
     for (int i = 0; i < n; i++) {
         double x = r.x0 + (i % 3) * colw, y = r.y0 - 16.0 * ((n + 2) / 3 - i / 3) + 4;
-        t5pt_svg_raw(s, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\"/>\n", x, y - 9, colors[i]);
+        if (dashed)
+            t5pt_svg_raw(s, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", x,
+                         y - 4, x + 14, y - 4, colors[i], dashed[i] ? " stroke-dasharray=\"4 2\"" : "");
+        else
+            t5pt_svg_raw(s, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\"/>\n", x, y - 9, colors[i]);
         t5pt_svg_text(s, x + 18, y, "start", 11, names[i] ? names[i] : "");
     }
 }
@@ -237,6 +242,7 @@ int t5pt_svg_line_chart(t5pt_svg *s, svg_box box, const svg_axes *ax, const svg_
     draw_axis(s, &sy, 0, r.x0, r.x0, r.x1);
     int drawn = 0;
     const char *names[64], *colors[64];
+    int dash[64];
     for (int k = 0; k < ns; k++) {
         const svg_series *se = &series[k];
         const char *col = se->color ? se->color : t5pt_svg_color(k);
@@ -260,10 +266,10 @@ int t5pt_svg_line_chart(t5pt_svg *s, svg_box box, const svg_axes *ax, const svg_
                     t5pt_svg_raw(s, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", map(&sx, se->x[i]),
                                  map(&sy, se->y[i]), col);
         t5pt_svg_raw(s, "</g>\n");
-        if (drawn < 64) names[drawn] = se->name, colors[drawn] = col;
+        if (drawn < 64) names[drawn] = se->name, colors[drawn] = col, dash[drawn] = se->dashed;
         drawn++;
     }
-    if (ax->legend) legend(s, r, names, colors, drawn < 64 ? drawn : 64);
+    if (ax->legend) legend(s, r, names, colors, dash, drawn < 64 ? drawn : 64);
     return drawn;
 }
 
@@ -313,7 +319,7 @@ int t5pt_svg_bar_chart(t5pt_svg *s, svg_box box, const svg_axes *ax, const char 
         const char *colors[16];
         int k = ngroups < 16 ? ngroups : 16;
         for (int g = 0; g < k; g++) colors[g] = t5pt_svg_color(g);
-        legend(s, r, group_names, colors, k);
+        legend(s, r, group_names, colors, NULL, k);
     }
     return bars;
 }

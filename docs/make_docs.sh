@@ -3,7 +3,7 @@
 # docs/gradient-flow.md on the shipped model (examples/tiny-t5) and task
 # (examples/sentiment), so the document stays true to the code.
 #
-# Writes docs/figures/*.svg, *.json, metrics.jsonl, and replaces the text between each
+# Writes docs/figures/*.svg and *.json, and replaces the text between each
 # "<!-- make docs: NAME -->" and "<!-- /make docs -->" pair of docs/gradient-flow.md with
 # the output of the command NAME below.
 set -eu
@@ -35,7 +35,7 @@ T5PT_READABLE_BACKWARD=1 $TRACE --prompt-len 20 --seed 1 >"$WORK/readable.txt"
 echo "== tuning (as make demo: the same initial prompt)"
 $T5PT train --model $MODEL --tokenizer $TOK --train $DATA/train.jsonl --valid $DATA/valid.jsonl \
     --labels positive,negative --prompt-len 20 --init sampled-vocab --steps 60 --eval-every 10 --batch 32 \
-    --seed 1 --out "$WORK/prompt" --metrics $FIG/metrics.jsonl --plot $FIG/training.svg >"$WORK/train-raw.txt"
+    --seed 1 --out "$WORK/prompt" --metrics "$WORK/metrics.jsonl" --plot $FIG/training.svg >"$WORK/train-raw.txt"
 grep -E "validation|^done" "$WORK/train-raw.txt" | sed "s|$WORK/prompt|PROMPT_DIR|g" >"$WORK/train.txt"
 
 echo "== trace after tuning"

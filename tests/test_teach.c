@@ -606,6 +606,58 @@ START_TEST(test_train_plot) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ README, docs, --help */
+
+/* README shows the three commands and one figure; the figures of docs/gradient-flow.md are
+ * well-formed, and every generated block of the document has content. */
+START_TEST(test_readme_and_docs) {
+    char *readme, *doc;
+    size_t len;
+    ck_assert(t5pt_read_file("README.md", &readme, &len) == T5PT_OK);
+    ck_assert(strstr(readme, "t5pt trace --model") && strstr(readme, "t5pt neighbors --model") &&
+              strstr(readme, "t5pt plot examples/out/metrics.jsonl"));
+    ck_assert(strstr(readme, "](docs/figures/trace-after.svg)"));
+    free(readme);
+    const char *figs[3] = {"docs/figures/trace-before.svg", "docs/figures/trace-after.svg", "docs/figures/training.svg"};
+    for (int i = 0; i < 3; i++) {
+        xml_report r;
+        char *text;
+        ck_assert_msg(xml_check_file(figs[i], &r, &text) == 0, "%s: %s", figs[i], r.error);
+        if (i < 2) {
+            ck_assert_int_eq(xml_count_class(text, "bar"), 2 * 2 * 2 + 2 + 2 * 3 - 1);   /* tiny-t5: 2 + 2 layers */
+            ck_assert_int_eq(xml_count_class(text, "cell"), 4 * 4);
+        } else {
+            ck_assert_int_eq(xml_count_class(text, "series"), 3);
+        }
+        free(text);
+    }
+    ck_assert(t5pt_read_file("docs/gradient-flow.md", &doc, &len) == T5PT_OK);
+    int blocks = 0;
+    for (const char *p = strstr(doc, "<!-- make docs: "); p; p = strstr(p + 1, "<!-- make docs: ")) {
+        const char *end = strstr(p, "<!-- /make docs -->");
+        ck_assert(end);
+        const char *open = strstr(p, "```text\n");
+        ck_assert_msg(open && open < end && end - open > 40, "an empty generated block (run make docs)");
+        blocks++;
+    }
+    ck_assert_int_eq(blocks, 6);
+    free(doc);
+}
+END_TEST
+
+START_TEST(test_help) {
+    const char *cmds[3] = {"trace", "neighbors", "plot"};
+    for (int i = 0; i < 3; i++) {
+        char cmd[1024], *out;
+        snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", bin(), cmds[i]);
+        ck_assert_int_eq(run(cmd, &out), 0);
+        ck_assert_msg(strstr(out, "usage: t5pt ") && strstr(out, cmds[i]), "%s", out);
+        free(out);
+    }
+}
+END_TEST
+
 int main(void) {
     if (!test_tmpdir_create("teach")) {
         perror("test_teach: cannot create a temp directory");
@@ -626,6 +678,8 @@ int main(void) {
         tcase_add_test(tc, test_neighbors_errors);
         tcase_add_test(tc, test_plot_overlay_and_errors);
         tcase_add_test(tc, test_train_plot);
+        tcase_add_test(tc, test_readme_and_docs);
+        tcase_add_test(tc, test_help);
     } else {
         fprintf(stderr, "test_teach: %s not built (run make)\n", bin());
         return 1;

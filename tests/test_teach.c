@@ -247,6 +247,7 @@ START_TEST(test_readable_backward_same_gradient) {
         with_padding += padded;
         t5pt_ctx_set_readable_backward(c, 1);
         ck_assert_int_eq(t5pt_ctx_readable_backward(c), 1);
+        ck_assert_int_eq(t5pt_backward(c, plain), T5PT_ERR_ARG);   /* the switch needs a new forward */
         ck_assert_int_eq(t5pt_forward(c, g->prompt, g->prompt_len, g->placement, &g->batch, &l2), T5PT_OK);
         ck_assert(c->n_live == 1 && c->live_rows[0] == c->B * c->Tenc);   /* no padding row is skipped */
         ck_assert_int_eq(t5pt_backward(c, plain), T5PT_OK);

@@ -75,7 +75,9 @@ void t5pt_trace_free(t5pt_trace *t) {
 }
 
 void t5pt_ctx_set_readable_backward(t5pt_ctx *c, int on) {
-    if (c) c->readable = on != 0;
+    if (!c || c->readable == (on != 0)) return;
+    c->readable = on != 0;
+    c->fwd_ok = 0;   /* the forward lays out the live rows for one mode: a backward needs a new forward */
 }
 
 int t5pt_ctx_readable_backward(const t5pt_ctx *c) { return c ? c->readable : 0; }

@@ -84,7 +84,8 @@ typedef struct t5pt_trace {
 t5pt_status t5pt_trace_create(t5pt_trace **out, t5pt_ctx *c);
 void t5pt_trace_free(t5pt_trace *t);
 
-/* The learner switch on a context (see above). */
+/* The learner switch on a context (see above). Changing it invalidates the last forward
+ * (t5pt_backward then asks for a new one): the forward lays out the rows for one mode. */
 void t5pt_ctx_set_readable_backward(t5pt_ctx *c, int on);
 int t5pt_ctx_readable_backward(const t5pt_ctx *c);
 

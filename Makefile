@@ -186,7 +186,7 @@ test: $(TEST_BIN) $(BIN) $(SHLIB)
 	exit $$fail
 
 # The golden and kernel suites again on every other SIMD path this CPU has.
-GOLDEN_NAMES = test_forward test_backward test_eval test_train
+GOLDEN_NAMES = test_forward test_backward test_eval test_train test_teach
 GOLDEN_TESTS = $(patsubst %,$(BUILD)/tests/%,$(GOLDEN_NAMES))
 test-paths: $(TEST_BIN) $(BIN)
 	@fail=0; for p in $$(./$(BIN) info --paths); do \

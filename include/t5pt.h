@@ -98,9 +98,24 @@ void t5pt_ctx_free(t5pt_ctx *c);
  * or NaN disables it, a rate above 0.99 is clamped to 0.99. */
 void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
 
+/* The training objective of t5pt_forward / t5pt_backward. Per labelled token r (label != -100)
+ * l_r = cross-entropy_r + z_loss * lse_r^2, lse_r = log-sum-exp of the token's logits; then
+ *   T5PT_LOSS_MEAN  loss = mean_r l_r  (Hugging Face's CrossEntropyLoss when z_loss = 0: the default)
+ *   T5PT_LOSS_SUM   loss = sum_r l_r   (T5X's: the paper's code sums CE + 1e-4 lse^2 over the
+ *                                       non-padding target tokens, EOS included)
+ * A context starts with T5PT_LOSS_MEAN and z_loss 0. T5PT_ERR_ARG for an unknown kind or a
+ * z_loss that is negative or not finite. */
+typedef enum { T5PT_LOSS_MEAN = 0, T5PT_LOSS_SUM } t5pt_loss_kind;
+t5pt_status t5pt_ctx_set_loss(t5pt_ctx *c, t5pt_loss_kind kind, float z_loss);
+/* "mean" (z-loss 0) or "sum-zloss" (the paper's code: sum, z-loss 1e-4); *z_loss gets the
+ * name's z-loss coefficient (a caller may override it). */
+t5pt_status t5pt_loss_parse(const char *text, t5pt_loss_kind *kind, float *z_loss);
+const char *t5pt_loss_name(t5pt_loss_kind kind);   /* "mean" or "sum" */
+
 /* Forward pass with the prompt P[n, d_model] placed in the encoder input; n may be 0
- * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100, and
- * 0 when every label is -100; without labels *loss = 0 (loss may be NULL).
+ * (P NULL). If batch->labels is set, *loss = the context's loss over labels != -100 (by
+ * default the mean cross-entropy), and 0 when every label is -100; without labels *loss = 0
+ * (loss may be NULL).
  * Activations stay in the ctx for t5pt_backward and the accessors. */
 t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, const t5pt_batch *batch, float *loss);
 /* After t5pt_forward with labels: dP[n, d_model] = d loss / d P, summed over the batch.
@@ -129,6 +144,12 @@ typedef struct {
     float beta1;              /* < 0 means none (default) */
     float weight_decay;       /* 1e-5 for Adafactor, 0.01 for AdamW */
     int scale_parameter, relative_step, warmup_init;  /* all 0 by default */
+    /* Adafactor: steps counted before the first update, 0 by default. The second-moment decay
+     * of update t (1, 2, ...) is beta2 = 1 - (start_step + t)^decay_rate. T5X decays by the
+     * global step, which prompt tuning restores from the pretrained checkpoint (1,100,000 for
+     * the LM-adapted T5 1.1), so beta2 is ~0.99999 from the first prompt step. Only the decay
+     * uses it (not relative_step, not the schedule); at most INT32_MAX. */
+    int64_t start_step;
     /* AdamW */
     float adam_beta1, adam_beta2, adam_eps;            /* 0.9, 0.999, 1e-8 */
     /* schedule: lr multiplier; linear = warmup from 0 then linear decay to 0 at total_steps */

@@ -43,6 +43,8 @@ typedef struct {
     t5pt_batch batch;         /* B, T, L and the arrays below (int32) */
     int32_t *input_ids, *attention_mask, *labels;
     float *prompt;            /* prompt_embeddings [prompt_len, d_model] */
+    t5pt_loss_kind loss_kind; /* case.json "loss" {"kind": "mean"|"sum", "z_loss": z}; absent: mean, 0 */
+    float z_loss;             /* (give both to t5pt_ctx_set_loss before the forward) */
 } golden_case;
 
 /* Sorted names of the cases that have expected.safetensors. Returns the count (0 if none). */

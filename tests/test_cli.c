@@ -294,7 +294,8 @@ static void compare(const golden_case *g, st_file *got, const st_file *want_file
 }
 
 static const char *dump_cases[] = {"relu_tied_prepend", "gelu_untied_prepend", "append", "at_k", "bf16_weights",
-                                   "sharded", "traj_adafactor", "traj_adamw", "traj_adafactor_beta1_warmup"};
+                                   "sharded", "traj_adafactor", "traj_adamw", "traj_adafactor_beta1_warmup",
+                                   "loss_sum_zloss_strong", "loss_mean_zloss", "traj_paper_recipe_start_step"};
 
 START_TEST(test_dump_golden) {
     golden_case *g = golden_open(dump_cases[_i]);
@@ -312,8 +313,11 @@ START_TEST(test_dump_golden) {
         t5pt_optim_config oc;
         int steps;
         ck_assert(golden_optim_config(g, &oc, &steps) == 0);
-        snprintf(cmd + len, sizeof cmd - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
+        len += snprintf(cmd + len, sizeof cmd - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
     }
+    if (g->loss_kind == T5PT_LOSS_SUM || g->z_loss != 0.0f)   /* the case's loss, by --loss and --z-loss */
+        snprintf(cmd + len, sizeof cmd - len, " --loss %s --z-loss %.9g", g->loss_kind == T5PT_LOSS_SUM ? "sum-zloss" : "mean",
+                 (double)g->z_loss);
     strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
     ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);

@@ -196,17 +196,23 @@ int t5pt_tokenizer_vocab_size(const t5pt_tokenizer *tok);   /* 32100 for T5 (wit
 void t5pt_tokenizer_free(t5pt_tokenizer *tok);
 
 /* ---------------------------------------------------------------- prompt init & files */
+/* Prompt initialisations (one table in src/train/prompt.c names them, says what each does and
+ * maps each to PEFT's prompt_tuning_init). Where the paper's text and its code differ, both exist. */
 typedef enum {
-    T5PT_INIT_RANDOM_UNIFORM = 0,   /* U(-range, range), paper: 0.5 */
-    T5PT_INIT_SAMPLED_VOCAB,        /* rows of the embedding table, ids < 5000 without replacement
-                                       (pad, eos and unk = ids 0..2 excluded) */
-    T5PT_INIT_CLASS_LABELS,         /* one row per label (multi-token labels averaged), rest sampled vocab */
-    T5PT_INIT_TEXT                  /* embeddings of a token sequence, repeated to fill */
+    T5PT_INIT_RANDOM_UNIFORM = 0,   /* "random-uniform": U[-range, range), the paper's text: range 0.5 */
+    T5PT_INIT_SAMPLED_VOCAB,        /* "sampled-vocab": embedding rows of ids drawn from [0, min(5000, vocab))
+                                       without replacement, with replacement once n exceeds that pool
+                                       (the paper's code; pad, eos and unk are ids 0..2 and eligible) */
+    T5PT_INIT_CLASS_LABELS,         /* "class-labels": sampled-vocab, then row k = mean embedding of label k's
+                                       tokens; labels beyond row n are skipped (the paper's code warns) */
+    T5PT_INIT_TEXT,                 /* "text": embeddings of a token sequence, repeated to fill */
+    T5PT_INIT_RANDOM_UNIFORM_T5X    /* "random-uniform-t5x": U[0, range), the paper's code (flax
+                                       initializers.uniform(scale=0.5)) */
 } t5pt_init_kind;
 
 typedef struct {
     t5pt_init_kind kind;
-    float range;                    /* random-uniform half width */
+    float range;                    /* random-uniform half width / random-uniform-t5x scale (0.5) */
     uint64_t seed;
     /* class-labels: label_ids[i] has label_lens[i] token ids; text: text_ids[text_len] */
     const int32_t *const *label_ids; const int *label_lens; int num_labels;
@@ -214,6 +220,13 @@ typedef struct {
 } t5pt_init_config;
 
 t5pt_status t5pt_init_parse_kind(t5pt_init_kind *kind, const char *text);
+const char *t5pt_init_kind_name(t5pt_init_kind kind);   /* "random-uniform", ...; NULL if unknown */
+const char *t5pt_init_kind_help(t5pt_init_kind kind);   /* one line: what the init does */
+/* PEFT's prompt_tuning_init for the kind: RANDOM, SAMPLE_VOCAB (PEFT >= 0.18; older versions keep
+ * the string and ignore it) or TEXT (only written with the text and a tokenizer path). */
+const char *t5pt_init_peft_name(t5pt_init_kind kind);
+/* "a|b|c" of every kind name, for option parsers and messages. */
+const char *t5pt_init_kind_choices(void);
 /* Fills P[n, d_model]. */
 t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_init_config *ic);
 
@@ -222,8 +235,20 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
 t5pt_status t5pt_prompt_save_peft(const char *dir, const float *P, int n, int d_model, const char *base_model,
                                   const char *init_name);
 /* Loads a prompt from a PEFT adapter directory, a .safetensors file (key prompt_embeddings)
- * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the first n are used. */
+ * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the
+ * first n are used; so for a bare adapter_model.safetensors with its adapter_config.json beside
+ * it (the config gives n). Another bare file gives all its rows (t5pt_prompt_load_ex says so). */
 t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
+
+/* What a prompt file says about itself (t5pt_prompt_load_ex). */
+typedef struct {
+    int rows_in_file;        /* rows stored (a PEFT seq2seq adapter stores 2n) */
+    int from_config;         /* 1: the row count came from an adapter_config.json */
+    char placement[32];      /* the placement it was trained with (t5pt metadata), "" when not recorded */
+    char init[32];           /* the t5pt init kind it started from, "" when not recorded */
+} t5pt_prompt_info;
+/* t5pt_prompt_load, and what the file records. A recorded placement is checked (it parses). */
+t5pt_status t5pt_prompt_load_ex(const char *path, float **P, int *n, int *d_model, t5pt_prompt_info *info);
 
 /* What t5pt_prompt_save_peft_ex records besides the rows (every field may be NULL / 0).
  * The adapter has num_transformer_submodules = 1 so PEFT prompts only the encoder, as t5pt
@@ -231,7 +256,8 @@ t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
 typedef struct {
     const char *base_model;             /* base_model_name_or_path (the --model directory) */
     const char *init_name;              /* t5pt init kind name, mapped to PEFT's prompt_tuning_init */
-    const char *init_text;              /* --init-text: written with prompt_tuning_init "TEXT" */
+    const char *init_text;              /* text init: the text (PEFT TEXT); class-labels: the label words.
+                                           Recorded as t5pt_init_text in the safetensors metadata */
     const char *tokenizer_name_or_path; /* NULL: base_model when the init is text */
     int num_layers, num_attention_heads;/* from the model config; 0 writes null (PEFT fills them) */
     const char *placement;              /* "prepend", "append", "at:K": safetensors metadata only */

@@ -30,9 +30,10 @@ int cli_bench(int argc, char **argv);   /* src/cli/cmd_bench.c (SIMD engineer) *
 #define CLI_OPT_THREADS(dst)                                                                                        \
     {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "N", .help = "OpenMP threads",                 \
      .dflt = "OMP_NUM_THREADS, else every core", .min = 1, .max = CLI_MAX_THREADS}
-#define CLI_OPT_PLACEMENT(dst)                                                                                      \
+#define CLI_OPT_PLACEMENT(dst, given_flag)                                                                          \
     {.name = "placement", .kind = CLI_STR, .target = (dst), .metavar = "P",                                         \
-     .help = "prepend | append | at:K (before input token K): as the prompt was trained"}
+     .help = "prepend | append | at:K (before input token K): as the prompt was trained", .given = (given_flag),     \
+     .dflt = "the placement the prompt recorded, else prepend"}
 #define CLI_OPT_MAX_SRC_LEN(dst)                                                                                    \
     {.name = "max-src-len", .kind = CLI_INT, .target = (dst), .metavar = "N",                                       \
      .help = "truncate inputs to N tokens incl. </s> (the count is reported)", .dflt = "no limit", .min = 2,       \
@@ -88,6 +89,17 @@ long cli_getline(char **buf, size_t *cap, FILE *f);
 int cli_check_optim(const char *cmd, const t5pt_optim_config *oc);
 /* --placement TEXT: 0, or 2 after a usage error. */
 int cli_parse_placement(const char *cmd, const char *text, t5pt_placement *pl);
+
+/* Loads --prompt PATH with what it records (t5pt_prompt_load_ex) and checks its width against
+ * d_model. A bare prompt file read whole (no adapter_config.json beside it) is said on stderr
+ * with its row count. 0, or 1 after the error. */
+int cli_load_prompt(const char *cmd, const char *path, int d_model, float **P, int *n, t5pt_prompt_info *info);
+/* The placement for prompts[0..count) trained with the placements they recorded: --placement when
+ * the user gave it (given; a note on stderr for each prompt that recorded another), else the one
+ * they recorded (said on stderr when it is not prepend); prompts that recorded different ones
+ * need --placement. *pl must hold the parsed --placement (or its default) on entry. 0, or 2. */
+int cli_resolve_placement(const char *cmd, int given, const char *const *paths, const t5pt_prompt_info *infos,
+                          int count, t5pt_placement *pl);
 
 /* Where the tokenizer is looked for, as --help prints it (from the same table the lookup uses). */
 void cli_print_tokenizer_lookup(FILE *f);

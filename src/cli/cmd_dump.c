@@ -98,12 +98,15 @@ static int read_batch(const char *path, batch_tensors *b) {
     return rc;
 }
 
-/* --prompt, cut to --prompt-len rows; no prompt: *P NULL, *n 0. */
-static int load_prompt(const dump_args *a, int d, float **P, int *n) {
-    int pd;
+/* --prompt, cut to --prompt-len rows, and the placement it recorded unless --placement is given;
+ * no prompt: *P NULL, *n 0. */
+static int load_prompt(const dump_args *a, int d, float **P, int *n, t5pt_placement *pl) {
+    t5pt_prompt_info info;
+    int rc;
     if (!a->prompt) return 0;
-    if (t5pt_prompt_load(a->prompt, P, n, &pd) != T5PT_OK) return cli_fail_lib("dump");
-    if (pd != d) return cli_fail("dump", "%s: prompt width %d != d_model %d of %s", a->prompt, pd, d, a->model);
+    if ((rc = cli_load_prompt("dump", a->prompt, d, P, n, &info)) != 0 ||
+        (rc = cli_resolve_placement("dump", a->have_placement, &a->prompt, &info, 1, pl)) != 0)
+        return rc;
     if (a->prompt_len >= 0) {
         if (a->prompt_len > *n) return cli_fail("dump", "--prompt-len %d: the prompt has only %d rows", a->prompt_len, *n);
         *n = a->prompt_len;
@@ -178,6 +181,7 @@ static t5pt_status add_trajectory(st_writer *w, t5pt_ctx *c, const t5pt_optim_co
 
 /* Loads, computes and writes; 0 or the exit status. */
 static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_config *oc, t5pt_loss_kind lk, float z) {
+    /* pl: --placement, or the one the prompt recorded (load_prompt) */
     const char *cmd = "dump";
     t5pt_model *m = NULL;
     batch_tensors b = {0};
@@ -187,7 +191,7 @@ static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_conf
     st_writer *w = NULL;
     if (t5pt_model_load(&m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
     const t5pt_config *cfg = t5pt_model_config(m);
-    if ((rc = read_batch(a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n)) != 0) goto out;
+    if ((rc = read_batch(a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n, &pl)) != 0) goto out;
     if ((a->grad || a->steps) && n == 0) {
         rc = cli_fail(cmd, "--grad and --steps need a --prompt with at least one row");
         goto out;
@@ -227,13 +231,13 @@ int cli_dump(int argc, char **argv) {
         {.name = "out", .kind = CLI_STR, .target = &a.out, .metavar = "FILE", .help = "safetensors file to write",
          .flags = CLI_REQUIRED},
         {.name = "prompt", .kind = CLI_STR, .target = &a.prompt, .metavar = "PATH",
-         .help = "soft prompt: a safetensors file with prompt_embeddings [n,d] (for a\n"
-                 "seq2seq PEFT adapter with 2n rows the first n), a PEFT adapter\n"
-                 "directory, or a T5X .npy [n,d]",
+         .help = "soft prompt: a PEFT adapter directory (or its adapter_model.safetensors\n"
+                 "beside its adapter_config.json; a seq2seq adapter's first n of 2n rows),\n"
+                 "a safetensors file with prompt_embeddings [n,d], or a T5X .npy [n,d]",
          .dflt = "no prompt"},
         {.name = "prompt-len", .kind = CLI_INT, .target = &a.prompt_len, .metavar = "N",
          .help = "use only the first N rows of the prompt", .dflt = "all rows", .min = 0, .max = 1 << 20},
-        CLI_OPT_PLACEMENT(&a.placement),
+        CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
         {.name = "grad", .kind = CLI_FLAG, .target = &a.grad,
          .help = "also write prompt_grad [n,d] = d loss / d prompt (summed over the batch)"},
         {.name = "steps", .kind = CLI_INT, .target = &a.steps, .metavar = "N",

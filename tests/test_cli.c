@@ -808,6 +808,78 @@ START_TEST(test_dump_peft_adapter) {
 }
 END_TEST
 
+/* The number after `key` in text (-1 when absent). */
+static double number_after(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    return p ? atof(p + strlen(key)) : -1.0;
+}
+
+/* ---- an adapter remembers how it was trained: train with --placement append and
+ * --init class-labels, then eval / generate / dump use append without being told (and say so),
+ * --placement overrides (with a note), adapter_config.json names PEFT's init, and the bare
+ * adapter_model.safetensors gives the same result as its directory */
+START_TEST(test_adapter_round_trip) {
+    char dir[512], lonely[512], cmd[4096], *log;
+    snprintf(dir, sizeof dir, "%s", test_tmp("rt_adapter"));
+    snprintf(lonely, sizeof lonely, "%s", test_tmp("rt_lonely"));
+    const char *common = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model";
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s && %s train %s --train examples/sentiment/train.jsonl --labels "
+             "positive,negative --prompt-len 6 --placement append --init class-labels --steps 30 --batch 16 --seed 2 "
+             "--out %s 2>&1", dir, lonely, bin(), common, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "--loss sum-zloss") && strstr(log, "--adafactor-start-step 1100000") &&
+                  strstr(log, "--optim adafactor-t5x") && strstr(log, "recipe paper"), "%s", log);
+    free(log);
+    char path[700];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_doc *doc;
+    ck_assert_int_eq(t5pt_read_json(path, T5PT_ERR_FORMAT, &doc), T5PT_OK);
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
+    int64_t v;
+    ck_assert(t5pt_json_get_int(t5pt_json_root(doc), "num_layers", &v) == 0 && v == 2);
+    ck_assert(t5pt_json_get_int(t5pt_json_root(doc), "num_attention_heads", &v) == 0 && v == 4);
+    t5pt_json_free(doc);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    st_file *f;
+    ck_assert_int_eq(t5pt_st_open(&f, path), T5PT_OK);
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_placement"), "append");
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init"), "class-labels");
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init_text"), "positive,negative");
+    t5pt_st_close(f);
+
+    /* eval: the recorded placement by itself equals --placement append; prepend is another model */
+    double acc[4];
+    const char *variants[4] = {"", "--placement append", "--placement prepend", NULL};
+    for (int k = 0; k < 4; k++) {
+        const char *prompt = k == 3 ? path : dir;   /* k 3: the bare file beside its config */
+        snprintf(cmd, sizeof cmd, "%s eval %s --data examples/sentiment/valid.jsonl --labels positive,negative "
+                 "--no-generate --prompt %s %s 2>&1", bin(), common, prompt, k == 3 ? "" : variants[k]);
+        ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+        acc[k] = number_after(log, "rank_accuracy ");
+        if (k == 0 || k == 3) ck_assert_msg(strstr(log, "using placement append, recorded in"), "%s", log);
+        if (k == 1) ck_assert_msg(!strstr(log, "recorded") && !strstr(log, "note:"), "%s", log);
+        if (k == 2) ck_assert_msg(strstr(log, "was trained with --placement append; using the --placement given"), "%s", log);
+        ck_assert_msg(!strstr(log, "has no adapter_config.json"), "%s", log);
+        free(log);
+    }
+    ck_assert_msg(acc[0] >= 0 && acc[0] == acc[1] && acc[0] == acc[3], "recorded %g, explicit %g, bare file %g", acc[0],
+                  acc[1], acc[3]);
+    /* a bare file without its config: every row, said on stderr */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/adapter_model.safetensors && %s eval %s --data "
+             "examples/sentiment/valid.jsonl --labels positive,negative --no-generate --prompt "
+             "%s/adapter_model.safetensors 2>&1", lonely, path, lonely, bin(), common, lonely);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "has no adapter_config.json beside it: all 6 rows"), "%s", log);
+    ck_assert_msg(number_after(log, "rank_accuracy ") == acc[0], "%s", log);   /* t5pt writes n rows */
+    free(log);
+    /* generate says which placement it uses too */
+    snprintf(cmd, sizeof cmd, "%s generate %s --prompt %s 'review: the soup was dreadful.' 2>&1", bin(), common, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "using placement append"), "%s", log);
+    free(log);
+}
+END_TEST
+
 int main(void) {
     if (!t5pt_file_exists(bin())) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", bin());
@@ -828,6 +900,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_dump_golden, 0, (int)(sizeof dump_cases / sizeof dump_cases[0]));
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_peft_adapter);
+    tcase_add_test(tc, test_adapter_round_trip);
     tcase_add_test(tc, test_train_bad_data);
     tcase_add_test(tc, test_train_kill_and_resume);
     tcase_add_test(tc, test_errors_before_loading);

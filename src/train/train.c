@@ -32,6 +32,28 @@ void t5pt_train_options_default(t5pt_train_options *o) {
     o->eval_batch = 16;
 }
 
+t5pt_status t5pt_select_parse(t5pt_select_kind *kind, const char *text) {
+    if (text && strcmp(text, "rank-accuracy") == 0) *kind = T5PT_SELECT_RANK_ACCURACY;
+    else if (text && strcmp(text, "exact-match") == 0) *kind = T5PT_SELECT_EXACT_MATCH;
+    else if (text && strcmp(text, "loss") == 0) *kind = T5PT_SELECT_LOSS;
+    else return t5pt_set_error(T5PT_ERR_ARG, "--select: unknown metric '%s' (rank-accuracy|exact-match|loss)", text ? text : "");
+    return T5PT_OK;
+}
+
+/* DEFAULT resolved: rank accuracy when there are labels to rank, else exact match. */
+static t5pt_select_kind select_resolved(t5pt_select_kind k, int num_labels) {
+    if (k != T5PT_SELECT_DEFAULT) return k;
+    return num_labels > 0 ? T5PT_SELECT_RANK_ACCURACY : T5PT_SELECT_EXACT_MATCH;
+}
+
+const char *t5pt_select_metric_name(t5pt_select_kind kind, int num_labels) {
+    switch (select_resolved(kind, num_labels)) {
+    case T5PT_SELECT_RANK_ACCURACY: return "rank_accuracy";
+    case T5PT_SELECT_LOSS: return "valid_loss";
+    default: return "exact_match";
+    }
+}
+
 char *t5pt_checkpoint_path(const char *out_dir) { return t5pt_path_join(out_dir, "checkpoint.safetensors"); }
 
 t5pt_status t5pt_train_total_steps(const t5pt_train_options *o, int n_examples, int *total) {
@@ -60,7 +82,7 @@ typedef struct {
     char value[512];
 } setting;
 
-enum { MAX_SETTINGS = 16 };
+enum { MAX_SETTINGS = 24 };
 
 /* FNV-1a over a dataset's token ids: the same texts, tokenizer and truncation give the same value. */
 static uint64_t data_fingerprint(const t5pt_dataset *d) {
@@ -111,6 +133,8 @@ static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_opti
         float_text(f5, sizeof f5, oc->beta1), oc->scale_parameter, oc->relative_step, oc->warmup_init,
         float_text(f6, sizeof f6, oc->adam_beta1), float_text(f7, sizeof f7, oc->adam_beta2),
         float_text(f8, sizeof f8, oc->adam_eps));
+    SET("--adafactor-start-step", "%lld", (long long)oc->start_step);
+    SET("--loss", "%s, z-loss %s", t5pt_loss_name(o->loss), float_text(f1, sizeof f1, o->z_loss));
     SET("--dropout", "%s", float_text(f1, sizeof f1, o->dropout));
     if (o->pl.kind == T5PT_PLACE_AT) SET("--placement", "at:%d", o->pl.at);
     else SET("--placement", "%s", o->pl.kind == T5PT_PLACE_APPEND ? "append" : "prepend");
@@ -124,16 +148,20 @@ static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_opti
     for (int i = 0; i < o->num_labels && len < (int)sizeof s[k].value; i++)
         len += snprintf(s[k].value + len, sizeof s[k].value - (size_t)len, "%s%s", i ? "," : "", o->labels[i]);
     s[k++].flag = "--labels";
+    SET("--select", "%s", t5pt_select_metric_name(o->select, o->num_labels));
     SET("--eval-every", "%d", o->eval_every);
     SET("--patience", "%d", o->patience);
 #undef SET
     return k;
 }
 
+/* 2: the run's settings; 3: with --loss, --adafactor-start-step and --select. */
+#define CHECKPOINT_VERSION "3"
+
 /* The checkpoint's safetensors metadata: format, version and every setting (JSON-escaped). */
 static char *settings_metadata(const setting *s, int count) {
     json_writer w = {0};
-    t5pt_jw_raw(&w, "{\"format\":\"t5pt-checkpoint\",\"version\":\"2\"");
+    t5pt_jw_raw(&w, "{\"format\":\"t5pt-checkpoint\",\"version\":\"" CHECKPOINT_VERSION "\"");
     for (int i = 0; i < count; i++) {
         t5pt_jw_raw(&w, ",");
         t5pt_jw_str(&w, s[i].flag, strlen(s[i].flag));
@@ -150,9 +178,10 @@ static char *settings_metadata(const setting *s, int count) {
 
 static t5pt_status check_settings(const st_file *f, const char *path, const setting *s, int count) {
     const char *version = t5pt_st_metadata(f, "version");
-    if (!version || strcmp(version, "2") != 0)
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: checkpoint format version %s, this t5pt writes 2 (it records the "
-                              "run's settings); start afresh without --resume", path, version ? version : "1");
+    if (!version || strcmp(version, CHECKPOINT_VERSION) != 0)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: checkpoint format version %s, this t5pt writes " CHECKPOINT_VERSION
+                              " (it records the run's settings, with the loss and the selection metric); start "
+                              "afresh without --resume", path, version ? version : "1");
     for (int i = 0; i < count; i++) {
         const char *was = t5pt_st_metadata(f, s[i].flag);
         if (!was) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: setting %s missing", path, s[i].flag);
@@ -228,6 +257,9 @@ typedef struct {
     t5pt_ctx *c;
     t5pt_optim *opt;
     t5pt_batch_buf bb;
+    t5pt_select_kind select;       /* resolved (never DEFAULT) */
+    t5pt_ctx *vc;                  /* --select loss: the validation forward (no dropout) */
+    t5pt_batch_buf vbb;
     int *idx;
     metrics_log log;
     /* the run */
@@ -561,7 +593,10 @@ static t5pt_status trainer_open(trainer *t) {
     t->nsettings = run_settings(t->settings, o, &t->oc, t->n, t->train, t->valid);
     t->metadata = settings_metadata(t->settings, t->nsettings);
     t->diverged_rms = T5PT_DIVERGED_RMS_FACTOR * fmax(max_embedding_rms(t->m), 1e-3);
-    t->metric_name = o->num_labels > 0 ? "rank_accuracy" : "exact_match";
+    t->select = select_resolved(o->select, o->num_labels);
+    t->metric_name = t5pt_select_metric_name(t->select, o->num_labels);
+    if (t->select == T5PT_SELECT_RANK_ACCURACY && o->num_labels <= 0)
+        return t5pt_set_error(T5PT_ERR_ARG, "--select rank-accuracy needs --labels");
     t->s.perm = malloc((size_t)t->N * sizeof(int));
     t->s.best = malloc(t->pbytes);
     t->ckpt = t5pt_checkpoint_path(o->out_dir);
@@ -574,6 +609,16 @@ static t5pt_status trainer_open(trainer *t) {
     if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
         return t5pt_set_error(st, "%.600s (longest input %d tokens + %d prompt rows, batch %d: lower --max-src-len, "
                               "--batch or --prompt-len)", t5pt_last_error(), t->train->max_src, t->n, B);
+    if ((st = t5pt_ctx_set_loss(t->c, o->loss, o->z_loss)) != T5PT_OK) return st;
+    if (t->valid && t->select == T5PT_SELECT_LOSS) {
+        const int VB = o->eval_batch > 0 ? o->eval_batch : 16;
+        st = t5pt_ctx_create(&t->vc, t->m, VB < t->valid->n ? VB : t->valid->n, t->valid->max_src,
+                             t->valid->max_tgt > 0 ? t->valid->max_tgt : 1, t->n);
+        if (st != T5PT_OK)
+            return t5pt_set_error(st, "%.600s (validation loss: longest --valid input %d tokens + %d prompt rows, "
+                                  "--eval-batch %d)", t5pt_last_error(), t->valid->max_src, t->n, VB);
+        if ((st = t5pt_ctx_set_loss(t->vc, T5PT_LOSS_SUM, 0.0f)) != T5PT_OK) return st;
+    }
     /* the directory last: everything that can fail on the inputs has been checked */
     if ((st = make_dir(t, o->out_dir)) != T5PT_OK || (st = lock_dir(t)) != T5PT_OK) return st;
     remove_stale_temp_files(o->out_dir);
@@ -611,7 +656,9 @@ static void trainer_close(trainer *t, t5pt_status st) {
     unlock_dir(t);
     free(t->lock_path);
     t5pt_batch_buf_free(&t->bb);
+    t5pt_batch_buf_free(&t->vbb);
     t5pt_ctx_free(t->c);
+    t5pt_ctx_free(t->vc);
     t5pt_optim_free(t->opt);
     free(t->idx);
     free(t->ckpt);
@@ -622,21 +669,49 @@ static void trainer_close(trainer *t, t5pt_status st) {
 
 /* ------------------------------------------------------------ evaluation */
 
-static t5pt_status validate(const trainer *t, double *metric) {
+/* Mean cross-entropy per target token of the validation set, teacher forced, without dropout:
+ * the summed loss of each batch over its labelled tokens, summed, over the tokens counted. */
+static t5pt_status validation_loss(trainer *t, double *metric) {
+    const t5pt_dataset *v = t->valid;
+    const int VB = t->o->eval_batch > 0 ? t->o->eval_batch : 16;
+    int idx[256];
+    double total = 0.0;
+    long tokens = 0;
+    for (int i0 = 0; i0 < v->n; i0 += VB) {
+        const int cnt = v->n - i0 < VB ? v->n - i0 : VB;
+        int *ix = cnt <= 256 ? idx : malloc((size_t)cnt * sizeof(int));
+        if (!ix) return t5pt_set_error(T5PT_ERR_NOMEM, "validation: out of memory");
+        for (int r = 0; r < cnt; r++) ix[r] = i0 + r;
+        t5pt_status st = t5pt_batch_build(&t->vbb, v, ix, cnt, 1);
+        if (ix != idx) free(ix);
+        if (st != T5PT_OK) return st;
+        float sum;
+        if ((st = t5pt_forward(t->vc, t->P, t->n, t->o->pl, &t->vbb.view, &sum)) != T5PT_OK) return st;
+        const t5pt_batch *b = &t->vbb.view;
+        for (int k = 0; k < b->B * b->L; k++) tokens += b->labels[k] != -100;
+        total += sum;
+    }
+    *metric = tokens ? total / (double)tokens : 0.0;
+    return T5PT_OK;
+}
+
+static t5pt_status validate(trainer *t, double *metric) {
     const t5pt_train_options *o = t->o;
+    if (t->select == T5PT_SELECT_LOSS) return validation_loss(t, metric);
     t5pt_eval_options eo;
     t5pt_eval_options_default(&eo);
     eo.batch = o->eval_batch > 0 ? o->eval_batch : 16;
     eo.pl = o->pl;
-    eo.labels = o->labels;
-    eo.num_labels = o->num_labels;
-    eo.generate = o->num_labels <= 0;   /* with labels, rank classification is the metric */
+    const int rank = t->select == T5PT_SELECT_RANK_ACCURACY;
+    eo.labels = rank ? o->labels : NULL;   /* only what the metric needs */
+    eo.num_labels = rank ? o->num_labels : 0;
+    eo.generate = !rank;
     t5pt_eval_result r;
     const float *Ps[1] = {t->P};
     int ns[1] = {t->n};
     t5pt_status st = t5pt_evaluate(t->m, o->tok, Ps, ns, 1, t->valid, &eo, &r);
     if (st != T5PT_OK) return st;
-    *metric = o->num_labels > 0 ? r.rank_acc[0] : r.gen_acc[0];
+    *metric = rank ? r.rank_acc[0] : r.gen_acc[0];
     t5pt_eval_result_free(&r);
     return T5PT_OK;
 }
@@ -652,7 +727,8 @@ static t5pt_status evaluate_and_keep_best(trainer *t) {
     double metric;
     t5pt_status st = validate(t, &metric);
     if (st != T5PT_OK) return st;
-    int improved = !s->has_best || metric > s->best_metric;
+    /* ties keep the earlier prompt; the loss improves downwards */
+    int improved = !s->has_best || (t->select == T5PT_SELECT_LOSS ? metric < s->best_metric : metric > s->best_metric);
     if (s->step == 0) s->first_metric = metric;
     if (improved) {
         memcpy(s->best, t->P, t->pbytes);
@@ -762,6 +838,7 @@ static t5pt_status finish(trainer *t) {
     if (st != T5PT_OK) return st;
     st = t5pt_prompt_save_peft_ex(t->o->out_dir, t->valid && s->has_best ? s->best : t->P, t->n, t->d, &t->o->peft);
     if (st != T5PT_OK) return st;
+    res->metric_name = t->metric_name;
     res->first_metric = s->first_metric;
     res->best_metric = s->best_metric;
     res->best_step = s->best_step;

@@ -77,7 +77,7 @@ static const char *bin(void) {
 
 START_TEST(test_help) {
     const char *cmds[] = {"train", "eval", "generate", "tokenize", "dump", "info", "init-model", "bench gemm",
-                          "bench peak", "bench step"};
+                          "bench peak", "bench step", "sweep"};
     char cmd[256], *out;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", bin(), cmds[i]);
@@ -880,6 +880,44 @@ START_TEST(test_adapter_round_trip) {
 }
 END_TEST
 
+/* ---- t5pt sweep on the shipped model: the table and figure, a rerun that skips what is done,
+ * a results file of other settings refused, grid mistakes as usage errors */
+START_TEST(test_sweep_command) {
+    char dir[512], cmd[4096], *log;
+    snprintf(dir, sizeof dir, "%s", test_tmp("sweep"));
+    const char *args = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model --train examples/sentiment/train.jsonl "
+                       "--valid examples/sentiment/valid.jsonl --labels positive,negative --lengths 1,2 "
+                       "--inits random-uniform,class-labels --placements append --placement-len 2 --seeds 1 "
+                       "--steps 2 --eval-every 1 --batch 8";
+    snprintf(cmd, sizeof cmd, "rm -rf %s && %s sweep %s --out %s 2>&1", dir, bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "sweep: 5 runs") && strstr(log, "[5/5] len2-class-labels-append-seed1") &&
+                  strstr(log, "| placement | 2 | class-labels | append | 1 |") && strstr(log, "figure.svg"), "%s", log);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s/figure.svg", dir);
+    ck_assert(t5pt_file_exists(cmd));
+    snprintf(cmd, sizeof cmd, "%s/runs/len2-class-labels-append-seed1/adapter_config.json", dir);
+    ck_assert(t5pt_file_exists(cmd));
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s 2>&1", bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "(5 runs were already in") && !strstr(log, "[1/5]"), "%s", log);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s --lr 0.1 2>&1", bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 1, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "results.jsonl:1: made by a sweep with other settings"), "%s", log);
+    free(log);
+    const char *bad[][2] = {{"--lengths 0", "--lengths: '0'"}, {"--inits text", "text"},
+                            {"--placements sideways", "placement"}, {"--seeds 1,1", "seed 1 given twice"}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s sweep --model examples/tiny-t5 --train examples/sentiment/train.jsonl --valid "
+                 "examples/sentiment/valid.jsonl --labels positive,negative --out %s %s 2>&1", bin(), dir, bad[i][0]);
+        ck_assert_msg(run(cmd, &log) == 2, "%s\n%s", cmd, log);
+        ck_assert_msg(strstr(log, bad[i][1]), "%s\n%s", cmd, log);
+        free(log);
+    }
+}
+END_TEST
+
 int main(void) {
     if (!t5pt_file_exists(bin())) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", bin());
@@ -901,6 +939,7 @@ int main(void) {
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_peft_adapter);
     tcase_add_test(tc, test_adapter_round_trip);
+    tcase_add_test(tc, test_sweep_command);
     tcase_add_test(tc, test_train_bad_data);
     tcase_add_test(tc, test_train_kill_and_resume);
     tcase_add_test(tc, test_errors_before_loading);

@@ -19,6 +19,7 @@ int cli_dump(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_init_model(int argc, char **argv);
 int cli_bench(int argc, char **argv);   /* src/cli/cmd_bench.c (SIMD engineer) */
+int cli_sweep(int argc, char **argv);
 
 /* ---- option rows several commands share (one wording, one range) */
 #define CLI_OPT_MODEL(dst)                                                                                          \

@@ -37,44 +37,10 @@ static const char epilog[] =
     "A second train into the same --out while one runs is refused (lock file .t5pt-train.lock).\n"
     "Exit status: 0 done, 1 failed, 2 bad command line, 3 interrupted (state saved).\n";
 
-/* ------------------------------------------------------------------ recipes */
-
-/* The defaults of each --recipe; explicit flags override them. "paper" is the official code of
- * Lester et al. 2021 (google-research/prompt-tuning on T5X, at 72285ee):
- *   optimizer   T5X Adafactor: decay_rate 0.8, step_offset 0, multiply_by_parameter_scale False,
- *               weight_decay_rate 1e-5 (configs/models/t5_1_1_prompt.gin l.50-56), the rest T5X's
- *               defaults: factored only from 128 rows, clipping 1.0, epsilon1 1e-30, no beta1
- *               (t5x/adafactor.py l.199-219); weight decay not scaled by the lr (l.561-564)
- *   start step  1,100,000: T5X decays by the global step restored from the LM-adapted T5 1.1
- *               checkpoint (checkpoint_1100000); see src/train/optim.c and README
- *   lr          0.3 constant (configs/runs/prompt_finetune.gin l.42-44)
- *   loss        summed cross-entropy + z-loss 1e-4 (t5_1_1_prompt.gin l.107-112; src/model/loss.c)
- *   prompt      100 rows (t5_1_1_prompt.gin l.36), prepended
- *   batch 32, dropout 0.1 (T5X configs/runs/finetune.gin l.49), validation every 1000 steps
- *               (EVAL_PERIOD, finetune.gin l.55)
- * "hf" is t5pt's Hugging Face semantics (transformers' Adafactor with the paper's hyperparameters,
- * mean cross-entropy), as t5pt trained before recipes existed. */
-typedef struct {
-    const char *name, *about;
-    const char *optim;
-    float lr, weight_decay;
-    int64_t start_step;
-    const char *loss;
-    int prompt_len, batch, eval_every;
-    float dropout;
-} recipe;
-
-static const recipe recipes[] = {
-    {"paper", "the paper's code: T5X Adafactor, summed cross-entropy + z-loss", "adafactor-t5x", 0.3f, 1e-5f, 1100000,
-     "sum-zloss", 100, 32, 1000, 0.1f},
-    {"hf", "Hugging Face semantics: transformers' Adafactor, mean cross-entropy", "adafactor", 0.3f, 1e-5f, 0, "mean",
-     100, 32, 0, 0.1f},
-};
-
 typedef struct {
     const char *model, *train, *valid, *out, *placement, *init, *init_text, *labels, *optim, *tokenizer, *preset,
         *schedule, *recipe_name, *loss, *select;
-    const recipe *rc;
+    const t5pt_recipe *rc;
     int prompt_len, threads, warmup, start_step;
     float lr, weight_decay, z_loss;
     int have_prompt_len, have_lr, have_weight_decay, have_batch, have_dropout, have_eval_every, have_start_step,
@@ -153,11 +119,9 @@ static int validate_settings(train_args *a) {
     const char *cmd = "train";
     t5pt_train_options *to = &a->to;
     int rc;
-    a->rc = NULL;
-    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
-        if (strcmp(a->recipe_name, recipes[i].name) == 0) a->rc = &recipes[i];
+    a->rc = t5pt_recipe_find(a->recipe_name);
     if (!a->rc) return cli_usage_error(cmd, "--recipe %s: expected paper or hf", a->recipe_name);
-    const recipe *r = a->rc;
+    const t5pt_recipe *r = a->rc;
     if (!a->optim) a->optim = r->optim;
     if (!a->loss) a->loss = r->loss;
     if (!a->have_prompt_len) a->prompt_len = r->prompt_len;
@@ -170,7 +134,7 @@ static int validate_settings(train_args *a) {
     if (kind != T5PT_OPT_ADAMW) {   /* the recipe's Adafactor numbers; AdamW keeps its own defaults */
         to->oc.lr = r->lr;
         to->oc.weight_decay = r->weight_decay;
-        to->oc.start_step = r->start_step;
+        to->oc.start_step = r->adafactor_start_step;
     }
     if (a->have_lr) to->oc.lr = a->lr;
     if (a->have_weight_decay) to->oc.weight_decay = a->weight_decay;

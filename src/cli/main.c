@@ -12,6 +12,8 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  train       tune a soft prompt on a JSONL/TSV text-to-text dataset; writes a PEFT adapter\n"
+    "  sweep       the paper's ablations (prompt length x init, placement) over seeds: a results\n"
+    "              table and figure; resumable\n"
     "  eval        exact-match accuracy (greedy generation) and rank classification over --labels;\n"
     "              several --prompt give each prompt's accuracy and the majority vote\n"
     "  generate    greedy decoding with a key/value cache, from arguments or stdin lines\n"
@@ -25,7 +27,7 @@ static const char usage[] =
     "  t5pt --version    print the version\n"
     "\n"
     "Exit status: 0 success, 1 failure (one line on stderr: \"t5pt <command>: problem\"),\n"
-    "2 bad command line, 3 train interrupted (state saved; --resume continues).\n";
+    "2 bad command line, 3 train or sweep interrupted (state saved; --resume / a rerun continues).\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -49,6 +51,7 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cli_train},     {"eval", cli_eval}, {"generate", cli_generate}, {"tokenize", cli_tokenize},
         {"dump", cli_dump},       {"info", cli_info}, {"bench", cli_bench},       {"init-model", cli_init_model},
+        {"sweep", cli_sweep},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

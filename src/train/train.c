@@ -32,6 +32,36 @@ void t5pt_train_options_default(t5pt_train_options *o) {
     o->eval_batch = 16;
 }
 
+/* The defaults of each recipe. "paper" is the official code of Lester et al. 2021
+ * (google-research/prompt-tuning on T5X, at 72285ee):
+ *   optimizer   T5X Adafactor: decay_rate 0.8, step_offset 0, multiply_by_parameter_scale False,
+ *               weight_decay_rate 1e-5 (configs/models/t5_1_1_prompt.gin l.50-56), the rest T5X's
+ *               defaults: factored only from 128 rows, clipping 1.0, epsilon1 1e-30, no beta1
+ *               (t5x/adafactor.py l.199-219); weight decay not scaled by the lr (l.561-564)
+ *   start step  1,100,000: T5X decays by the global step restored from the LM-adapted T5 1.1
+ *               checkpoint (checkpoint_1100000); see src/train/optim.c and README
+ *   lr          0.3 constant (configs/runs/prompt_finetune.gin l.42-44)
+ *   loss        summed cross-entropy + z-loss 1e-4 (t5_1_1_prompt.gin l.107-112; src/model/loss.c)
+ *   prompt      100 rows (t5_1_1_prompt.gin l.36), prepended
+ *   dropout     0.1 (T5X configs/runs/finetune.gin l.49, included after the architecture's 0.0)
+ *   validation  every 1000 steps (EVAL_PERIOD, finetune.gin l.55)
+ *   batch       32, the paper's text; the configs leave T5X's finetune.gin default of 128, which
+ *               the released SST-2 prompts used, while the XXL demo script sets 32
+ * "hf" is t5pt's Hugging Face semantics (transformers' Adafactor with the paper's hyperparameters,
+ * mean cross-entropy), as t5pt trained before recipes existed. */
+static const t5pt_recipe recipes[] = {
+    {"paper", "the paper's code: T5X Adafactor, summed cross-entropy + z-loss", "adafactor-t5x", 0.3f, 1e-5f, 1100000,
+     "sum-zloss", 100, 32, 1000, 0.1f},
+    {"hf", "Hugging Face semantics: transformers' Adafactor, mean cross-entropy", "adafactor", 0.3f, 1e-5f, 0, "mean",
+     100, 32, 0, 0.1f},
+};
+
+const t5pt_recipe *t5pt_recipe_find(const char *name) {
+    for (size_t i = 0; name && i < sizeof recipes / sizeof recipes[0]; i++)
+        if (strcmp(name, recipes[i].name) == 0) return &recipes[i];
+    return NULL;
+}
+
 t5pt_status t5pt_select_parse(t5pt_select_kind *kind, const char *text) {
     if (text && strcmp(text, "rank-accuracy") == 0) *kind = T5PT_SELECT_RANK_ACCURACY;
     else if (text && strcmp(text, "exact-match") == 0) *kind = T5PT_SELECT_EXACT_MATCH;

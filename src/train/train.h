@@ -127,6 +127,21 @@ typedef struct {
 
 void t5pt_train_options_default(t5pt_train_options *o);
 
+/* A training recipe: the defaults `t5pt train --recipe NAME` starts from (flags override them).
+ * "paper": the paper's code (T5X Adafactor with the pretrained checkpoint's step count, summed
+ * cross-entropy + z-loss); "hf": Hugging Face semantics. Sources in train.c. */
+typedef struct {
+    const char *name, *about;
+    const char *optim;               /* t5pt_optim_parse_kind name */
+    float lr, weight_decay;
+    int64_t adafactor_start_step;
+    const char *loss;                /* t5pt_loss_parse name (it gives the z-loss) */
+    int prompt_len, batch, eval_every;
+    float dropout;
+} t5pt_recipe;
+/* The recipe called name, NULL when there is none. */
+const t5pt_recipe *t5pt_recipe_find(const char *name);
+
 /* Steps the run will take on n_examples (o->steps, else o->epochs x ceil(n / batch)), checked
  * for overflow: T5PT_ERR_ARG naming --steps / --epochs / --batch when it exceeds INT_MAX. */
 t5pt_status t5pt_train_total_steps(const t5pt_train_options *o, int n_examples, int *total);

@@ -23,6 +23,16 @@
 extern "C" {
 #endif
 
+/* ---------------------------------------------------------------- version */
+/* The version this header belongs to (the Makefile names libt5pt.so.MAJOR.MINOR.PATCH
+ * after these; the soname is libt5pt.so.MAJOR). */
+#define T5PT_VERSION_MAJOR 0
+#define T5PT_VERSION_MINOR 1
+#define T5PT_VERSION_PATCH 0
+#define T5PT_VERSION "0.1.0"
+/* The version of the library linked at run time ("0.1.0"). */
+const char *t5pt_version(void);
+
 /* ---------------------------------------------------------------- errors */
 typedef enum {
     T5PT_OK = 0,

@@ -156,20 +156,20 @@ static int bench_peak(int argc, char **argv) {
 #pragma omp parallel num_threads(nt) reduction(+ : total, failed)
 #endif
     {
-        float *a = t5pt_alloc_aligned((size_t)k->mr * kc * sizeof(float));
-        float *b = t5pt_alloc_aligned((size_t)k->nr * kc * sizeof(float));
-        float *c = t5pt_alloc_aligned((size_t)k->mr * k->nr * sizeof(float));
+        float *a = t5pt_alloc_aligned((size_t)k->gemm.mr * kc * sizeof(float));
+        float *b = t5pt_alloc_aligned((size_t)k->gemm.nr * kc * sizeof(float));
+        float *c = t5pt_alloc_aligned((size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
         if (!a || !b || !c) {
             failed += 1;
         } else {
-            for (int i = 0; i < k->mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
-            for (int i = 0; i < k->nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
-            memset(c, 0, (size_t)k->mr * k->nr * sizeof(float));
-            double flop = 2.0 * k->mr * k->nr * kc, best = 0;
+            for (int i = 0; i < k->gemm.mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
+            for (int i = 0; i < k->gemm.nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
+            memset(c, 0, (size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
+            double flop = 2.0 * k->gemm.mr * k->gemm.nr * kc, best = 0;
             long calls = (long)(2e8 / flop) + 1;
             for (int rep = 0; rep < 5; rep++) {
                 double t0 = t5pt_seconds();
-                for (long i = 0; i < calls; i++) k->gemm_micro(kc, a, b, c, k->nr, 1);
+                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, c, k->gemm.nr, 1);
                 double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
                 if (g > best) best = g;
             }
@@ -178,7 +178,7 @@ static int bench_peak(int argc, char **argv) {
         t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
     }
     if (failed) return cli_fail(cmd, "out of memory");
-    printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->mr, k->nr, total);
+    printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->gemm.mr, k->gemm.nr, total);
     return 0;
 }
 

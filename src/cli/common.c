@@ -136,7 +136,7 @@ static char *exe_dir(void) {
 
 /* Where the T5 vocabulary shipped with t5pt is looked for when the model directory has no
  * tokenizer, in this order (the first file that exists is used). */
-typedef enum { FROM_ENV_ASSETS, FROM_EXE_DIR, FROM_CWD } lookup_base;
+typedef enum { FROM_ENV_ASSETS, FROM_EXE_DIR, FROM_CWD, FROM_DATADIR } lookup_base;
 static const struct {
     lookup_base base;
     const char *rel;     /* path below the base */
@@ -146,6 +146,9 @@ static const struct {
     {FROM_EXE_DIR, "../assets/t5/spiece.model", "<directory of the t5pt executable>/../assets/t5/spiece.model"},
     {FROM_EXE_DIR, "assets/t5/spiece.model", "<directory of the t5pt executable>/assets/t5/spiece.model"},
     {FROM_CWD, "assets/t5/spiece.model", "./assets/t5/spiece.model"},
+#ifdef T5PT_DATADIR /* where `make install` put assets/ (the Makefile defines it) */
+    {FROM_DATADIR, "t5/spiece.model", T5PT_DATADIR "/t5/spiece.model"},
+#endif
 };
 enum { N_SHIPPED = sizeof shipped_tokenizer / sizeof shipped_tokenizer[0] };
 
@@ -176,9 +179,11 @@ t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const cha
     t5pt_status st = T5PT_ERR_IO;
     int found = 0;
     for (int i = 0; i < N_SHIPPED && !found; i++) {
-        const char *base = shipped_tokenizer[i].base == FROM_ENV_ASSETS ? env
-                           : shipped_tokenizer[i].base == FROM_EXE_DIR  ? exe
-                                                                        : ".";
+        const lookup_base from = shipped_tokenizer[i].base;
+        const char *base = from == FROM_ENV_ASSETS ? env : from == FROM_EXE_DIR ? exe : from == FROM_CWD ? "." : NULL;
+#ifdef T5PT_DATADIR
+        if (from == FROM_DATADIR) base = T5PT_DATADIR;
+#endif
         char *path = base && base[0] ? t5pt_path_join(base, shipped_tokenizer[i].rel) : NULL;
         if (path && t5pt_file_exists(path)) {
             found = 1;

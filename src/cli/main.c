@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define T5PT_VERSION "0.1.0"
-
 static const char usage[] =
     "t5pt " T5PT_VERSION " — soft-prompt tuning for T5 (Lester et al. 2021), in C\n"
     "\n"

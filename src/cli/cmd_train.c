@@ -297,8 +297,12 @@ static void print_recipe(const train_args *a) {
            f1, MARK(a->have_z_loss), a->prompt_len, MARK(a->have_prompt_len), a->init, MARK(a->have_init),
            a->placement, MARK(a->have_placement));
     snprintf(f2, sizeof f2, "%g", (double)to->dropout);
-    printf("  --batch %d%s --dropout %s%s --eval-every %d%s --select %s%s --seed %llu\n", to->batch, MARK(a->have_batch),
-           f2, MARK(a->have_dropout), to->eval_every, MARK(a->have_eval_every),
+    /* eval_every 0 (the hf recipe) is not a value --eval-every accepts: say what it means */
+    char f3[48];
+    if (to->eval_every > 0) snprintf(f3, sizeof f3, "%d", to->eval_every);
+    else snprintf(f3, sizeof f3, "none (start and end only)");
+    printf("  --batch %d%s --dropout %s%s --eval-every %s%s --select %s%s --seed %llu\n", to->batch, MARK(a->have_batch),
+           f2, MARK(a->have_dropout), f3, MARK(a->have_eval_every),
            a->valid ? select_flag(to, a->num_labels) : "none (no --valid)", MARK(a->select != NULL),
            (unsigned long long)to->seed);
 #undef MARK

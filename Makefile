@@ -13,6 +13,8 @@
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
 #   make golden       regenerate golden/ with the PyTorch reference (needs python3-torch)
 #   make demo         train + eval on the shipped default task (the README's first command)
+#   make sweep        the paper's ablations on the shipped model and task (examples/sweep.sh):
+#                     writes examples/sweep/summary.md and figure.svg (README shows them)
 #   make clean
 #
 # Options: NO_OMP=1 (no OpenMP), BUILD=dir, CC=..., CI=true or WERROR=1 (warnings are errors).
@@ -103,7 +105,7 @@ FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
 .PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
-        install uninstall bench golden demo clean FORCE
+        install uninstall bench golden demo sweep clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
 .SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(PIC_OBJ)
@@ -282,6 +284,9 @@ golden:
 
 demo: $(BIN)
 	./examples/demo.sh
+
+sweep: $(BIN)
+	OMP_WAIT_POLICY=passive ./examples/sweep.sh
 
 clean:
 	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD)

@@ -14,6 +14,8 @@
 #   make golden       regenerate golden/ with the PyTorch reference (needs python3-torch)
 #   make demo         train + eval on the shipped default task (the README's first command)
 #   make docs         regenerate the numbers and figures of docs/gradient-flow.md (docs/make_docs.sh)
+#   make sweep        the paper's ablations on the shipped model and task (examples/sweep.sh):
+#                     writes examples/sweep/summary.md and figure.svg (README shows them)
 #   make clean
 #
 # Options: NO_OMP=1 (no OpenMP), BUILD=dir, CC=..., CI=true or WERROR=1 (warnings are errors).
@@ -104,7 +106,7 @@ FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
 .PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
-        install uninstall bench golden demo docs clean FORCE
+        install uninstall bench golden demo docs sweep clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
 .SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(PIC_OBJ)
@@ -286,6 +288,8 @@ demo: $(BIN)
 
 docs: $(BIN)
 	T5PT=./$(BIN) ./docs/make_docs.sh
+sweep: $(BIN)
+	OMP_WAIT_POLICY=passive ./examples/sweep.sh
 
 clean:
 	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD)

@@ -287,12 +287,19 @@ def rel_err(a, b):
 
 def check_case(name, model32, model64, ids, mask, labels, P, placement, K, out32, grad32):
     """Sanity checks before writing.  Returns fp32-vs-fp64 relative error per tensor."""
-    # 1) loss == mean over valid labels of -log softmax at the label
+    # 1) loss == mean over valid labels of -log softmax at the label (or the case's loss:
+    #    sum / mean of that plus z * logsumexp^2)
     lg = out32["logits"].double()
     logp = torch.log_softmax(lg, -1)
     valid = labels != -100
     tok = torch.where(valid, labels, torch.zeros_like(labels))
-    manual = -(logp.gather(-1, tok[..., None])[..., 0] * valid).sum() / valid.sum()
+    per = -logp.gather(-1, tok[..., None])[..., 0]
+    spec = model32.loss_spec
+    if spec is not None:
+        per = per + spec["z_loss"] * torch.logsumexp(lg, -1) ** 2
+    manual = (per * valid).sum()
+    if spec is None or spec["kind"] == "mean":
+        manual = manual / valid.sum()
     assert abs(manual.item() - out32["loss"].item()) <= 1e-5 * max(1.0, abs(manual.item())), \
         (name, manual.item(), out32["loss"].item())
     # 2) autograd in float64 vs central finite differences on a few coordinates
@@ -345,6 +352,13 @@ ADAFACTOR_PAPER = {"kind": "adafactor", "lr": 0.3, "eps": [1e-30, 1e-3], "clip_t
                    "decay_rate": -0.8, "beta1": None, "weight_decay": 1e-5, "scale_parameter": False,
                    "relative_step": False, "warmup_init": False,
                    "schedule": {"kind": "constant", "warmup_steps": 0, "total_steps": 0}}
+
+
+# The paper's code: T5X Adafactor as prompt_tuning/configs/models/t5_1_1_prompt.gin sets it
+# (decay_rate 0.8, step_offset 0, multiply_by_parameter_scale False, weight_decay_rate 1e-5;
+# the rest T5X defaults) with the constant lr 0.3 of configs/runs/prompt_finetune.gin.
+ADAFACTOR_T5X_PAPER = dict(ADAFACTOR_PAPER, kind="adafactor-t5x", min_dim_size_to_factor=128)
+LOSS_PAPER = {"kind": "sum", "z_loss": 1e-4}
 
 
 def C(**kw):
@@ -417,6 +431,29 @@ CASES = {
         ffn="gated-gelu", tied=False, seed=23,
         optim={"kind": "adamw", "lr": 0.05, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
                "steps": 8, "schedule": {"kind": "constant", "warmup_steps": 0, "total_steps": 0}}),
+    # the paper code's loss: sum over label tokens of CE + z * logsumexp^2 (T5X, Z_LOSS 1e-4)
+    "loss_sum_zloss": C(
+        description="summed cross-entropy + z-loss 1e-4 * logsumexp^2 per label token (T5X's loss as "
+                    "the prompt-tuning configs use it), relu tied prepend",
+        seed=31, loss=LOSS_PAPER),
+    "loss_sum_zloss_strong": C(
+        description="summed cross-entropy + z-loss 0.05 (large, so the z term moves the gradient by "
+                    "~50%), at:K placement, gated-gelu untied",
+        placement="at", at=3, lens=[6, 4, 5], label_lens=[4, 2, 3], seed=32, ffn="gated-gelu", tied=False,
+        loss={"kind": "sum", "z_loss": 0.05}),
+    "loss_mean_zloss": C(
+        description="mean over label tokens of cross-entropy + z-loss 0.05 * logsumexp^2, append placement",
+        placement="append", lens=[7, 4], label_lens=[3, 5], seed=33, loss={"kind": "mean", "z_loss": 0.05}),
+    # the paper's recipe end to end: T5X Adafactor + summed loss with z-loss
+    "traj_paper_recipe": C(
+        description="8 steps of the paper's recipe: T5X Adafactor (unfactored [4,32], decay 0.8, clip 1, "
+                    "no momentum, no parameter scale, wd 1e-5 not scaled by lr, lr 0.3 constant) on the "
+                    "summed cross-entropy + z-loss 1e-4",
+        seed=34, loss=LOSS_PAPER, optim=dict(ADAFACTOR_T5X_PAPER, steps=8)),
+    "traj_paper_recipe_start_step": C(
+        description="as traj_paper_recipe with the Adafactor step count starting at 1,100,000 (the "
+                    "pretrained checkpoint's global step T5X keeps): beta2 ~ 0.99999, clipping active",
+        seed=35, loss=LOSS_PAPER, optim=dict(ADAFACTOR_T5X_PAPER, steps=8, start_step=1100000)),
     "traj_adafactor_beta1_warmup": C(
         description="8 steps HF Adafactor with beta1 0.9, lr 0.3 under a linear schedule "
                     "(warmup 3, total 8)",
@@ -437,8 +474,8 @@ def export_case(name, c):
         stored, W32 = round_dtype(W, c.get("dtype", "F32"))
         cfg_json = hf_config(c)
         cfg = R.T5Config(cfg_json)
-        model32 = R.T5Ref(cfg, W32)
-        model64 = R.T5Ref(cfg, {k: v.double() for k, v in W32.items()})
+        model32 = R.T5Ref(cfg, W32, loss=c.get("loss"))
+        model64 = R.T5Ref(cfg, {k: v.double() for k, v in W32.items()}, loss=c.get("loss"))
         ids, mask, labels, P = make_inputs(c, gen)
         cand = make_candidates(c["vocab_size"], gen)
         placement, K = c["placement"], c.get("at")
@@ -495,6 +532,8 @@ def export_case(name, c):
             "seed": seed}
     if placement == "at":
         case["at"] = K
+    if "loss" in c:
+        case["loss"] = c["loss"]
     if "optim" in c:
         spec, losses, after, grads = traj
         case["optim"] = spec
@@ -597,6 +636,9 @@ OPTIM_CASES = {
     "adafactor_t5x_factored": ((130, 160), OPT("adafactor-t5x", steps=6, weight_decay=0.01)),
     "adamw_wd_linear": ((8, 16), OPT("adamw", steps=6, lr=0.05, weight_decay=0.1,
                                      schedule={"kind": "linear", "warmup_steps": 2, "total_steps": 6})),
+    # (new cases go last: a case's seed is its position in this table)
+    # T5X keeps the pretrained checkpoint's global step (1,100,000): beta2 ~ 0.99999 from step 1
+    "adafactor_t5x_start_step": ((100, 64), OPT("adafactor-t5x", steps=6, start_step=1100000)),
 }
 
 

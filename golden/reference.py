@@ -170,12 +170,34 @@ def shift_right(labels, start_id, pad_id):
 # ----------------------------------------------------------------------------
 # model
 
-class T5Ref:
-    """Frozen T5 over a dict of HF-named weights (all in one float dtype)."""
+def token_loss(logits, labels, spec):
+    """The loss over labels != -100 with spec {"kind": "mean"|"sum", "z_loss": z}: per token
+    CE + z * logsumexp(logits)^2, then the mean or the sum.  "sum" with z = 1e-4 is T5X's
+    compute_weighted_cross_entropy as the prompt-tuning configs use it (no normalizing factor,
+    Z_LOSS = 0.0001); autograd of z * lse^2 gives T5X's custom VJP (1 + 2 z lse) softmax - onehot."""
+    V = logits.shape[-1]
+    lg = logits.reshape(-1, V)
+    lab = labels.reshape(-1)
+    valid = lab != -100
+    lse = torch.logsumexp(lg, -1)
+    tok = torch.where(valid, lab, torch.zeros_like(lab))
+    per = (lse - lg.gather(-1, tok[:, None])[:, 0]) + float(spec.get("z_loss", 0.0)) * lse * lse
+    total = (per * valid.to(per.dtype)).sum()
+    if spec["kind"] == "sum":
+        return total
+    if spec["kind"] == "mean":
+        return total / valid.sum()
+    raise ValueError("unknown loss kind " + spec["kind"])
 
-    def __init__(self, cfg, W):
+
+class T5Ref:
+    """Frozen T5 over a dict of HF-named weights (all in one float dtype).
+    loss: None for HF's mean cross-entropy, or a token_loss spec."""
+
+    def __init__(self, cfg, W, loss=None):
         self.cfg = cfg
         self.W = W
+        self.loss_spec = loss
         self.dtype = next(iter(W.values())).dtype
         # the input embedding matrix; HF ties shared / encoder.embed_tokens / decoder.embed_tokens
         self.emb = W["shared.weight"]
@@ -242,7 +264,10 @@ class T5Ref:
         dec_ids = shift_right(labels, cfg.start_id, cfg.pad_id)
         dblocks, dlast, dbuckets = self.decoder(dec_ids, H_enc, mask_enc)
         logits = self.lm_logits(dlast)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        if self.loss_spec is None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        else:
+            loss = token_loss(logits, labels, self.loss_spec)
         out = {
             "inputs_embeds": E,
             "encoder_attention_mask": mask_enc,
@@ -343,8 +368,11 @@ class Adafactor:
 
     def __init__(self, shape, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate=-0.8,
                  beta1=None, weight_decay=0.0, scale_parameter=False, relative_step=False,
-                 warmup_init=False, variant="hf", min_dim_size_to_factor=128):
+                 warmup_init=False, variant="hf", min_dim_size_to_factor=128, start_step=0):
         self.lr, self.eps, self.clip = lr, eps, clip_threshold
+        # steps counted before the first update: T5X decays by the global step, which prompt
+        # tuning restores from the pretrained checkpoint (1,100,000 for LM-adapted T5 1.1)
+        self.start_step = start_step
         self.decay_rate, self.beta1, self.wd = decay_rate, beta1, weight_decay
         self.scale_parameter, self.relative_step, self.warmup_init = scale_parameter, relative_step, warmup_init
         self.variant = variant
@@ -381,7 +409,7 @@ class Adafactor:
         self.step_count += 1
         rms = float(_rms(p))
         lr = self._get_lr(rms, lr_mult)
-        beta2t = 1.0 - math.pow(self.step_count, self.decay_rate)
+        beta2t = 1.0 - math.pow(self.start_step + self.step_count, self.decay_rate)
         update = grad ** 2 + self.eps[0]
         if self.factored:
             self.row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
@@ -434,7 +462,8 @@ def make_optimizer(spec, p):
                         scale_parameter=spec["scale_parameter"], relative_step=spec["relative_step"],
                         warmup_init=spec["warmup_init"],
                         variant="hf" if kind == "adafactor" else "t5x",
-                        min_dim_size_to_factor=spec.get("min_dim_size_to_factor", 128))
+                        min_dim_size_to_factor=spec.get("min_dim_size_to_factor", 128),
+                        start_step=spec.get("start_step", 0))
 
         def step(grad, i):
             opt.step(p, grad, lr_multiplier(sched, i))

@@ -108,9 +108,24 @@ void t5pt_ctx_free(t5pt_ctx *c);
  * or NaN disables it, a rate above 0.99 is clamped to 0.99. */
 void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
 
+/* The training objective of t5pt_forward / t5pt_backward. Per labelled token r (label != -100)
+ * l_r = cross-entropy_r + z_loss * lse_r^2, lse_r = log-sum-exp of the token's logits; then
+ *   T5PT_LOSS_MEAN  loss = mean_r l_r  (Hugging Face's CrossEntropyLoss when z_loss = 0: the default)
+ *   T5PT_LOSS_SUM   loss = sum_r l_r   (T5X's: the paper's code sums CE + 1e-4 lse^2 over the
+ *                                       non-padding target tokens, EOS included)
+ * A context starts with T5PT_LOSS_MEAN and z_loss 0. T5PT_ERR_ARG for an unknown kind or a
+ * z_loss that is negative or not finite. */
+typedef enum { T5PT_LOSS_MEAN = 0, T5PT_LOSS_SUM } t5pt_loss_kind;
+t5pt_status t5pt_ctx_set_loss(t5pt_ctx *c, t5pt_loss_kind kind, float z_loss);
+/* "mean" (z-loss 0) or "sum-zloss" (the paper's code: sum, z-loss 1e-4); *z_loss gets the
+ * name's z-loss coefficient (a caller may override it). */
+t5pt_status t5pt_loss_parse(const char *text, t5pt_loss_kind *kind, float *z_loss);
+const char *t5pt_loss_name(t5pt_loss_kind kind);   /* "mean" or "sum" */
+
 /* Forward pass with the prompt P[n, d_model] placed in the encoder input; n may be 0
- * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100, and
- * 0 when every label is -100; without labels *loss = 0 (loss may be NULL).
+ * (P NULL). If batch->labels is set, *loss = the context's loss over labels != -100 (by
+ * default the mean cross-entropy), and 0 when every label is -100; without labels *loss = 0
+ * (loss may be NULL).
  * Activations stay in the ctx for t5pt_backward and the accessors. */
 t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, const t5pt_batch *batch, float *loss);
 /* After t5pt_forward with labels: dP[n, d_model] = d loss / d P, summed over the batch.
@@ -139,6 +154,12 @@ typedef struct {
     float beta1;              /* < 0 means none (default) */
     float weight_decay;       /* 1e-5 for Adafactor, 0.01 for AdamW */
     int scale_parameter, relative_step, warmup_init;  /* all 0 by default */
+    /* Adafactor: steps counted before the first update, 0 by default. The second-moment decay
+     * of update t (1, 2, ...) is beta2 = 1 - (start_step + t)^decay_rate. T5X decays by the
+     * global step, which prompt tuning restores from the pretrained checkpoint (1,100,000 for
+     * the LM-adapted T5 1.1), so beta2 is ~0.99999 from the first prompt step. Only the decay
+     * uses it (not relative_step, not the schedule); at most INT32_MAX. */
+    int64_t start_step;
     /* AdamW */
     float adam_beta1, adam_beta2, adam_eps;            /* 0.9, 0.999, 1e-8 */
     /* schedule: lr multiplier; linear = warmup from 0 then linear decay to 0 at total_steps */
@@ -185,17 +206,23 @@ int t5pt_tokenizer_vocab_size(const t5pt_tokenizer *tok);   /* 32100 for T5 (wit
 void t5pt_tokenizer_free(t5pt_tokenizer *tok);
 
 /* ---------------------------------------------------------------- prompt init & files */
+/* Prompt initialisations (one table in src/train/prompt.c names them, says what each does and
+ * maps each to PEFT's prompt_tuning_init). Where the paper's text and its code differ, both exist. */
 typedef enum {
-    T5PT_INIT_RANDOM_UNIFORM = 0,   /* U(-range, range), paper: 0.5 */
-    T5PT_INIT_SAMPLED_VOCAB,        /* rows of the embedding table, ids < 5000 without replacement
-                                       (pad, eos and unk = ids 0..2 excluded) */
-    T5PT_INIT_CLASS_LABELS,         /* one row per label (multi-token labels averaged), rest sampled vocab */
-    T5PT_INIT_TEXT                  /* embeddings of a token sequence, repeated to fill */
+    T5PT_INIT_RANDOM_UNIFORM = 0,   /* "random-uniform": U[-range, range), the paper's text: range 0.5 */
+    T5PT_INIT_SAMPLED_VOCAB,        /* "sampled-vocab": embedding rows of ids drawn from [0, min(5000, vocab))
+                                       without replacement, with replacement once n exceeds that pool
+                                       (the paper's code; pad, eos and unk are ids 0..2 and eligible) */
+    T5PT_INIT_CLASS_LABELS,         /* "class-labels": sampled-vocab, then row k = mean embedding of label k's
+                                       tokens; labels beyond row n are skipped (the paper's code warns) */
+    T5PT_INIT_TEXT,                 /* "text": embeddings of a token sequence, repeated to fill */
+    T5PT_INIT_RANDOM_UNIFORM_T5X    /* "random-uniform-t5x": U[0, range), the paper's code (flax
+                                       initializers.uniform(scale=0.5)) */
 } t5pt_init_kind;
 
 typedef struct {
     t5pt_init_kind kind;
-    float range;                    /* random-uniform half width */
+    float range;                    /* random-uniform half width / random-uniform-t5x scale (0.5) */
     uint64_t seed;
     /* class-labels: label_ids[i] has label_lens[i] token ids; text: text_ids[text_len] */
     const int32_t *const *label_ids; const int *label_lens; int num_labels;
@@ -203,6 +230,13 @@ typedef struct {
 } t5pt_init_config;
 
 t5pt_status t5pt_init_parse_kind(t5pt_init_kind *kind, const char *text);
+const char *t5pt_init_kind_name(t5pt_init_kind kind);   /* "random-uniform", ...; NULL if unknown */
+const char *t5pt_init_kind_help(t5pt_init_kind kind);   /* one line: what the init does */
+/* PEFT's prompt_tuning_init for the kind: RANDOM, SAMPLE_VOCAB (PEFT >= 0.18; older versions keep
+ * the string and ignore it) or TEXT (only written with the text and a tokenizer path). */
+const char *t5pt_init_peft_name(t5pt_init_kind kind);
+/* "a|b|c" of every kind name, for option parsers and messages. */
+const char *t5pt_init_kind_choices(void);
 /* Fills P[n, d_model]. */
 t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_init_config *ic);
 
@@ -211,8 +245,20 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
 t5pt_status t5pt_prompt_save_peft(const char *dir, const float *P, int n, int d_model, const char *base_model,
                                   const char *init_name);
 /* Loads a prompt from a PEFT adapter directory, a .safetensors file (key prompt_embeddings)
- * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the first n are used. */
+ * or a T5X .npy file ([n, d] float32). *P is malloc'd. For a seq2seq adapter with 2n rows the
+ * first n are used; so for a bare adapter_model.safetensors with its adapter_config.json beside
+ * it (the config gives n). Another bare file gives all its rows (t5pt_prompt_load_ex says so). */
 t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
+
+/* What a prompt file says about itself (t5pt_prompt_load_ex). */
+typedef struct {
+    int rows_in_file;        /* rows stored (a PEFT seq2seq adapter stores 2n) */
+    int from_config;         /* 1: the row count came from an adapter_config.json */
+    char placement[32];      /* the placement it was trained with (t5pt metadata), "" when not recorded */
+    char init[32];           /* the t5pt init kind it started from, "" when not recorded */
+} t5pt_prompt_info;
+/* t5pt_prompt_load, and what the file records. A recorded placement is checked (it parses). */
+t5pt_status t5pt_prompt_load_ex(const char *path, float **P, int *n, int *d_model, t5pt_prompt_info *info);
 
 /* What t5pt_prompt_save_peft_ex records besides the rows (every field may be NULL / 0).
  * The adapter has num_transformer_submodules = 1 so PEFT prompts only the encoder, as t5pt
@@ -220,7 +266,8 @@ t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model);
 typedef struct {
     const char *base_model;             /* base_model_name_or_path (the --model directory) */
     const char *init_name;              /* t5pt init kind name, mapped to PEFT's prompt_tuning_init */
-    const char *init_text;              /* --init-text: written with prompt_tuning_init "TEXT" */
+    const char *init_text;              /* text init: the text (PEFT TEXT); class-labels: the label words.
+                                           Recorded as t5pt_init_text in the safetensors metadata */
     const char *tokenizer_name_or_path; /* NULL: base_model when the init is text */
     int num_layers, num_attention_heads;/* from the model config; 0 writes null (PEFT fills them) */
     const char *placement;              /* "prepend", "append", "at:K": safetensors metadata only */

@@ -179,6 +179,18 @@ golden_case *golden_open(const char *name) {
         snprintf(golden_msg, sizeof golden_msg, "%s: %s", path, t5pt_last_error());
         goto fail;
     }
+    const json_value *loss = t5pt_json_get(g->root, "loss");
+    if (loss) {
+        const char *kind = t5pt_json_get_str(loss, "kind");
+        double z = 0.0;
+        if (!kind || (strcmp(kind, "mean") != 0 && strcmp(kind, "sum") != 0) ||
+            t5pt_json_get_num(loss, "z_loss", &z) != 0) {
+            snprintf(golden_msg, sizeof golden_msg, "%s: \"loss\" needs \"kind\" mean|sum and a \"z_loss\"", path);
+            goto fail;
+        }
+        g->loss_kind = strcmp(kind, "sum") == 0 ? T5PT_LOSS_SUM : T5PT_LOSS_MEAN;
+        g->z_loss = (float)z;
+    }
     snprintf(path, sizeof path, "%s/inputs.safetensors", g->dir);
     if (t5pt_st_open(&g->inputs, path) != T5PT_OK) {
         snprintf(golden_msg, sizeof golden_msg, "%s", t5pt_last_error());

@@ -30,8 +30,8 @@
 #define GOLDEN_CASES_DIR "golden/cases"
 /* How many cases golden/export.py writes (golden/README.md lists them), and how many of
  * them are optimizer trajectories (traj_*). Update both when export.py gains a case. */
-#define GOLDEN_N_CASES 18
-#define GOLDEN_N_TRAJECTORY_CASES 4
+#define GOLDEN_N_CASES 23
+#define GOLDEN_N_TRAJECTORY_CASES 6
 
 typedef struct {
     char name[128];
@@ -47,6 +47,8 @@ typedef struct {
     t5pt_batch batch;         /* B, T, L and the arrays below (int32) */
     int32_t *input_ids, *attention_mask, *labels;
     float *prompt;            /* prompt_embeddings [prompt_len, d_model] */
+    t5pt_loss_kind loss_kind; /* case.json "loss" {"kind": "mean"|"sum", "z_loss": z}; absent: mean, 0 */
+    float z_loss;             /* (give both to t5pt_ctx_set_loss before the forward) */
 } golden_case;
 
 /* Sorted names of every directory under golden/cases. Each must hold case.json,

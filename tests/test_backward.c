@@ -39,6 +39,7 @@ START_TEST(test_golden_prompt_grad) {
     t5pt_ctx *c = NULL;
     ck_assert_msg(t5pt_ctx_create(&c, m, g->batch.B, g->batch.T, g->batch.L, g->prompt_len) == T5PT_OK, "%s",
                   t5pt_last_error());
+    ck_assert_int_eq(t5pt_ctx_set_loss(c, g->loss_kind, g->z_loss), T5PT_OK);
     float loss;
     ck_assert_msg(t5pt_forward(c, g->prompt, g->prompt_len, g->placement, &g->batch, &loss) == T5PT_OK, "%s",
                   t5pt_last_error());
@@ -81,6 +82,7 @@ START_TEST(test_golden_trajectory) {
     ck_assert_msg(t5pt_model_load(&m, g->model_dir) == T5PT_OK, "%s", t5pt_last_error());
     t5pt_ctx *c = NULL;
     ck_assert_int_eq(t5pt_ctx_create(&c, m, g->batch.B, g->batch.T, g->batch.L, g->prompt_len), T5PT_OK);
+    ck_assert_int_eq(t5pt_ctx_set_loss(c, g->loss_kind, g->z_loss), T5PT_OK);
     t5pt_optim *o = NULL;
     ck_assert_msg(t5pt_optim_create(&o, &oc, g->prompt_len, g->d_model) == T5PT_OK, "%s", t5pt_last_error());
     float *P = malloc(nd * sizeof *P), *dP = malloc(nd * sizeof *dP);
@@ -261,6 +263,79 @@ START_TEST(test_fd_dropout) {
 }
 END_TEST
 
+/* The summed loss and the z-loss term (T5X's loss), independently of PyTorch: finite
+ * differences with a z large enough (0.05) that (1 + 2 z lse) changes the gradient by ~30%. */
+START_TEST(test_fd_loss_kinds) {
+    const struct { t5pt_loss_kind kind; float z; } kinds[3] = {{T5PT_LOSS_SUM, 0.0f}, {T5PT_LOSS_SUM, 0.05f},
+                                                               {T5PT_LOSS_MEAN, 0.05f}};
+    for (int k = 0; k < 3; k++) {
+        fd_setup s;
+        fd_init(&s, 1, k != 1, 0.0f);
+        ck_assert_int_eq(t5pt_ctx_set_loss(s.c, kinds[k].kind, kinds[k].z), T5PT_OK);
+        const t5pt_placement pls[2] = {{T5PT_PLACE_PREPEND, 0}, {T5PT_PLACE_AT, 3}};
+        for (int i = 0; i < 2; i++) {
+            char what[128];
+            snprintf(what, sizeof what, "loss %s z %.2f placement %d", t5pt_loss_name(kinds[k].kind),
+                     (double)kinds[k].z, (int)pls[i].kind);
+            fd_check(&s, pls[i], what);
+        }
+        fd_free(&s);
+    }
+}
+END_TEST
+
+/* The loss kinds against each other on one batch: sum = mean x labelled tokens, and the
+ * z-loss adds z * sum(lse^2), which the logits give; bad arguments are refused. */
+START_TEST(test_loss_kinds_agree) {
+    fd_setup s;
+    fd_init(&s, 1, 1, 0.0f);
+    const t5pt_placement pl = {T5PT_PLACE_PREPEND, 0};
+    int nvalid = 0;
+    for (int i = 0; i < s.B * s.L; i++) nvalid += s.labels[i] != -100;
+    float mean, sum, zsum;
+    ck_assert_int_eq(t5pt_forward(s.c, s.P, s.n, pl, &s.batch, &mean), T5PT_OK);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, T5PT_LOSS_SUM, 0.0f), T5PT_OK);
+    ck_assert_int_eq(t5pt_forward(s.c, s.P, s.n, pl, &s.batch, &sum), T5PT_OK);
+    ck_assert_msg(fabs((double)sum - (double)mean * nvalid) <= 1e-5 * fabs((double)sum), "sum %.9g mean %.9g x %d",
+                  (double)sum, (double)mean, nvalid);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, T5PT_LOSS_SUM, 1e-4f), T5PT_OK);
+    ck_assert_int_eq(t5pt_forward(s.c, s.P, s.n, pl, &s.batch, &zsum), T5PT_OK);
+    int dims[3];
+    const float *lg = t5pt_ctx_tensor(s.c, "logits", dims);
+    ck_assert_ptr_nonnull(lg);
+    double z2 = 0.0;
+    for (int r = 0; r < s.B * s.L; r++) {
+        if (s.labels[r] == -100) continue;
+        const float *x = lg + (size_t)r * dims[2];
+        double mx = x[0], acc = 0.0;
+        for (int v = 1; v < dims[2]; v++) mx = x[v] > mx ? x[v] : mx;
+        for (int v = 0; v < dims[2]; v++) acc += exp(x[v] - mx);
+        double lse = mx + log(acc);
+        z2 += lse * lse;
+    }
+    ck_assert_msg(fabs((double)zsum - ((double)sum + 1e-4 * z2)) <= 1e-5 * fabs((double)zsum), "z-loss %.9g vs %.9g",
+                  (double)zsum, (double)sum + 1e-4 * z2);
+    /* a backward must follow a forward made with the current loss */
+    float *dP = malloc((size_t)s.n * s.d * sizeof *dP);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, T5PT_LOSS_MEAN, 0.0f), T5PT_OK);
+    ck_assert_int_eq(t5pt_backward(s.c, dP), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, T5PT_LOSS_SUM, -1.0f), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, T5PT_LOSS_SUM, NAN), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_set_loss(s.c, (t5pt_loss_kind)7, 0.0f), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_ctx_set_loss(NULL, T5PT_LOSS_SUM, 0.0f), T5PT_ERR_ARG);
+    t5pt_loss_kind k;
+    float z;
+    ck_assert_int_eq(t5pt_loss_parse("sum-zloss", &k, &z), T5PT_OK);
+    ck_assert(k == T5PT_LOSS_SUM && z == 1e-4f);
+    ck_assert_int_eq(t5pt_loss_parse("mean", &k, &z), T5PT_OK);
+    ck_assert(k == T5PT_LOSS_MEAN && z == 0.0f);
+    ck_assert_int_eq(t5pt_loss_parse("sum", &k, &z), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_loss_parse(NULL, &k, &z), T5PT_ERR_ARG);
+    free(dP);
+    fd_free(&s);
+}
+END_TEST
+
 /* dP with 1 and with 2 threads: bit-identical. */
 START_TEST(test_thread_count_independent) {
     fd_setup s;
@@ -330,6 +405,8 @@ static Suite *backward_suite(void) {
     tcase_add_test(tf, test_fd_gelu_untied);
     tcase_add_test(tf, test_fd_gelu_tied);
     tcase_add_test(tf, test_fd_dropout);
+    tcase_add_test(tf, test_fd_loss_kinds);
+    tcase_add_test(tf, test_loss_kinds_agree);
     tcase_add_test(tf, test_thread_count_independent);
     tcase_add_test(tf, test_train_step_basic);
     suite_add_tcase(s, tf);

@@ -77,7 +77,7 @@ static const char *bin(void) {
 
 START_TEST(test_help) {
     const char *cmds[] = {"train", "eval", "generate", "tokenize", "dump", "info", "init-model", "bench gemm",
-                          "bench peak", "bench step"};
+                          "bench peak", "bench step", "sweep"};
     char cmd[256], *out;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", bin(), cmds[i]);
@@ -294,7 +294,8 @@ static void compare(const golden_case *g, st_file *got, const st_file *want_file
 }
 
 static const char *dump_cases[] = {"relu_tied_prepend", "gelu_untied_prepend", "append", "at_k", "bf16_weights",
-                                   "sharded", "traj_adafactor", "traj_adamw", "traj_adafactor_beta1_warmup"};
+                                   "sharded", "traj_adafactor", "traj_adamw", "traj_adafactor_beta1_warmup",
+                                   "loss_sum_zloss_strong", "loss_mean_zloss", "traj_paper_recipe_start_step"};
 
 START_TEST(test_dump_golden) {
     golden_case *g = golden_open(dump_cases[_i]);
@@ -312,8 +313,11 @@ START_TEST(test_dump_golden) {
         t5pt_optim_config oc;
         int steps;
         ck_assert(golden_optim_config(g, &oc, &steps) == 0);
-        snprintf(cmd + len, sizeof cmd - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
+        len += snprintf(cmd + len, sizeof cmd - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
     }
+    if (g->loss_kind == T5PT_LOSS_SUM || g->z_loss != 0.0f)   /* the case's loss, by --loss and --z-loss */
+        snprintf(cmd + len, sizeof cmd - len, " --loss %s --z-loss %.9g", g->loss_kind == T5PT_LOSS_SUM ? "sum-zloss" : "mean",
+                 (double)g->z_loss);
     strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
     ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);
@@ -804,6 +808,116 @@ START_TEST(test_dump_peft_adapter) {
 }
 END_TEST
 
+/* The number after `key` in text (-1 when absent). */
+static double number_after(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    return p ? atof(p + strlen(key)) : -1.0;
+}
+
+/* ---- an adapter remembers how it was trained: train with --placement append and
+ * --init class-labels, then eval / generate / dump use append without being told (and say so),
+ * --placement overrides (with a note), adapter_config.json names PEFT's init, and the bare
+ * adapter_model.safetensors gives the same result as its directory */
+START_TEST(test_adapter_round_trip) {
+    char dir[512], lonely[512], cmd[4096], *log;
+    snprintf(dir, sizeof dir, "%s", test_tmp("rt_adapter"));
+    snprintf(lonely, sizeof lonely, "%s", test_tmp("rt_lonely"));
+    const char *common = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model";
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s && %s train %s --train examples/sentiment/train.jsonl --labels "
+             "positive,negative --prompt-len 6 --placement append --init class-labels --steps 30 --batch 16 --seed 2 "
+             "--out %s 2>&1", dir, lonely, bin(), common, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "--loss sum-zloss") && strstr(log, "--adafactor-start-step 1100000") &&
+                  strstr(log, "--optim adafactor-t5x") && strstr(log, "recipe paper"), "%s", log);
+    free(log);
+    char path[700];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_doc *doc;
+    ck_assert_int_eq(t5pt_read_json(path, T5PT_ERR_FORMAT, &doc), T5PT_OK);
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
+    int64_t v;
+    ck_assert(t5pt_json_get_int(t5pt_json_root(doc), "num_layers", &v) == 0 && v == 2);
+    ck_assert(t5pt_json_get_int(t5pt_json_root(doc), "num_attention_heads", &v) == 0 && v == 4);
+    t5pt_json_free(doc);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    st_file *f;
+    ck_assert_int_eq(t5pt_st_open(&f, path), T5PT_OK);
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_placement"), "append");
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init"), "class-labels");
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init_text"), "positive,negative");
+    t5pt_st_close(f);
+
+    /* eval: the recorded placement by itself equals --placement append; prepend is another model */
+    double acc[4];
+    const char *variants[4] = {"", "--placement append", "--placement prepend", NULL};
+    for (int k = 0; k < 4; k++) {
+        const char *prompt = k == 3 ? path : dir;   /* k 3: the bare file beside its config */
+        snprintf(cmd, sizeof cmd, "%s eval %s --data examples/sentiment/valid.jsonl --labels positive,negative "
+                 "--no-generate --prompt %s %s 2>&1", bin(), common, prompt, k == 3 ? "" : variants[k]);
+        ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+        acc[k] = number_after(log, "rank_accuracy ");
+        if (k == 0 || k == 3) ck_assert_msg(strstr(log, "using placement append, recorded in"), "%s", log);
+        if (k == 1) ck_assert_msg(!strstr(log, "recorded") && !strstr(log, "note:"), "%s", log);
+        if (k == 2) ck_assert_msg(strstr(log, "was trained with --placement append; using the --placement given"), "%s", log);
+        ck_assert_msg(!strstr(log, "has no adapter_config.json"), "%s", log);
+        free(log);
+    }
+    ck_assert_msg(acc[0] >= 0 && acc[0] == acc[1] && acc[0] == acc[3], "recorded %g, explicit %g, bare file %g", acc[0],
+                  acc[1], acc[3]);
+    /* a bare file without its config: every row, said on stderr */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/adapter_model.safetensors && %s eval %s --data "
+             "examples/sentiment/valid.jsonl --labels positive,negative --no-generate --prompt "
+             "%s/adapter_model.safetensors 2>&1", lonely, path, lonely, bin(), common, lonely);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "has no adapter_config.json beside it: all 6 rows"), "%s", log);
+    ck_assert_msg(number_after(log, "rank_accuracy ") == acc[0], "%s", log);   /* t5pt writes n rows */
+    free(log);
+    /* generate says which placement it uses too */
+    snprintf(cmd, sizeof cmd, "%s generate %s --prompt %s 'review: the soup was dreadful.' 2>&1", bin(), common, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "using placement append"), "%s", log);
+    free(log);
+}
+END_TEST
+
+/* ---- t5pt sweep on the shipped model: the table and figure, a rerun that skips what is done,
+ * a results file of other settings refused, grid mistakes as usage errors */
+START_TEST(test_sweep_command) {
+    char dir[512], cmd[4096], *log;
+    snprintf(dir, sizeof dir, "%s", test_tmp("sweep"));
+    const char *args = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model --train examples/sentiment/train.jsonl "
+                       "--valid examples/sentiment/valid.jsonl --labels positive,negative --lengths 1,2 "
+                       "--inits random-uniform,class-labels --placements append --placement-len 2 --seeds 1 "
+                       "--steps 2 --eval-every 1 --batch 8";
+    snprintf(cmd, sizeof cmd, "rm -rf %s && %s sweep %s --out %s 2>&1", dir, bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "sweep: 5 runs") && strstr(log, "[5/5] len2-class-labels-append-seed1") &&
+                  strstr(log, "| placement | 2 | class-labels | append | 1 |") && strstr(log, "figure.svg"), "%s", log);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s/figure.svg", dir);
+    ck_assert(t5pt_file_exists(cmd));
+    snprintf(cmd, sizeof cmd, "%s/runs/len2-class-labels-append-seed1/adapter_config.json", dir);
+    ck_assert(t5pt_file_exists(cmd));
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s 2>&1", bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "(5 runs were already in") && !strstr(log, "[1/5]"), "%s", log);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s --lr 0.1 2>&1", bin(), args, dir);
+    ck_assert_msg(run(cmd, &log) == 1, "%s\n%s", cmd, log);
+    ck_assert_msg(strstr(log, "results.jsonl:1: made by a sweep with other settings"), "%s", log);
+    free(log);
+    const char *bad[][2] = {{"--lengths 0", "--lengths: '0'"}, {"--inits text", "text"},
+                            {"--placements sideways", "placement"}, {"--seeds 1,1", "seed 1 given twice"}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s sweep --model examples/tiny-t5 --train examples/sentiment/train.jsonl --valid "
+                 "examples/sentiment/valid.jsonl --labels positive,negative --out %s %s 2>&1", bin(), dir, bad[i][0]);
+        ck_assert_msg(run(cmd, &log) == 2, "%s\n%s", cmd, log);
+        ck_assert_msg(strstr(log, bad[i][1]), "%s\n%s", cmd, log);
+        free(log);
+    }
+}
+END_TEST
+
 int main(void) {
     if (!t5pt_file_exists(bin())) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", bin());
@@ -824,6 +938,8 @@ int main(void) {
     tcase_add_loop_test(tc, test_dump_golden, 0, (int)(sizeof dump_cases / sizeof dump_cases[0]));
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_peft_adapter);
+    tcase_add_test(tc, test_adapter_round_trip);
+    tcase_add_test(tc, test_sweep_command);
     tcase_add_test(tc, test_train_bad_data);
     tcase_add_test(tc, test_train_kill_and_resume);
     tcase_add_test(tc, test_errors_before_loading);

@@ -63,6 +63,7 @@ START_TEST(test_golden_forward) {
     t5pt_ctx *c = NULL;
     ck_assert_msg(t5pt_ctx_create(&c, m, g->batch.B, g->batch.T, g->batch.L, g->prompt_len) == T5PT_OK, "%s: %s",
                   g->name, t5pt_last_error());
+    ck_assert_int_eq(t5pt_ctx_set_loss(c, g->loss_kind, g->z_loss), T5PT_OK);
     float loss = -1.0f;
     ck_assert_msg(t5pt_forward(c, g->prompt, g->prompt_len, g->placement, &g->batch, &loss) == T5PT_OK, "%s: %s",
                   g->name, t5pt_last_error());

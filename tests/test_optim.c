@@ -15,8 +15,8 @@
 
 #define OPTIM_DIR "golden/optim"
 #define MAX_CASES 64
-/* golden/export.py writes 11 optimizer-only cases (golden/README.md lists them) */
-#define N_OPTIM_CASES 11
+/* golden/export.py writes 12 optimizer-only cases (golden/README.md lists them) */
+#define N_OPTIM_CASES 12
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -175,7 +175,8 @@ static void replay_trajectory(const char *cname) {
     t5pt_json_free(doc);
 }
 
-static const char *traj_cases[] = {"traj_adafactor", "traj_adafactor_t5x", "traj_adamw", "traj_adafactor_beta1_warmup"};
+static const char *traj_cases[] = {"traj_adafactor", "traj_adafactor_t5x", "traj_adamw", "traj_adafactor_beta1_warmup",
+                                   "traj_paper_recipe", "traj_paper_recipe_start_step"};
 
 START_TEST(test_golden_trajectory_replay) {
     ck_assert_int_eq(sizeof traj_cases / sizeof *traj_cases, GOLDEN_N_TRAJECTORY_CASES);
@@ -244,6 +245,8 @@ START_TEST(test_state_roundtrip) {
     t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR_T5X);
     roundtrip(&oc, 6, 40);                 /* unfactored (6 < 128) */
     roundtrip(&oc, 130, 140);              /* factored */
+    oc.start_step = 1100000;               /* the paper's code: the checkpoint's global step */
+    roundtrip(&oc, 6, 40);
     t5pt_optim_config_default(&oc, T5PT_OPT_ADAMW);
     oc.schedule = T5PT_SCHED_LINEAR;
     oc.warmup_steps = 3;
@@ -382,6 +385,51 @@ START_TEST(test_errors) {
     t5pt_optim_config_default(&oc, T5PT_OPT_ADAMW);
     oc.adam_beta2 = 1.0f;
     ck_assert_int_eq(t5pt_optim_create(&o, &oc, 2, 2), T5PT_ERR_ARG);
+    t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR_T5X);
+    oc.start_step = -1;
+    ck_assert_int_eq(t5pt_optim_create(&o, &oc, 2, 2), T5PT_ERR_ARG);
+    ck_assert(strstr(t5pt_last_error(), "start step") != NULL);
+    oc.start_step = (int64_t)INT32_MAX + 1;
+    ck_assert_int_eq(t5pt_optim_create(&o, &oc, 2, 2), T5PT_ERR_ARG);
+    oc.start_step = INT32_MAX;
+    ck_assert_int_eq(t5pt_optim_create(&o, &oc, 2, 2), T5PT_OK);
+    t5pt_optim_free(o);
+}
+END_TEST
+
+/* start_step s0 only shifts the second-moment decay: beta2 of update t is 1 - (s0 + t)^-0.8.
+ * An optimizer at s0 = 0 after one update (beta2 of update 2 = 1 - 2^-0.8) gives the same
+ * second update as one started at s0 = 1 whose state was set to the same V and step 0, while
+ * s0 = 1100000 makes the first update of a zero state the clipped sign step: with
+ * V = (1 - beta2) g^2, y = g / sqrt(V) has RMS 1/sqrt(1 - beta2) >> 1, so the update is
+ * lr * y / RMS(y) = lr * sign(g) up to eps1. */
+START_TEST(test_start_step) {
+    t5pt_optim_config oc;
+    t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR_T5X);
+    oc.weight_decay = 0.0f;
+    float g1[6] = {0.5f, -1.0f, 2.0f, -0.25f, 1.5f, -3.0f}, g2[6] = {-0.2f, 0.7f, 1.1f, -2.0f, 0.3f, 0.9f};
+    float pa[6] = {0}, pb[6] = {0};
+    t5pt_optim *a, *b;
+    ck_assert_int_eq(t5pt_optim_create(&a, &oc, 2, 3), T5PT_OK);
+    ck_assert_int_eq(t5pt_optim_step(a, pa, g1), T5PT_OK);
+    oc.start_step = 1;
+    ck_assert_int_eq(t5pt_optim_create(&b, &oc, 2, 3), T5PT_OK);
+    float V[6];
+    int64_t st;
+    t5pt_optim_state_get(a, V, &st);
+    ck_assert_int_eq(t5pt_optim_state_set(b, V, 6, 0), T5PT_OK);
+    memcpy(pb, pa, sizeof pa);
+    ck_assert_int_eq(t5pt_optim_step(a, pa, g2), T5PT_OK);
+    ck_assert_int_eq(t5pt_optim_step(b, pb, g2), T5PT_OK);
+    ck_assert(memcmp(pa, pb, sizeof pa) == 0);
+    t5pt_optim_free(a);
+    t5pt_optim_free(b);
+    oc.start_step = 1100000;
+    ck_assert_int_eq(t5pt_optim_create(&b, &oc, 2, 3), T5PT_OK);
+    float p[6] = {0};
+    ck_assert_int_eq(t5pt_optim_step(b, p, g1), T5PT_OK);
+    for (int i = 0; i < 6; i++) ck_assert_msg(fabsf(p[i] + 0.3f * (g1[i] > 0 ? 1.0f : -1.0f)) < 1e-6f, "p[%d] = %g", i, (double)p[i]);
+    t5pt_optim_free(b);
 }
 END_TEST
 
@@ -398,6 +446,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(tu, test_schedules);
     tcase_add_test(tu, test_defaults_and_names);
     tcase_add_test(tu, test_errors);
+    tcase_add_test(tu, test_start_step);
     suite_add_tcase(s, tu);
     return s;
 }

@@ -57,14 +57,20 @@ static int id_of_row(const float *row) {
     return -1;
 }
 
-static void check_sampled_rows(const float *P, int row0, int n) {
-    int seen[5000] = {0};
+/* Rows [row0, n) come from ids in [0, 5000) (pad, eos and unk included, as the official code
+ * draws), distinct when `distinct`. Returns how many rows are an id below 3. */
+static int check_sampled_rows(const float *P, int row0, int n, int distinct) {
+    static int seen[5000];
+    memset(seen, 0, sizeof seen);
+    int special = 0;
     for (int i = row0; i < n; i++) {
         int id = id_of_row(P + (size_t)i * D());
-        ck_assert_msg(id >= 3 && id < 5000, "row %d is embedding %d (want 3..4999)", i, id);
-        ck_assert_msg(!seen[id], "id %d drawn twice", id);
+        ck_assert_msg(id >= 0 && id < 5000, "row %d is embedding %d (want 0..4999)", i, id);
+        ck_assert_msg(!distinct || !seen[id], "id %d drawn twice", id);
         seen[id] = 1;
+        special += id < 3;
     }
+    return special;
 }
 
 static int count_entries(const char *dir) {
@@ -90,8 +96,46 @@ START_TEST(test_parse_kind) {
     ck_assert_int_eq(k, T5PT_INIT_CLASS_LABELS);
     ck_assert_int_eq(t5pt_init_parse_kind(&k, "text"), T5PT_OK);
     ck_assert_int_eq(k, T5PT_INIT_TEXT);
+    ck_assert_int_eq(t5pt_init_parse_kind(&k, "random-uniform-t5x"), T5PT_OK);
+    ck_assert_int_eq(k, T5PT_INIT_RANDOM_UNIFORM_T5X);
     ck_assert_int_eq(t5pt_init_parse_kind(&k, "xavier"), T5PT_ERR_ARG);
     ck_assert(strstr(t5pt_last_error(), "xavier") != NULL);
+    ck_assert(strstr(t5pt_last_error(), "random-uniform-t5x") != NULL);
+    /* the one table: every kind has a name that parses back, a help line and a PEFT name */
+    const char *peft[] = {"RANDOM", "SAMPLE_VOCAB", "SAMPLE_VOCAB", "TEXT", "RANDOM"};
+    for (int i = 0; i <= (int)T5PT_INIT_RANDOM_UNIFORM_T5X; i++) {
+        const char *name = t5pt_init_kind_name((t5pt_init_kind)i);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_int_eq(t5pt_init_parse_kind(&k, name), T5PT_OK);
+        ck_assert_int_eq(k, i);
+        ck_assert(strstr(t5pt_init_kind_choices(), name) != NULL);
+        ck_assert(t5pt_init_kind_help((t5pt_init_kind)i)[0] != 0);
+        ck_assert_str_eq(t5pt_init_peft_name((t5pt_init_kind)i), peft[i]);
+    }
+    ck_assert_ptr_null(t5pt_init_kind_name((t5pt_init_kind)99));
+}
+END_TEST
+
+/* random-uniform-t5x: the official code's U[0, 0.5) (u * range with the same draws). */
+START_TEST(test_init_random_uniform_t5x) {
+    int n = 20, d = D();
+    float *a = malloc(sizeof(float) * n * d);
+    t5pt_init_config ic = {.kind = T5PT_INIT_RANDOM_UNIFORM_T5X, .range = 0.5f, .seed = 42};
+    ck_assert_int_eq(t5pt_prompt_init(a, n, model, &ic), T5PT_OK);
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 42);
+    float lo = 1, hi = -1;
+    for (int k = 0; k < n * d; k++) {
+        ck_assert(a[k] == (float)(t5pt_rng_uniform(&r) * 0.5));
+        ck_assert(a[k] >= 0.0f && a[k] < 0.5f);
+        lo = fminf(lo, a[k]);
+        hi = fmaxf(hi, a[k]);
+    }
+    ck_assert(lo < 0.05f && hi > 0.45f);
+    ic.range = NAN;
+    ck_assert_int_eq(t5pt_prompt_init(a, n, model, &ic), T5PT_ERR_ARG);
+    ck_assert(strstr(t5pt_last_error(), "random-uniform-t5x") != NULL);
+    free(a);
 }
 END_TEST
 
@@ -137,18 +181,19 @@ START_TEST(test_init_sampled_vocab) {
     ic.kind = T5PT_INIT_SAMPLED_VOCAB;
     ic.seed = 7;
     ck_assert_int_eq(t5pt_prompt_init(a, n, model, &ic), T5PT_OK);
-    check_sampled_rows(a, 0, n);
+    check_sampled_rows(a, 0, n, 1);
     ck_assert_int_eq(t5pt_prompt_init(b, n, model, &ic), T5PT_OK);
     ck_assert(memcmp(a, b, sizeof(float) * n * d) == 0);
     ic.seed = 8;
     ck_assert_int_eq(t5pt_prompt_init(b, n, model, &ic), T5PT_OK);
     ck_assert(memcmp(a, b, sizeof(float) * n * d) != 0);
-    /* all 4997 candidates can be drawn; one more cannot */
-    float *big = malloc(sizeof(float) * 4998 * d);
-    ck_assert_int_eq(t5pt_prompt_init(big, 4997, model, &ic), T5PT_OK);
-    check_sampled_rows(big, 0, 4997);
-    ck_assert_int_eq(t5pt_prompt_init(big, 4998, model, &ic), T5PT_ERR_ARG);
-    ck_assert(strstr(t5pt_last_error(), "distinct") != NULL);
+    /* all 5000 ids, pad/eos/unk included, without replacement: every id exactly once */
+    float *big = malloc(sizeof(float) * 6000 * d);
+    ck_assert_int_eq(t5pt_prompt_init(big, 5000, model, &ic), T5PT_OK);
+    ck_assert_int_eq(check_sampled_rows(big, 0, 5000, 1), 3);
+    /* past the pool: with replacement, never an error (the official code switches to replace=True) */
+    ck_assert_int_eq(t5pt_prompt_init(big, 6000, model, &ic), T5PT_OK);
+    check_sampled_rows(big, 0, 6000, 0);
     free(big);
     free(a);
     free(b);
@@ -177,12 +222,16 @@ START_TEST(test_init_class_labels) {
         }
     /* a one-token label is its embedding row exactly, even past id 5000 */
     ck_assert(memcmp(P + d, t5pt_model_embedding(model, 5008), sizeof(float) * d) == 0);
-    check_sampled_rows(P, 3, n);
+    check_sampled_rows(P, 3, n, 1);
+    /* the official order: the whole prompt sampled-vocab first, then the label rows over it */
+    t5pt_init_config sv = {.kind = T5PT_INIT_SAMPLED_VOCAB, .seed = 3};
+    ck_assert_int_eq(t5pt_prompt_init(Q, n, model, &sv), T5PT_OK);
+    ck_assert(memcmp(P + 3 * d, Q + 3 * d, sizeof(float) * (n - 3) * d) == 0);
     ck_assert_int_eq(t5pt_prompt_init(Q, n, model, &ic), T5PT_OK);
     ck_assert(memcmp(P, Q, sizeof(float) * n * d) == 0);
-    /* more labels than rows */
-    ck_assert_int_eq(t5pt_prompt_init(P, 2, model, &ic), T5PT_ERR_ARG);
-    ck_assert(strstr(t5pt_last_error(), "3 labels") != NULL);
+    /* more labels than rows: the extra labels are skipped, not an error */
+    ck_assert_int_eq(t5pt_prompt_init(Q, 2, model, &ic), T5PT_OK);
+    ck_assert(memcmp(P, Q, sizeof(float) * 2 * d) == 0);
     /* exactly as many labels as rows: no sampled rows */
     ck_assert_int_eq(t5pt_prompt_init(P, 3, model, &ic), T5PT_OK);
     /* an empty label, an id outside the vocabulary */
@@ -338,6 +387,80 @@ START_TEST(test_peft_init_names) {
     ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
     ck_assert(t5pt_json_get(t5pt_json_root(doc), "prompt_tuning_init_text")->type == JSON_NULL);
     t5pt_json_free(doc);
+    free(P);
+}
+END_TEST
+
+/* What an adapter records (placement, init, init text) comes back from t5pt_prompt_load_ex. */
+START_TEST(test_peft_records_training) {
+    int n = 3, d = 8;
+    float *P = random_prompt(n, d, 4), *Q;
+    const char *dir = test_tmp("recorded");
+    t5pt_peft_info info = {.init_name = "class-labels", .init_text = "positive,negative", .placement = "append",
+                           .num_layers = 2, .num_attention_heads = 4};
+    ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
+    t5pt_prompt_info pi;
+    int qn, qd;
+    ck_assert_msg(t5pt_prompt_load_ex(dir, &Q, &qn, &qd, &pi) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert(qn == n && qd == d && memcmp(P, Q, sizeof(float) * n * d) == 0);
+    ck_assert_str_eq(pi.placement, "append");
+    ck_assert_str_eq(pi.init, "class-labels");
+    ck_assert_int_eq(pi.rows_in_file, n);
+    ck_assert_int_eq(pi.from_config, 1);
+    free(Q);
+    st_file *f;
+    ck_assert_int_eq(t5pt_st_open(&f, test_tmp("recorded/adapter_model.safetensors")), T5PT_OK);
+    ck_assert_str_eq(t5pt_st_metadata(f, "t5pt_init_text"), "positive,negative");
+    t5pt_st_close(f);
+    json_doc *doc = read_json(test_tmp("recorded/adapter_config.json"));
+    ck_assert_str_eq(t5pt_json_get_str(t5pt_json_root(doc), "prompt_tuning_init"), "SAMPLE_VOCAB");
+    t5pt_json_free(doc);
+    /* nothing recorded: empty strings */
+    ck_assert_int_eq(t5pt_prompt_save_peft(dir, P, n, d, NULL, NULL), T5PT_OK);
+    ck_assert_int_eq(t5pt_prompt_load_ex(dir, &Q, &qn, &qd, &pi), T5PT_OK);
+    ck_assert(pi.placement[0] == 0 && pi.init[0] == 0);
+    free(Q);
+    /* a recorded placement that does not parse is refused */
+    info.placement = "sideways";
+    ck_assert_int_eq(t5pt_prompt_save_peft_ex(dir, P, n, d, &info), T5PT_OK);
+    ck_assert_int_eq(t5pt_prompt_load_ex(dir, &Q, &qn, &qd, &pi), T5PT_ERR_FORMAT);
+    ck_assert(strstr(t5pt_last_error(), "sideways") != NULL);
+    free(P);
+}
+END_TEST
+
+/* The bare-file pitfall: a PEFT seq2seq adapter_model.safetensors holds 2n rows. Given the file
+ * with its adapter_config.json beside it, the config says n; alone, every row is used and
+ * rows_in_file / from_config say so (the commands print it). */
+START_TEST(test_bare_adapter_file) {
+    const char *src = "golden/cases/relu_tied_prepend/peft_adapter/adapter_model.safetensors";
+    float *P, *Q;
+    int n, d, qn, qd;
+    t5pt_prompt_info pi;
+    ck_assert_int_eq(t5pt_prompt_load("golden/cases/relu_tied_prepend/peft_adapter", &P, &n, &d), T5PT_OK);
+    ck_assert_msg(t5pt_prompt_load_ex(src, &Q, &qn, &qd, &pi) == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_int_eq(qn, n);
+    ck_assert_int_eq(pi.rows_in_file, 2 * n);
+    ck_assert_int_eq(pi.from_config, 1);
+    ck_assert(memcmp(P, Q, sizeof(float) * n * d) == 0);
+    free(Q);
+    /* the same bytes without a config beside them */
+    char *data;
+    size_t len;
+    ck_assert_int_eq(t5pt_read_file(src, &data, &len), T5PT_OK);
+    ck_assert(mkdir(test_tmp("lonely"), 0777) == 0);
+    ck_assert_int_eq(t5pt_write_file_atomic(test_tmp("lonely/adapter_model.safetensors"), data, len), T5PT_OK);
+    ck_assert_int_eq(t5pt_prompt_load_ex(test_tmp("lonely/adapter_model.safetensors"), &Q, &qn, &qd, &pi), T5PT_OK);
+    ck_assert_int_eq(qn, 2 * n);
+    ck_assert_int_eq(pi.rows_in_file, 2 * n);
+    ck_assert_int_eq(pi.from_config, 0);
+    free(Q);
+    /* a config that disagrees with the rows is an error naming both */
+    const char *cfg = "{\"peft_type\": \"PROMPT_TUNING\", \"num_virtual_tokens\": 5, \"task_type\": \"SEQ_2_SEQ_LM\"}";
+    ck_assert_int_eq(t5pt_write_file_atomic(test_tmp("lonely/adapter_config.json"), cfg, strlen(cfg)), T5PT_OK);
+    ck_assert_int_eq(t5pt_prompt_load_ex(test_tmp("lonely/adapter_model.safetensors"), &Q, &qn, &qd, &pi), T5PT_ERR_SHAPE);
+    ck_assert(strstr(t5pt_last_error(), "adapter_config.json") != NULL);
+    free(data);
     free(P);
 }
 END_TEST
@@ -664,6 +787,7 @@ static Suite *prompt_suite(void) {
     tcase_set_timeout(ti, 60);
     tcase_add_test(ti, test_parse_kind);
     tcase_add_test(ti, test_init_random_uniform);
+    tcase_add_test(ti, test_init_random_uniform_t5x);
     tcase_add_test(ti, test_init_sampled_vocab);
     tcase_add_test(ti, test_init_class_labels);
     tcase_add_test(ti, test_init_text);
@@ -672,6 +796,8 @@ static Suite *prompt_suite(void) {
     tcase_add_checked_fixture(tf, setup, teardown);
     tcase_add_test(tf, test_peft_roundtrip);
     tcase_add_test(tf, test_peft_init_names);
+    tcase_add_test(tf, test_peft_records_training);
+    tcase_add_test(tf, test_bare_adapter_file);
     tcase_add_test(tf, test_peft_golden_adapter);
     tcase_add_test(tf, test_peft_two_submodules_default);
     tcase_add_loop_test(tf, test_peft_malformed, 0, (int)(sizeof bad_adapters / sizeof bad_adapters[0]));

@@ -24,6 +24,7 @@ int cli_neighbors(int argc, char **argv);
 int cli_plot(int argc, char **argv);
 /* The figure of `t5pt plot` from n metrics logs into out (atomic); also `train --plot`. */
 t5pt_status cli_plot_metrics(const char *const *paths, int n, const char *out);
+int cli_sweep(int argc, char **argv);
 
 /* ---- option rows several commands share (one wording, one range) */
 #define CLI_OPT_MODEL(dst)                                                                                          \
@@ -35,9 +36,10 @@ t5pt_status cli_plot_metrics(const char *const *paths, int n, const char *out);
 #define CLI_OPT_THREADS(dst)                                                                                        \
     {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "N", .help = "OpenMP threads",                 \
      .dflt = "OMP_NUM_THREADS, else every core", .min = 1, .max = CLI_MAX_THREADS}
-#define CLI_OPT_PLACEMENT(dst)                                                                                      \
+#define CLI_OPT_PLACEMENT(dst, given_flag)                                                                          \
     {.name = "placement", .kind = CLI_STR, .target = (dst), .metavar = "P",                                         \
-     .help = "prepend | append | at:K (before input token K): as the prompt was trained"}
+     .help = "prepend | append | at:K (before input token K): as the prompt was trained", .given = (given_flag),     \
+     .dflt = "the placement the prompt recorded, else prepend"}
 #define CLI_OPT_MAX_SRC_LEN(dst)                                                                                    \
     {.name = "max-src-len", .kind = CLI_INT, .target = (dst), .metavar = "N",                                       \
      .help = "truncate inputs to N tokens incl. </s> (the count is reported)", .dflt = "no limit", .min = 2,       \
@@ -93,9 +95,6 @@ typedef struct {
     t5pt_batch view;
 } cli_batch_tensors;
 int cli_read_batch(const char *cmd, const char *path, cli_batch_tensors *b);
-/* A soft prompt file (PEFT directory, .safetensors, .npy) for the model of model_dir: refused
- * with one line when its width is not d_model or it has no row. 0 or the exit status. */
-int cli_load_prompt(const char *cmd, const char *path, const char *model_dir, int d_model, float **P, int *n);
 void cli_batch_tensors_free(cli_batch_tensors *b);
 
 /* Reads one line from f into a growing buffer (without the newline); -1 at EOF. */
@@ -105,6 +104,19 @@ long cli_getline(char **buf, size_t *cap, FILE *f);
 int cli_check_optim(const char *cmd, const t5pt_optim_config *oc);
 /* --placement TEXT: 0, or 2 after a usage error. */
 int cli_parse_placement(const char *cmd, const char *text, t5pt_placement *pl);
+
+/* Loads --prompt PATH (PEFT directory, .safetensors, .npy) with what it records
+ * (t5pt_prompt_load_ex) and refuses, in one line, a width that is not the d_model of the model in
+ * model_dir. A bare prompt file read whole (no adapter_config.json beside it) is said on stderr
+ * with its row count. 0, or 1 after the error. */
+int cli_load_prompt(const char *cmd, const char *path, const char *model_dir, int d_model, float **P, int *n,
+                    t5pt_prompt_info *info);
+/* The placement for prompts[0..count) trained with the placements they recorded: --placement when
+ * the user gave it (given; a note on stderr for each prompt that recorded another), else the one
+ * they recorded (said on stderr when it is not prepend); prompts that recorded different ones
+ * need --placement. *pl must hold the parsed --placement (or its default) on entry. 0, or 2. */
+int cli_resolve_placement(const char *cmd, int given, const char *const *paths, const t5pt_prompt_info *infos,
+                          int count, t5pt_placement *pl);
 
 /* Where the tokenizer is looked for, as --help prints it (from the same table the lookup uses). */
 void cli_print_tokenizer_lookup(FILE *f);

@@ -45,10 +45,10 @@ static t5pt_status optim_from_json(t5pt_optim_config *oc, const char *path) {
 }
 
 typedef struct {
-    const char *model, *batch, *prompt, *out, *placement, *optim, *optim_json;
-    int grad, steps, all, threads, prompt_len;
-    float lr;
-    int have_lr;
+    const char *model, *batch, *prompt, *out, *placement, *optim, *optim_json, *loss;
+    int grad, steps, all, threads, prompt_len, start_step;
+    float lr, z_loss;
+    int have_lr, have_z_loss, have_start_step, have_placement;
 } dump_args;
 
 /* The optimizer of --steps: --optim-json, then --optim / --lr on top. 0, or the exit status. */
@@ -64,6 +64,7 @@ static int optim_config(const dump_args *a, t5pt_optim_config *oc) {
         if (!a->optim_json || k != oc->kind) t5pt_optim_config_default(oc, k);
     }
     if (a->have_lr) oc->lr = a->lr;
+    if (a->have_start_step) oc->start_step = a->start_step;
     return cli_check_optim("dump", oc);
 }
 
@@ -91,12 +92,15 @@ int cli_read_batch(const char *cmd, const char *path, cli_batch_tensors *b) {
     return rc;
 }
 
-/* --prompt, cut to --prompt-len rows; no prompt: *P NULL, *n 0. */
-static int load_prompt(const dump_args *a, int d, float **P, int *n) {
-    int pd;
+/* --prompt, cut to --prompt-len rows, and the placement it recorded unless --placement is given;
+ * no prompt: *P NULL, *n 0. */
+static int load_prompt(const dump_args *a, int d, float **P, int *n, t5pt_placement *pl) {
+    t5pt_prompt_info info;
+    int rc;
     if (!a->prompt) return 0;
-    if (t5pt_prompt_load(a->prompt, P, n, &pd) != T5PT_OK) return cli_fail_lib("dump");
-    if (pd != d) return cli_fail("dump", "%s: prompt width %d != d_model %d of %s", a->prompt, pd, d, a->model);
+    if ((rc = cli_load_prompt("dump", a->prompt, a->model, d, P, n, &info)) != 0 ||
+        (rc = cli_resolve_placement("dump", a->have_placement, &a->prompt, &info, 1, pl)) != 0)
+        return rc;
     if (a->prompt_len >= 0) {
         if (a->prompt_len > *n) return cli_fail("dump", "--prompt-len %d: the prompt has only %d rows", a->prompt_len, *n);
         *n = a->prompt_len;
@@ -170,7 +174,8 @@ static t5pt_status add_trajectory(st_writer *w, t5pt_ctx *c, const t5pt_optim_co
 }
 
 /* Loads, computes and writes; 0 or the exit status. */
-static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_config *oc) {
+static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_config *oc, t5pt_loss_kind lk, float z) {
+    /* pl: --placement, or the one the prompt recorded (load_prompt) */
     const char *cmd = "dump";
     t5pt_model *m = NULL;
     cli_batch_tensors b = {0};
@@ -180,7 +185,7 @@ static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_conf
     st_writer *w = NULL;
     if (t5pt_model_load(&m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
     const t5pt_config *cfg = t5pt_model_config(m);
-    if ((rc = cli_read_batch(cmd, a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n)) != 0) goto out;
+    if ((rc = cli_read_batch(cmd, a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n, &pl)) != 0) goto out;
     if ((a->grad || a->steps) && n == 0) {
         rc = cli_fail(cmd, "--grad and --steps need a --prompt with at least one row");
         goto out;
@@ -191,7 +196,7 @@ static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_conf
         cli_fail(cmd, "out of memory");
         goto out;
     }
-    if (t5pt_ctx_create(&c, m, b.view.B, b.view.T, b.view.L, n) != T5PT_OK ||
+    if (t5pt_ctx_create(&c, m, b.view.B, b.view.T, b.view.L, n) != T5PT_OK || t5pt_ctx_set_loss(c, lk, z) != T5PT_OK ||
         t5pt_forward(c, P, n, pl, &b.view, &loss) != T5PT_OK || add_forward(w, c, cfg, loss, a->all) != T5PT_OK ||
         (a->grad && add_grad(w, c, n, cfg->d_model) != T5PT_OK) ||
         (a->steps && add_trajectory(w, c, oc, P, n, cfg->d_model, pl, &b.view, a->steps) != T5PT_OK) ||
@@ -210,7 +215,7 @@ out:
 }
 
 int cli_dump(int argc, char **argv) {
-    dump_args a = {.placement = "prepend", .prompt_len = -1};
+    dump_args a = {.placement = "prepend", .prompt_len = -1, .loss = "mean"};
     const cli_option opts[] = {
         CLI_OPT_MODEL(&a.model),
         {.name = "batch", .kind = CLI_STR, .target = &a.batch, .metavar = "FILE",
@@ -220,13 +225,13 @@ int cli_dump(int argc, char **argv) {
         {.name = "out", .kind = CLI_STR, .target = &a.out, .metavar = "FILE", .help = "safetensors file to write",
          .flags = CLI_REQUIRED},
         {.name = "prompt", .kind = CLI_STR, .target = &a.prompt, .metavar = "PATH",
-         .help = "soft prompt: a safetensors file with prompt_embeddings [n,d] (for a\n"
-                 "seq2seq PEFT adapter with 2n rows the first n), a PEFT adapter\n"
-                 "directory, or a T5X .npy [n,d]",
+         .help = "soft prompt: a PEFT adapter directory (or its adapter_model.safetensors\n"
+                 "beside its adapter_config.json; a seq2seq adapter's first n of 2n rows),\n"
+                 "a safetensors file with prompt_embeddings [n,d], or a T5X .npy [n,d]",
          .dflt = "no prompt"},
         {.name = "prompt-len", .kind = CLI_INT, .target = &a.prompt_len, .metavar = "N",
          .help = "use only the first N rows of the prompt", .dflt = "all rows", .min = 0, .max = 1 << 20},
-        CLI_OPT_PLACEMENT(&a.placement),
+        CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
         {.name = "grad", .kind = CLI_FLAG, .target = &a.grad,
          .help = "also write prompt_grad [n,d] = d loss / d prompt (summed over the batch)"},
         {.name = "steps", .kind = CLI_INT, .target = &a.steps, .metavar = "N",
@@ -238,11 +243,24 @@ int cli_dump(int argc, char **argv) {
         {.name = "lr", .kind = CLI_FLOAT, .target = &a.lr, .metavar = "X", .help = "learning rate",
          .dflt = "0.3 for Adafactor, 1e-3 for AdamW", .min = 0, .max = FLT_MAX, .flags = CLI_MIN_EXCLUSIVE,
          .given = &a.have_lr},
+        {.name = "adafactor-start-step", .kind = CLI_INT, .target = &a.start_step, .metavar = "N",
+         .help = "Adafactor steps counted before the first update: beta2 = 1 - (N + t)^-0.8\n"
+                 "(the paper's code keeps the checkpoint's step, 1100000)",
+         .dflt = "0, or the --optim-json value", .min = 0, .max = 2147483647, .given = &a.have_start_step},
+        {.name = "loss", .kind = CLI_STR, .target = &a.loss, .metavar = "L",
+         .help = "mean: mean cross-entropy over the labels (Hugging Face's) |\n"
+                 "sum-zloss: sum over the labels of cross-entropy + z * logsumexp^2,\n"
+                 "z = 1e-4 (the paper's code, T5X)",
+         .choices = "mean|sum-zloss"},
+        {.name = "z-loss", .kind = CLI_FLOAT, .target = &a.z_loss, .metavar = "X",
+         .help = "z-loss coefficient (per label token: + X * logsumexp(logits)^2)",
+         .dflt = "0 with --loss mean, 1e-4 with sum-zloss", .min = 0, .max = 1e6, .given = &a.have_z_loss},
         {.name = "optim-json", .kind = CLI_STR, .target = &a.optim_json, .metavar = "FILE",
          .help = "every optimizer hyperparameter from a JSON object (the \"optim\" object\n"
                  "of a golden case.json: kind, lr, eps, clip_threshold, decay_rate, beta1,\n"
-                 "weight_decay, scale_parameter, relative_step, warmup_init, betas,\n"
-                 "schedule {kind, warmup_steps, total_steps}); --optim/--lr override it"},
+                 "weight_decay, scale_parameter, relative_step, warmup_init, start_step,\n"
+                 "betas, schedule {kind, warmup_steps, total_steps}); --optim, --lr and\n"
+                 "--adafactor-start-step override it"},
         {.name = "all", .kind = CLI_FLAG, .target = &a.all, .help = "also write every intermediate activation"},
         CLI_OPT_THREADS(&a.threads),
         {0}};
@@ -250,7 +268,7 @@ int cli_dump(int argc, char **argv) {
         .name = "dump",
         .usage = "--model DIR --batch BATCH.safetensors --out OUT.safetensors [options]",
         .about = "The conformance command: computes on one batch and writes the results as safetensors\n"
-                 "(all F32): logits [B,L,V], loss [] (mean cross-entropy over labels != -100),\n"
+                 "(all F32): logits [B,L,V], loss [] (the --loss over labels != -100),\n"
                  "encoder_last_hidden_state [B,n+T,d]; with --all also inputs_embeds, encoder_block_<i>,\n"
                  "decoder_block_<i>, decoder_last_hidden_state and encoder_attention_mask (I64).\n",
         .options = opts,
@@ -266,6 +284,10 @@ int cli_dump(int argc, char **argv) {
         (a.optim_json && cli_check_input_file(cmd, "optim-json", a.optim_json)) || cli_check_output_file(cmd, "out", a.out))
         return 1;
     if ((rc = optim_config(&a, &oc)) != 0) return rc;
+    t5pt_loss_kind lk;
+    float z;
+    if (t5pt_loss_parse(a.loss, &lk, &z) != T5PT_OK) return cli_usage_error(cmd, "--loss: %s", t5pt_last_error());
+    if (a.have_z_loss) z = a.z_loss;
     cli_set_threads(a.threads);
-    return run_dump(&a, pl, &oc);
+    return run_dump(&a, pl, &oc, lk, z);
 }

@@ -11,7 +11,7 @@
 typedef struct {
     const char *model, *data, *placement, *labels, *predictions, *tokenizer;
     cli_strs prompts;
-    int batch, max_new, threads, no_generate;
+    int batch, max_new, threads, no_generate, have_placement;
     t5pt_data_options dopt;
 } eval_args;
 
@@ -47,7 +47,7 @@ static int check_paths(const eval_args *a) {
     return 0;
 }
 
-static int load_all(const eval_args *a, loaded *l) {
+static int load_all(const eval_args *a, loaded *l, t5pt_placement *pl) {
     const char *cmd = "eval";
     l->E = a->prompts.n ? a->prompts.n : 1;
     l->P = calloc((size_t)l->E, sizeof(float *));
@@ -57,11 +57,14 @@ static int load_all(const eval_args *a, loaded *l) {
         t5pt_dataset_load(&l->d, a->data, l->tok, &a->dopt) != T5PT_OK)
         return cli_fail_lib(cmd);
     const int dm = t5pt_model_config(l->m)->d_model;
-    for (int e = 0; e < a->prompts.n; e++) {
-        int pd;
-        if (t5pt_prompt_load(a->prompts.v[e], &l->P[e], &l->n[e], &pd) != T5PT_OK) return cli_fail_lib(cmd);
-        if (pd != dm) return cli_fail(cmd, "%s: prompt width %d != d_model %d of %s", a->prompts.v[e], pd, dm, a->model);
-    }
+    t5pt_prompt_info *info = calloc((size_t)l->E, sizeof *info);
+    if (!info) return cli_fail(cmd, "out of memory");
+    int rc = 0;
+    for (int e = 0; e < a->prompts.n && !rc; e++)
+        rc = cli_load_prompt(cmd, a->prompts.v[e], a->model, dm, &l->P[e], &l->n[e], &info[e]);
+    if (!rc) rc = cli_resolve_placement(cmd, a->have_placement, a->prompts.v, info, a->prompts.n, pl);
+    free(info);
+    if (rc) return rc;
     if (l->d->truncated_src)
         fprintf(stderr, "t5pt eval: %s: %d of %d inputs truncated to --max-src-len %d tokens\n", a->data,
                 l->d->truncated_src, l->d->n, a->dopt.max_src_len);
@@ -77,7 +80,7 @@ static int validate_and_load(const eval_args *a, t5pt_eval_options *eo, char ***
     if (a->labels && (rc = cli_parse_labels(cmd, a->labels, labels, C)) != 0) return rc;
     if ((rc = check_paths(a)) != 0) return rc;
     cli_set_threads(a->threads);
-    return load_all(a, l);
+    return load_all(a, l, &eo->pl);
 }
 
 static void print_scores(const eval_args *a, const loaded *l, const t5pt_eval_result *res, int C) {
@@ -167,7 +170,7 @@ int cli_eval(int argc, char **argv) {
          .help = "PEFT adapter directory, .safetensors (prompt_embeddings) or T5X .npy;\n"
                  "give it several times for an ensemble",
          .dflt = "none: the bare model"},
-        CLI_OPT_PLACEMENT(&a.placement),
+        CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
         {.name = "labels", .kind = CLI_STR, .target = &a.labels, .metavar = "a,b,c",
          .help = "candidate label words for rank classification (\\, for a literal comma)"},
         {.name = "no-generate", .kind = CLI_FLAG, .target = &a.no_generate,

@@ -90,13 +90,14 @@ static int generate_all(generator *g, const cli_strs *texts) {
 int cli_generate(int argc, char **argv) {
     struct {
         const char *model, *prompt, *placement, *tokenizer;
+        int have_placement;
         int max_new, max_src, threads, ids;
         cli_strs texts;
     } a = {.placement = "prepend", .max_new = 64};
     const cli_option opts[] = {
         CLI_OPT_MODEL(&a.model),
         {.name = "prompt", .kind = CLI_STR, .target = &a.prompt, .metavar = "PATH", .help = "soft prompt: PEFT adapter directory, .safetensors or T5X .npy", .dflt = "none"},
-        CLI_OPT_PLACEMENT(&a.placement),
+        CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
         {.name = "max-new-tokens", .kind = CLI_INT, .target = &a.max_new, .metavar = "N", .help = "generation limit", .min = 1, .max = 1 << 20},
         CLI_OPT_MAX_SRC_LEN(&a.max_src),
         CLI_OPT_TOKENIZER(&a.tokenizer),
@@ -126,7 +127,7 @@ int cli_generate(int argc, char **argv) {
     t5pt_model *m = NULL;
     t5pt_tokenizer *tok = NULL;
     float *P = NULL;
-    int pd = 0;
+    t5pt_prompt_info info;
     /* everything the command line alone can show wrong, before the model loads */
     if ((rc = cli_parse_placement(cmd, a.placement, &g.pl)) != 0) goto out;
     rc = 1;
@@ -134,14 +135,13 @@ int cli_generate(int argc, char **argv) {
         (a.tokenizer && cli_check_input_any(cmd, "tokenizer", a.tokenizer)))
         goto out;
     cli_set_threads(a.threads);
-    if (t5pt_model_load(&m, a.model) != T5PT_OK || cli_load_tokenizer(cmd, a.model, a.tokenizer, &tok) != T5PT_OK ||
-        (a.prompt && t5pt_prompt_load(a.prompt, &P, &g.n, &pd) != T5PT_OK)) {
+    if (t5pt_model_load(&m, a.model) != T5PT_OK || cli_load_tokenizer(cmd, a.model, a.tokenizer, &tok) != T5PT_OK) {
         cli_fail_lib(cmd);
         goto out;
     }
-    if (P && pd != t5pt_model_config(m)->d_model) {
-        cli_fail(cmd, "%s: prompt width %d != d_model %d of %s", a.prompt, pd, t5pt_model_config(m)->d_model, a.model);
-        goto out;
+    if (a.prompt) {
+        if (cli_load_prompt(cmd, a.prompt, a.model, t5pt_model_config(m)->d_model, &P, &g.n, &info)) goto out;   /* rc 1 */
+        if ((rc = cli_resolve_placement(cmd, a.have_placement, &a.prompt, &info, 1, &g.pl)) != 0) goto out;
     }
     g.m = m;
     g.tok = tok;

@@ -38,8 +38,13 @@ static int run_neighbors(const neighbors_args *a) {
         goto out;
     }
     const int d = t5pt_model_config(m)->d_model;
-    if ((rc = cli_load_prompt(cmd, a->prompt, a->model, d, &P, &n)) != 0) goto out;
+    t5pt_prompt_info info;
+    if ((rc = cli_load_prompt(cmd, a->prompt, a->model, d, &P, &n, &info)) != 0) goto out;
     rc = 1;
+    if (n < 1) {
+        cli_fail(cmd, "--prompt %s: the prompt has 0 rows", a->prompt);
+        goto out;
+    }
     /* ids past the tokenizer's vocabulary are padding rows of the embedding table */
     const int V = t5pt_tokenizer_vocab_size(tok);
     ids = malloc((size_t)n * a->k * sizeof *ids);

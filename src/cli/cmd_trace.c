@@ -10,23 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared with `t5pt neighbors` (cli.h): the prompt file's rows, refused with one clear
- * line when its width is not the model's or it has no row. 0 or the exit status. */
-int cli_load_prompt(const char *cmd, const char *path, const char *model_dir, int d_model, float **P, int *n) {
-    int pd = 0;
-    *P = NULL;
-    *n = 0;
-    if (t5pt_prompt_load(path, P, n, &pd) != T5PT_OK) return cli_fail_lib(cmd);
-    if (pd != d_model)
-        return cli_fail(cmd, "--prompt %s: prompt rows have width %d, but d_model of %s is %d (a prompt trained for another model?)",
-                        path, pd, model_dir, d_model);
-    if (*n < 1) return cli_fail(cmd, "--prompt %s: the prompt has 0 rows", path);
-    return 0;
-}
-
 typedef struct {
     const char *model, *data, *batch, *prompt, *placement, *json, *svg, *tokenizer;
-    int prompt_len, examples, threads, readable;
+    int prompt_len, examples, threads, readable, have_placement;
     uint64_t seed;
     t5pt_data_options dopt;
 } trace_args;
@@ -153,6 +139,7 @@ static void trace_batch_free(trace_batch *tb) {
 }
 
 static int run_trace(const trace_args *a, t5pt_placement pl) {
+    /* pl: --placement, or (resolved below) the one the prompt recorded */
     const char *cmd = "trace";
     t5pt_model *m = NULL;
     trace_batch tb = {0};
@@ -168,7 +155,14 @@ static int run_trace(const trace_args *a, t5pt_placement pl) {
     }
     const int d = t5pt_model_config(m)->d_model;
     if (a->prompt) {
-        if ((rc = cli_load_prompt(cmd, a->prompt, a->model, d, &P, &n)) != 0) goto out;
+        t5pt_prompt_info info;
+        if ((rc = cli_load_prompt(cmd, a->prompt, a->model, d, &P, &n, &info)) != 0) goto out;
+        rc = 1;
+        if (n < 1) {
+            cli_fail(cmd, "--prompt %s: the prompt has 0 rows", a->prompt);
+            goto out;
+        }
+        if ((rc = cli_resolve_placement(cmd, a->have_placement, &a->prompt, &info, 1, &pl)) != 0) goto out;
         rc = 1;
     } else {
         n = a->prompt_len;
@@ -201,7 +195,10 @@ static int run_trace(const trace_args *a, t5pt_placement pl) {
         cli_fail(cmd, "every label of the batch is -100: the loss is the constant 0, no gradient to trace");
         goto out;
     }
-    print_table(t, a->placement);
+    char placement[24];   /* the one used: --placement, or the prompt's recorded one */
+    if (pl.kind == T5PT_PLACE_AT) snprintf(placement, sizeof placement, "at:%d", pl.at);
+    else snprintf(placement, sizeof placement, "%s", pl.kind == T5PT_PLACE_APPEND ? "append" : "prepend");
+    print_table(t, placement);
     if (a->json && t5pt_trace_write_json(t, a->json) != T5PT_OK) {
         cli_fail_lib(cmd);
         goto out;
@@ -240,7 +237,7 @@ int cli_trace(int argc, char **argv) {
         {.name = "prompt-len", .kind = CLI_INT, .target = &a.prompt_len, .metavar = "N",
          .help = "rows of the initial prompt when there is no --prompt", .max = 1 << 16, .given = &have_prompt_len},
         {.name = "seed", .kind = CLI_U64, .target = &a.seed, .metavar = "N", .help = "seed of the initial prompt"},
-        CLI_OPT_PLACEMENT(&a.placement),
+        CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
         {.name = "json", .kind = CLI_STR, .target = &a.json, .metavar = "FILE", .help = "write every number as JSON",
          .dflt = "none"},
         {.name = "svg", .kind = CLI_STR, .target = &a.svg, .metavar = "FILE",

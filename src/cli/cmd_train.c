@@ -39,10 +39,12 @@ static const char epilog[] =
 
 typedef struct {
     const char *model, *train, *valid, *out, *placement, *init, *init_text, *labels, *optim, *tokenizer, *preset,
-        *schedule, *plot;
-    int prompt_len, threads, warmup;
-    float lr, weight_decay;
-    int have_prompt_len, have_lr, have_weight_decay;
+        *schedule, *plot, *recipe_name, *loss, *select;
+    const t5pt_recipe *rc;
+    int prompt_len, threads, warmup, start_step;
+    float lr, weight_decay, z_loss;
+    int have_prompt_len, have_lr, have_weight_decay, have_batch, have_dropout, have_eval_every, have_start_step,
+        have_z_loss, have_optim, have_loss, have_init, have_placement, have_schedule, have_warmup;
     t5pt_train_options to;
     t5pt_data_options dopt;
     /* filled in by validate_args */
@@ -118,20 +120,41 @@ static int on_progress(const t5pt_train_progress *p, void *user) {
 
 /* ------------------------------------------------------------------ before anything loads */
 
-/* Optimizer, schedule, placement, init and labels from the flags: every mistake the command
- * line alone shows is reported here (status 2), before the model loads. */
+/* The recipe, then the optimizer, loss, schedule, placement, init, labels and selection from the
+ * flags: every mistake the command line alone shows is reported here (status 2), before the model
+ * loads. */
 static int validate_settings(train_args *a) {
     const char *cmd = "train";
     t5pt_train_options *to = &a->to;
-    t5pt_optim_kind kind;
     int rc;
+    a->rc = t5pt_recipe_find(a->recipe_name);
+    if (!a->rc) return cli_usage_error(cmd, "--recipe %s: expected paper or hf", a->recipe_name);
+    const t5pt_recipe *r = a->rc;
+    if (!a->optim) a->optim = r->optim;
+    if (!a->loss) a->loss = r->loss;
+    if (!a->have_prompt_len) a->prompt_len = r->prompt_len;
+    if (!a->have_batch) to->batch = r->batch;
+    if (!a->have_dropout) to->dropout = r->dropout;
+    if (!a->have_eval_every) to->eval_every = r->eval_every;
+    t5pt_optim_kind kind;
     if (t5pt_optim_parse_kind(&kind, a->optim) != T5PT_OK) return cli_usage_error(cmd, "%s", t5pt_last_error());
     t5pt_optim_config_default(&to->oc, kind);
+    if (kind != T5PT_OPT_ADAMW) {   /* the recipe's Adafactor numbers; AdamW keeps its own defaults */
+        to->oc.lr = r->lr;
+        to->oc.weight_decay = r->weight_decay;
+        to->oc.start_step = r->adafactor_start_step;
+    }
     if (a->have_lr) to->oc.lr = a->lr;
     if (a->have_weight_decay) to->oc.weight_decay = a->weight_decay;
+    if (a->have_start_step) {
+        if (kind == T5PT_OPT_ADAMW) return cli_usage_error(cmd, "--adafactor-start-step goes with an Adafactor --optim");
+        to->oc.start_step = a->start_step;
+    }
     to->oc.schedule = strcmp(a->schedule, "linear") == 0 ? T5PT_SCHED_LINEAR : T5PT_SCHED_CONSTANT;
     to->oc.warmup_steps = a->warmup;
     if ((rc = cli_check_optim(cmd, &to->oc)) != 0) return rc;
+    if (t5pt_loss_parse(a->loss, &to->loss, &to->z_loss) != T5PT_OK) return cli_usage_error(cmd, "--loss: %s", t5pt_last_error());
+    if (a->have_z_loss) to->z_loss = a->z_loss;
     if ((rc = cli_parse_placement(cmd, a->placement, &to->pl)) != 0) return rc;
     if (a->init_text && !a->init) a->init = "text";
     if (a->init_text && strcmp(a->init, "text") != 0)
@@ -142,6 +165,12 @@ static int validate_settings(train_args *a) {
         return cli_usage_error(cmd, "--plot draws from the metrics log: give --metrics FILE too");
     if (a->init && !strcmp(a->init, "class-labels") && !a->labels)
         return cli_usage_error(cmd, "--init class-labels needs --labels");
+    if (a->select) {
+        if (t5pt_select_parse(&to->select, a->select) != T5PT_OK) return cli_usage_error(cmd, "%s", t5pt_last_error());
+        if (to->select == T5PT_SELECT_RANK_ACCURACY && !a->labels)
+            return cli_usage_error(cmd, "--select rank-accuracy needs --labels");
+        if (!a->valid) return cli_usage_error(cmd, "--select needs --valid (it picks the best prompt on it)");
+    }
     return 0;
 }
 
@@ -224,8 +253,8 @@ static void choose_defaults(train_args *a, const t5pt_model *m) {
         int plen = params < 250000000u ? 20 : params < 1000000000u ? 50 : 100;
         if (!a->have_prompt_len) a->prompt_len = plen;
         if (!a->init) a->init = by_labels;
-        printf("preset auto: model has %.1fM parameters -> --prompt-len %d --init %s --placement %s --optim %s --lr %g\n",
-               params / 1e6, a->prompt_len, a->init, a->placement, a->optim, (double)a->to.oc.lr);
+        printf("preset auto: model has %.1fM parameters -> --prompt-len %d --init %s\n", params / 1e6, a->prompt_len,
+               a->init);
     }
     if (!a->init) a->init = by_labels;
 }
@@ -236,6 +265,9 @@ static int init_prompt(const train_args *a, train_inputs *in) {
     const int d = t5pt_model_config(in->m)->d_model, C = a->num_labels;
     t5pt_init_config ic = {.range = 0.5f, .seed = a->to.seed};
     if (t5pt_init_parse_kind(&ic.kind, a->init) != T5PT_OK) return cli_fail_lib(cmd);
+    if (ic.kind == T5PT_INIT_CLASS_LABELS && C > a->prompt_len)   /* as the paper's code: warn, skip */
+        fprintf(stderr, "t5pt train: note: %d labels and %d prompt rows: the labels from '%s' on have no row and are "
+                "skipped by the class-label init\n", C, a->prompt_len, a->labels_v[a->prompt_len]);
     if (ic.kind == T5PT_INIT_CLASS_LABELS) {
         in->label_ids = calloc((size_t)C, sizeof *in->label_ids);
         in->label_lens = calloc((size_t)C, sizeof *in->label_lens);
@@ -259,6 +291,39 @@ static int init_prompt(const train_args *a, train_inputs *in) {
     return 0;
 }
 
+/* --select's value for the metric train will use. */
+static const char *select_flag(const t5pt_train_options *to, int num_labels) {
+    const char *m = t5pt_select_metric_name(to->select, num_labels);
+    return !strcmp(m, "valid_loss") ? "loss" : !strcmp(m, "rank_accuracy") ? "rank-accuracy" : "exact-match";
+}
+
+/* The recipe and every value it resolved to, as flags (a run can be repeated from them). */
+static void print_recipe(const train_args *a) {
+    const t5pt_train_options *to = &a->to;
+    char f1[32], f2[32];
+    printf("recipe %s (%s); resolved, * = set by a flag:\n", a->rc->name, a->rc->about);
+#define MARK(given) ((given) ? "*" : "")
+    printf("  --optim %s%s --lr %g%s --schedule %s%s --warmup-steps %d%s --weight-decay %g%s", a->optim,
+           MARK(a->have_optim), (double)to->oc.lr, MARK(a->have_lr), a->schedule, MARK(a->have_schedule),
+           to->oc.warmup_steps, MARK(a->have_warmup), (double)to->oc.weight_decay, MARK(a->have_weight_decay));
+    if (to->oc.kind != T5PT_OPT_ADAMW)
+        printf(" --adafactor-start-step %lld%s", (long long)to->oc.start_step, MARK(a->have_start_step));
+    snprintf(f1, sizeof f1, "%g", (double)to->z_loss);
+    printf("\n  --loss %s%s --z-loss %s%s --prompt-len %d%s --init %s%s --placement %s%s\n", a->loss, MARK(a->have_loss),
+           f1, MARK(a->have_z_loss), a->prompt_len, MARK(a->have_prompt_len), a->init, MARK(a->have_init),
+           a->placement, MARK(a->have_placement));
+    snprintf(f2, sizeof f2, "%g", (double)to->dropout);
+    /* eval_every 0 (the hf recipe) is not a value --eval-every accepts: say what it means */
+    char f3[48];
+    if (to->eval_every > 0) snprintf(f3, sizeof f3, "%d", to->eval_every);
+    else snprintf(f3, sizeof f3, "none (start and end only)");
+    printf("  --batch %d%s --dropout %s%s --eval-every %s%s --select %s%s --seed %llu\n", to->batch, MARK(a->have_batch),
+           f2, MARK(a->have_dropout), f3, MARK(a->have_eval_every),
+           a->valid ? select_flag(to, a->num_labels) : "none (no --valid)", MARK(a->select != NULL),
+           (unsigned long long)to->seed);
+#undef MARK
+}
+
 static void print_plan(const train_args *a, const train_inputs *in, int total) {
     const t5pt_config *cfg = t5pt_model_config(in->m);
     const int d = cfg->d_model, N = in->train->n;
@@ -273,9 +338,8 @@ static void print_plan(const train_args *a, const train_inputs *in, int total) {
     if (in->valid && (in->valid->truncated_src || in->valid->truncated_tgt))
         printf("truncated in %s: %d inputs, %d targets\n", a->valid, in->valid->truncated_src, in->valid->truncated_tgt);
     const int batch = a->to.batch < N ? a->to.batch : N;
-    printf("%d steps (batch %d, %d steps per epoch), %s lr %g, dropout %g, seed %llu\n", total, batch,
-           (N + batch - 1) / batch, a->optim, (double)a->to.oc.lr, (double)a->to.dropout,
-           (unsigned long long)a->to.seed);
+    printf("%d steps (batch %d, %d steps per epoch)\n", total, batch, (N + batch - 1) / batch);
+    print_recipe(a);
     fflush(stdout);
     char *ck = t5pt_checkpoint_path(a->out);
     if (ck && !a->to.resume && t5pt_file_exists(ck))
@@ -296,9 +360,14 @@ static int run_training(train_args *a, train_inputs *in) {
     to->tok = in->tok;
     to->labels = (const char *const *)a->labels_v;
     to->num_labels = a->num_labels;
-    to->peft = (t5pt_peft_info){.base_model = a->model, .init_name = a->init, .init_text = a->init_text,
+    /* what the adapter records: the canonical placement text, and the label words of class-labels */
+    char placement[32];
+    if (to->pl.kind == T5PT_PLACE_AT) snprintf(placement, sizeof placement, "at:%d", to->pl.at);
+    else snprintf(placement, sizeof placement, "%s", to->pl.kind == T5PT_PLACE_APPEND ? "append" : "prepend");
+    to->peft = (t5pt_peft_info){.base_model = a->model, .init_name = a->init,
+                                .init_text = strcmp(a->init, "class-labels") == 0 ? a->labels : a->init_text,
                                 .num_layers = cfg->num_layers, .num_attention_heads = cfg->num_heads,
-                                .placement = a->placement};
+                                .placement = placement};
     to->stop_flag = &stop_requested;
     to->callback = on_progress;
     to->user = &ps;
@@ -315,9 +384,8 @@ static int run_training(train_args *a, train_inputs *in) {
     printf("done: %d steps, last loss %.4f (smoothed %.4f)%s\n", res.steps_done, res.last_loss, res.last_smooth_loss,
            res.stopped_early ? ", stopped early (patience)" : "");
     if (res.evaluated)
-        printf("validation %s: %.4f before training -> best %.4f at step %d (last %.4f)\n",
-               a->num_labels ? "rank_accuracy" : "exact_match", res.first_metric, res.best_metric, res.best_step,
-               res.final_metric);
+        printf("validation %s: %.4f before training -> best %.4f at step %d (last %.4f)\n", res.metric_name,
+               res.first_metric, res.best_metric, res.best_step, res.final_metric);
     printf("prompt saved to %s (%s)\n", a->out, res.evaluated ? "best validation checkpoint" : "last step");
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail(cmd, "writing to stdout failed");
     return 0;
@@ -325,10 +393,43 @@ static int run_training(train_args *a, train_inputs *in) {
 
 /* ------------------------------------------------------------------ the command */
 
+/* --init's help: one line per kind from the library's table (name: what it does), in the
+ * order of t5pt_init_kind_choices(). */
+static const char *init_help(void) {
+    static char buf[1024];
+    size_t len = 0;
+    const char *names = t5pt_init_kind_choices();
+    while (*names) {
+        char name[64];
+        size_t nl = strcspn(names, "|");
+        snprintf(name, sizeof name, "%.*s", (int)nl, names);
+        names += nl + (names[nl] == '|');
+        t5pt_init_kind k;
+        if (t5pt_init_parse_kind(&k, name) != T5PT_OK) continue;
+        const char *help = t5pt_init_kind_help(k);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s: ", len ? "\n" : "", name);
+        for (const char *c = help; *c && len + 4 < sizeof buf; c++) {   /* continuation lines indented */
+            buf[len++] = *c;
+            if (*c == '\n') len += (size_t)snprintf(buf + len, sizeof buf - len, "  ");
+        }
+        buf[len] = 0;
+    }
+    return buf;
+}
+
 /* The options of train, parsed into *a (which holds the defaults --help shows). */
 static int parse_args(train_args *a, int argc, char **argv) {
     t5pt_train_options *to = &a->to;
     const cli_option opts[] = {
+        CLI_HEADING("recipe"),
+        {.name = "recipe", .kind = CLI_STR, .target = &a->recipe_name, .metavar = "R",
+         .help = "the defaults of every setting below (explicit flags override them):\n"
+                 "paper: the paper's code: --optim adafactor-t5x --adafactor-start-step\n"
+                 "  1100000 --loss sum-zloss --eval-every 1000\n"
+                 "hf: Hugging Face semantics: --optim adafactor --loss mean, validation\n"
+                 "  only at the start and the end\n"
+                 "both: --prompt-len 100 --lr 0.3 --weight-decay 1e-5 --batch 32 --dropout 0.1",
+         .choices = "paper|hf"},
         CLI_HEADING("model and output"),
         CLI_OPT_MODEL(&a->model),
         {.name = "out", .kind = CLI_STR, .target = &a->out, .metavar = "DIR",
@@ -347,15 +448,14 @@ static int parse_args(train_args *a, int argc, char **argv) {
         CLI_OPT_TOKENIZER(&a->tokenizer),
         CLI_HEADING("prompt"),
         {.name = "prompt-len", .kind = CLI_INT, .target = &a->prompt_len, .metavar = "N",
-         .help = "prompt rows (100 is the paper's choice)", .min = 1, .max = 1 << 16, .given = &a->have_prompt_len},
+         .help = "prompt rows (100 is the paper's choice)", .dflt = "the recipe's: 100", .min = 1, .max = 1 << 16,
+         .given = &a->have_prompt_len},
         {.name = "placement", .kind = CLI_STR, .target = &a->placement, .metavar = "P",
-         .help = "prepend (the paper's) | append (after the last real token) |\nat:K (before input token K)"},
-        {.name = "init", .kind = CLI_STR, .target = &a->init, .metavar = "KIND",
-         .help = "random-uniform (U[-0.5,0.5]) | sampled-vocab (embeddings of random\n"
-                 "ids < 5000) | class-labels (embeddings of the --labels words, rest\n"
-                 "sampled-vocab) | text (--init-text)",
-         .dflt = "class-labels with --labels, else sampled-vocab",
-         .choices = "random-uniform|sampled-vocab|class-labels|text"},
+         .help = "prepend (the paper's) | append (after the last real token) |\nat:K (before input token K)",
+         .given = &a->have_placement},
+        {.name = "init", .kind = CLI_STR, .target = &a->init, .metavar = "KIND", .help = init_help(),
+         .dflt = "class-labels with --labels, else sampled-vocab", .choices = t5pt_init_kind_choices(),
+         .given = &a->have_init},
         {.name = "init-text", .kind = CLI_STR, .target = &a->init_text, .metavar = "TEXT",
          .help = "text whose token embeddings fill the prompt (repeated);\nimplies --init text"},
         {.name = "labels", .kind = CLI_STR, .target = &a->labels, .metavar = "a,b,c",
@@ -364,29 +464,56 @@ static int parse_args(train_args *a, int argc, char **argv) {
                  "generations); \\, for a literal comma"},
         CLI_HEADING("optimisation"),
         {.name = "optim", .kind = CLI_STR, .target = &a->optim, .metavar = "K",
-         .help = "adafactor (Hugging Face semantics) | adafactor-t5x | adamw",
-         .choices = "adafactor|adafactor-t5x|adamw"},
+         .help = "adafactor-t5x (T5X's rules: a second moment per value below 128\n"
+                 "rows, weight decay not scaled by the lr) | adafactor (Hugging Face's:\n"
+                 "always factored, weight decay x lr) | adamw",
+         .dflt = "the recipe's: adafactor-t5x (paper), adafactor (hf)", .choices = "adafactor|adafactor-t5x|adamw",
+         .given = &a->have_optim},
         {.name = "lr", .kind = CLI_FLOAT, .target = &a->lr, .metavar = "X", .help = "learning rate",
          .dflt = "0.3 for Adafactor, the paper's; 1e-3 for AdamW", .min = 0, .max = FLT_MAX,
          .flags = CLI_MIN_EXCLUSIVE, .given = &a->have_lr},
         {.name = "schedule", .kind = CLI_STR, .target = &a->schedule, .metavar = "S",
-         .help = "constant | linear (warmup, then linear decay to 0 at the last step)", .choices = "constant|linear"},
-        {.name = "warmup-steps", .kind = CLI_INT, .target = &a->warmup, .metavar = "N", .help = "warmup steps of the schedule"},
+         .help = "constant | linear (warmup, then linear decay to 0 at the last step)", .choices = "constant|linear",
+         .given = &a->have_schedule},
+        {.name = "warmup-steps", .kind = CLI_INT, .target = &a->warmup, .metavar = "N", .help = "warmup steps of the schedule",
+         .given = &a->have_warmup},
         {.name = "weight-decay", .kind = CLI_FLOAT, .target = &a->weight_decay, .metavar = "X", .help = "weight decay",
          .dflt = "1e-5 for Adafactor, 0.01 for AdamW", .min = 0, .max = FLT_MAX, .given = &a->have_weight_decay},
+        {.name = "adafactor-start-step", .kind = CLI_INT, .target = &a->start_step, .metavar = "N",
+         .help = "Adafactor steps counted before the first: beta2 of step t is\n"
+                 "1 - (N + t)^-0.8. The paper's code keeps the pretrained checkpoint's\n"
+                 "global step (1100000 for LM-adapted T5 1.1): beta2 ~ 0.99999 from\n"
+                 "the start, and the update clipping normalises every step",
+         .dflt = "the recipe's: 1100000 (paper), 0 (hf)", .min = 0, .max = 2147483647, .given = &a->have_start_step},
+        {.name = "loss", .kind = CLI_STR, .target = &a->loss, .metavar = "L",
+         .help = "sum-zloss: the sum over target tokens (EOS included) of cross-entropy\n"
+                 "+ z * logsumexp(logits)^2, z = 1e-4 (the paper's code, T5X) |\n"
+                 "mean: mean cross-entropy per target token (Hugging Face's)",
+         .dflt = "the recipe's: sum-zloss (paper), mean (hf)", .choices = "mean|sum-zloss", .given = &a->have_loss},
+        {.name = "z-loss", .kind = CLI_FLOAT, .target = &a->z_loss, .metavar = "X",
+         .help = "z-loss coefficient of either --loss", .dflt = "1e-4 with sum-zloss, 0 with mean", .min = 0,
+         .max = 1e6, .given = &a->have_z_loss},
         {.name = "batch", .kind = CLI_INT, .target = &to->batch, .metavar = "N",
-         .help = "examples per step (at most the whole training set)", .min = 1},
+         .help = "examples per step (at most the whole training set)", .min = 1, .given = &a->have_batch},
         {.name = "steps", .kind = CLI_INT, .target = &to->steps, .metavar = "N", .help = "optimizer steps",
          .dflt = "--epochs", .min = 1},
         {.name = "epochs", .kind = CLI_INT, .target = &to->epochs, .metavar = "N",
          .help = "passes over the data when --steps is not given", .min = 1},
         {.name = "dropout", .kind = CLI_FLOAT, .target = &to->dropout, .metavar = "X",
          .help = "dropout in the frozen model during training, in [0, 1) (0.1 in the paper)", .min = 0, .max = 1,
-         .flags = CLI_MAX_EXCLUSIVE},
+         .flags = CLI_MAX_EXCLUSIVE, .given = &a->have_dropout},
         {.name = "seed", .kind = CLI_U64, .target = &to->seed, .metavar = "N", .help = "data order, dropout and init"},
         CLI_HEADING("validation and checkpoints"),
         {.name = "eval-every", .kind = CLI_INT, .target = &to->eval_every, .metavar = "N",
-         .help = "steps between validations", .dflt = "only at the start and the end", .min = 1},
+         .help = "steps between validations (always at the start and the end too)",
+         .dflt = "the recipe's: 1000 (paper), only at the start and the end (hf)", .min = 1,
+         .given = &a->have_eval_every},
+        {.name = "select", .kind = CLI_STR, .target = &a->select, .metavar = "M",
+         .help = "the validation metric that picks the saved prompt: rank-accuracy\n"
+                 "(--labels ranked by likelihood) | exact-match (greedy output ==\n"
+                 "target text, as the paper's code scores; other output is wrong) |\n"
+                 "loss (mean cross-entropy per target token, lower is better)",
+         .dflt = "rank-accuracy with --labels, else exact-match", .choices = "rank-accuracy|exact-match|loss"},
         {.name = "patience", .kind = CLI_INT, .target = &to->patience, .metavar = "N",
          .help = "stop after N validations without improvement", .dflt = "never", .min = 1},
         {.name = "eval-batch", .kind = CLI_INT, .target = &to->eval_batch, .metavar = "N",
@@ -421,7 +548,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
 }
 
 int cli_train(int argc, char **argv) {
-    train_args a = {.placement = "prepend", .optim = "adafactor", .schedule = "constant", .prompt_len = 100};
+    train_args a = {.placement = "prepend", .schedule = "constant", .prompt_len = 100, .recipe_name = "paper"};
     t5pt_train_options_default(&a.to);
     t5pt_data_options_default(&a.dopt);
     int rc = parse_args(&a, argc, argv);

@@ -272,6 +272,49 @@ int cli_parse_placement(const char *cmd, const char *text, t5pt_placement *pl) {
     return 0;
 }
 
+int cli_load_prompt(const char *cmd, const char *path, const char *model_dir, int d_model, float **P, int *n,
+                    t5pt_prompt_info *info) {
+    int pd;
+    if (t5pt_prompt_load_ex(path, P, n, &pd, info) != T5PT_OK) return cli_fail_lib(cmd);
+    if (pd != d_model)
+        return cli_fail(cmd, "--prompt %s: prompt rows have width %d, but d_model of %s is %d (a prompt trained for "
+                        "another model?)", path, pd, model_dir, d_model);
+    const size_t len = strlen(path);
+    if (!info->from_config && len > 12 && strcmp(path + len - 12, ".safetensors") == 0)
+        fprintf(stderr, "t5pt %s: note: %s has no adapter_config.json beside it: all %d rows of prompt_embeddings are "
+                "the prompt (a PEFT seq2seq adapter stores 2 x num_virtual_tokens rows; give its directory)\n", cmd,
+                path, *n);
+    return 0;
+}
+
+int cli_resolve_placement(const char *cmd, int given, const char *const *paths, const t5pt_prompt_info *infos,
+                          int count, t5pt_placement *pl) {
+    const char *recorded = NULL;
+    int first = -1;
+    for (int e = 0; e < count; e++) {
+        const char *r = infos[e].placement;
+        if (!r[0]) continue;
+        if (given) {
+            t5pt_placement rp;
+            if (t5pt_placement_parse(&rp, r) == T5PT_OK && (rp.kind != pl->kind || (rp.kind == T5PT_PLACE_AT && rp.at != pl->at)))
+                fprintf(stderr, "t5pt %s: note: %s was trained with --placement %s; using the --placement given\n", cmd,
+                        paths[e], r);
+        } else if (!recorded) {
+            recorded = r;
+            first = e;
+        } else if (strcmp(recorded, r) != 0) {
+            return cli_usage_error(cmd, "the prompts were trained with different placements (%s: %s, %s: %s); give "
+                                   "--placement", paths[first], recorded, paths[e], r);
+        }
+    }
+    if (given || !recorded) return 0;
+    if (t5pt_placement_parse(pl, recorded) != T5PT_OK) return cli_usage_error(cmd, "%s", t5pt_last_error());
+    if (pl->kind != T5PT_PLACE_PREPEND)
+        fprintf(stderr, "t5pt %s: using placement %s, recorded in %s (--placement overrides)\n", cmd, recorded,
+                paths[first]);
+    return 0;
+}
+
 void cli_set_threads(int n) {
     if (n > 0) t5pt_set_num_threads(n);
 }

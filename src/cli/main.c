@@ -10,6 +10,8 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  train       tune a soft prompt on a JSONL/TSV text-to-text dataset; writes a PEFT adapter\n"
+    "  sweep       the paper's ablations (prompt length x init, placement) over seeds: a results\n"
+    "              table and figure; resumable\n"
     "  eval        exact-match accuracy (greedy generation) and rank classification over --labels;\n"
     "              several --prompt give each prompt's accuracy and the majority vote\n"
     "  generate    greedy decoding with a key/value cache, from arguments or stdin lines\n"
@@ -28,7 +30,7 @@ static const char usage[] =
     "  t5pt --version    print the version\n"
     "\n"
     "Exit status: 0 success, 1 failure (one line on stderr: \"t5pt <command>: problem\"),\n"
-    "2 bad command line, 3 train interrupted (state saved; --resume continues).\n";
+    "2 bad command line, 3 train or sweep interrupted (state saved; --resume / a rerun continues).\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
         {"dump", cli_dump},       {"info", cli_info}, {"bench", cli_bench},       {"init-model", cli_init_model},
         {"trace", cli_trace},     {"neighbors", cli_neighbors},
         {"plot", cli_plot},
+        {"sweep", cli_sweep},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

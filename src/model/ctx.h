@@ -80,6 +80,8 @@ struct t5pt_ctx {
     float *lse;             /* [M_d] log-sum-exp of each logits row */
     int n_valid;            /* labels != -100 */
     float loss;
+    t5pt_loss_kind loss_kind; /* t5pt_ctx_set_loss (default mean, z 0) */
+    float z_loss;
     /* forward scratch (reused by every layer) */
     float *s_norm;          /* [M,d] norm output (a linear's input: not needed by the backward) */
     float *s_ctx;           /* [M,inner] attention context */

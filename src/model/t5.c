@@ -622,6 +622,16 @@ static void embed_and_place(t5pt_ctx *c, const float *P, t5pt_placement pl, cons
     live_segments(c);
 }
 
+t5pt_status t5pt_ctx_set_loss(t5pt_ctx *c, t5pt_loss_kind kind, float z_loss) {
+    if (!c) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_set_loss: NULL context");
+    t5pt_status st = t5pt_loss_check(kind, z_loss);
+    if (st != T5PT_OK) return st;
+    c->loss_kind = kind;
+    c->z_loss = z_loss;
+    c->fwd_ok = 0;   /* a backward must follow a forward with this loss */
+    return T5PT_OK;
+}
+
 t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, const t5pt_batch *batch,
                          float *loss) {
     if (!c) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_forward: NULL context");
@@ -698,7 +708,7 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
         t5pt_dropout_apply(c->dec_final, drop_mask(c, c->m_dec_final, (size_t)Md * d, &site), c->drop_scale,
                       (size_t)Md * d);
         t5pt_lm_head_forward(c->logits, c->s_norm, c->dec_final, m, Md);
-        c->n_valid = t5pt_xent_forward(&c->loss, c->lse, c->logits, c->labels, Md, V);
+        c->n_valid = t5pt_xent_forward(&c->loss, c->lse, c->logits, c->labels, Md, V, c->loss_kind, c->z_loss);
         c->have_labels = 1;
         if (loss) *loss = c->loss;
     } else if (loss) {
@@ -727,7 +737,7 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
 
     /* loss -> d decoder_last_hidden_state (rows with a label only) */
     t5pt_lm_head_xent_backward(c->g_norm, c->g_logits, c->g_rows, c->valid_rows, c->logits, c->lse, c->labels, Md,
-                          c->n_valid, m);
+                          c->n_valid, m, c->loss_kind, c->z_loss);
     t5pt_dropout_apply(c->g_norm, c->m_dec_final, c->drop_scale, (size_t)Md * d);
     memset(c->g_h, 0, (size_t)Md * d * sizeof(float));
     t5pt_rmsnorm_backward(c->g_h, c->g_norm, c->dec[cfg->num_decoder_layers - 1].out, m->dec_final_ln, c->dec_final_rstd,

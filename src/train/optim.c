@@ -14,7 +14,8 @@
  *   rel    = min(warmup_init ? 1e-6*t : 1e-2, 1/sqrt(t))     relative_step on (lr and the schedule
  *                                                            are ignored: HF demands lr=None there)
  *   lr_t   = (scale_parameter ? max(eps2, rms) : 1) * rel
- *   beta2t = 1 - t^decay_rate                                decay_rate = -0.8, so beta2t(1) = 0
+ *   beta2t = 1 - (s0 + t)^decay_rate                         decay_rate = -0.8; s0 = start_step (default 0,
+ *                                                            HF's rule: beta2t(1) = 0)
  *   u      = g*g + eps1                                      eps1 = 1e-30
  *   factored (HF: every tensor with >= 2 dims, so always for a prompt):
  *       R = beta2t*R + (1-beta2t)*mean_over_cols(u)          R[rows]
@@ -46,7 +47,7 @@
  *   2. Weight decay is not scaled by the lr: p <- (1 - wd)*p - upd
  *      (T5X: new_param = (1.0 - weight_decay_rate) * param - subtrahend).
  * The same in both (checked in the T5X source): beta2 = 1 - (step+1)^-0.8 with T5X's step
- * counting from 0 (= HF's t); u = g*g + epsilon1; parameter scale max(eps2, RMS(p))
+ * counting from 0 (= HF's t, when start_step is 0); u = g*g + epsilon1; parameter scale max(eps2, RMS(p))
  * (multiply_by_parameter_scale, T5X default ON, HF calls it scale_parameter); clipping
  * y / max(1, RMS(y)/clipping_threshold); momentum m = beta1*m + (1-beta1)*lr_t*y.
  * Further T5X differences, not modelled here:
@@ -56,8 +57,19 @@
  *     the rounding differs. Tensors of rank > 2 need explicit factor rules in T5X.
  *   - T5X has no relative_step / warmup_init: the lr comes from its schedule (default
  *     rsqrt decay). Here relative_step keeps HF's rule in both variants.
- *   - step_offset, weight_decay_rate_lr_exponent, global_norm_clip_threshold,
- *     max_parameter_scale, skip_nan_updates, factored=False, dtype_momentum.
+ *   - weight_decay_rate_lr_exponent, global_norm_clip_threshold, max_parameter_scale,
+ *     skip_nan_updates, factored=False, dtype_momentum.
+ *
+ * start_step s0 (both variants): T5X's decay is `_decay_rate_pow(step - step_offset)` =
+ * 1 - (step - step_offset + 1)^-0.8 of the optimizer's GLOBAL step (t5x/adafactor.py,
+ * Adafactor._decay_rate_pow and apply_param_gradient, l.311-315 and l.496 at cc342d4), and
+ * MultiOptimizer hands the sub-optimizer the global state.step (t5x/optimizers.py l.729). The
+ * prompt-tuning configs restore that step from the pretrained checkpoint: only names matching
+ * "prompt" are skipped (prompt_tuning/configs/models/t5_1_1_prompt.gin l.83-98, step_offset = 0
+ * at l.52), and the LM-adapted T5 1.1 checkpoints are at step 1,100,000. So the first prompt
+ * update already has beta2 = 1 - 1100001^-0.8 = 0.9999853. s0 reproduces that: beta2 of update
+ * t is 1 - (s0 + t)^decay_rate, with the state still starting at zero (the prompt's v is new).
+ * T5X computes the decay in float32 (jnp.float32 step + 1.0); here it is double, rounded once.
  *   - T5X computes in JAX/XLA float32 (x**-0.5 instead of rsqrt, fused expressions).
  *
  * ---------------------------------------------------------------- AdamW ("adamw")
@@ -223,6 +235,9 @@ t5pt_status t5pt_optim_create(t5pt_optim **out, const t5pt_optim_config *oc, int
             return t5pt_set_error(T5PT_ERR_ARG, "optimizer: Adafactor decay_rate must be < 0 (HF convention, e.g. -0.8)");
         if (oc->beta1 >= 1.0f)
             return t5pt_set_error(T5PT_ERR_ARG, "optimizer: Adafactor beta1 must be < 1 (negative = none)");
+        if (oc->start_step < 0 || oc->start_step > INT32_MAX)
+            return t5pt_set_error(T5PT_ERR_ARG, "optimizer: Adafactor start step %lld must be in [0, %d]",
+                                  (long long)oc->start_step, INT32_MAX);
     } else {
         if (!(oc->lr >= 0.0f)) return t5pt_set_error(T5PT_ERR_ARG, "optimizer: AdamW lr must be >= 0");
         if (!(oc->adam_beta1 >= 0.0f && oc->adam_beta1 < 1.0f) || !(oc->adam_beta2 >= 0.0f && oc->adam_beta2 < 1.0f))
@@ -326,7 +341,7 @@ static void adafactor_step(t5pt_optim *o, float *p, const float *g) {
         double rms = (double)rms_of(p, n);        /* HF: state["RMS"], of p before the update */
         lr_t *= rms > o->eps2 ? rms : o->eps2;
     }
-    const double beta2t = 1.0 - pow((double)t, o->decay_rate);
+    const double beta2t = 1.0 - pow((double)(o->cfg.start_step + t), o->decay_rate);
     const float b = (float)beta2t, a = (float)(1.0 - beta2t), eps1 = (float)o->eps1;
 
     if (o->factored) {
@@ -507,6 +522,13 @@ static int json_count(const json_value *obj, const char *key, int *out) {
     return 1;
 }
 
+static int json_int64(const json_value *obj, const char *key, int64_t *out) {
+    int v;
+    int r = json_count(obj, key, &v);
+    if (r == 1) *out = v;
+    return r;
+}
+
 t5pt_status t5pt_optim_config_from_json(t5pt_optim_config *oc, const json_value *obj, const char *where) {
     if (!where) where = "optim";
     if (!oc || !obj || obj->type != JSON_OBJECT)
@@ -537,6 +559,8 @@ t5pt_status t5pt_optim_config_from_json(t5pt_optim_config *oc, const json_value 
         else if (json_flag(obj, "scale_parameter", &oc->scale_parameter) < 0) bad = "\"scale_parameter\" must be true or false";
         else if (json_flag(obj, "relative_step", &oc->relative_step) < 0) bad = "\"relative_step\" must be true or false";
         else if (json_flag(obj, "warmup_init", &oc->warmup_init) < 0) bad = "\"warmup_init\" must be true or false";
+        else if (json_int64(obj, "start_step", &oc->start_step) < 0)
+            bad = "\"start_step\" must be an integer in [0, 2147483647]";
         else if (json_count(obj, "min_dim_size_to_factor", &mdim) < 0 || mdim != 128)
             /* t5pt fixes T5X's min_dim_size_to_factor at its default */
             bad = "\"min_dim_size_to_factor\" must be 128 (the only value t5pt builds)";

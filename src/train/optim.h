@@ -10,6 +10,7 @@
  *   {"kind": "adafactor"|"adafactor-t5x"|"adamw", "lr": x|null, "weight_decay": x,
  *    Adafactor: "eps": [eps1, eps2], "clip_threshold", "decay_rate", "beta1": x|null,
  *               "scale_parameter", "relative_step", "warmup_init", "min_dim_size_to_factor" (128),
+ *               "start_step" (steps counted before the first update, default 0),
  *    AdamW:     "betas": [b1, b2], "eps": x,
  *    "schedule": {"kind": "constant"|"linear", "warmup_steps", "total_steps"}}
  * A missing key keeps t5pt_optim_config_default's value for the kind (adafactor when "kind"

@@ -3,20 +3,30 @@
  * prompt-tuning adapters, bare safetensors, T5X .npy).
  *
  * ---------------------------------------------------------------- initialisation
- * Lester et al. 2021 §3 / §7.1 compare three inits; t5pt has them plus PEFT's text init.
+ * Lester et al. 2021 §3 / §7.1 compare three inits; t5pt has them plus PEFT's text init. Where
+ * the paper's text and the official code (google-research/prompt-tuning, prompt_tuning/prompts.py
+ * and configs/, at 72285ee) differ, both are here under different names. init_kinds[] below is
+ * the one table of names, help lines and PEFT names.
  * All randomness comes from t5pt_rng (xoshiro256**, seeded): the same seed gives the same
- * prompt on every platform.
- *   random-uniform  P[i,j] = (2u - 1) * range, u uniform in [0,1), row-major order (paper: range 0.5).
- *   sampled-vocab   each row is the embedding of a distinct id drawn without replacement from
- *                   [0, min(5000, vocab)) minus pad (0), eos (1) and unk (2) (and the config's
- *                   pad / eos ids): T5's SentencePiece vocabulary is ordered by frequency, so
- *                   these are "the 5,000 most common tokens". Drawn by a partial Fisher-Yates
- *                   shuffle of the candidate list with unbiased bounded integers.
- *   class-labels    row k (k < num_labels) = mean of the embedding rows of label k's token ids
- *                   (multi-token labels averaged; sum in double, one rounding); the remaining
- *                   rows are sampled-vocab with the same seed. More labels than rows is an error.
- *   text            row i = embedding of text_ids[i mod text_len]: repeated cyclically to fill,
- *                   truncated when longer — PEFT's PromptTuningInit.TEXT rule.
+ * prompt on every platform (the official code's JAX PRNG draws are not reproduced).
+ *   random-uniform      P[i,j] = (2u - 1) * range, u uniform in [0,1), row-major order: the paper's
+ *                       text, "uniform in [-0.5, 0.5]" (range 0.5).
+ *   random-uniform-t5x  P[i,j] = u * range: the official code's default init is flax
+ *                       linen.initializers.uniform(scale=0.5), U[0, 0.5) (t5_1_1_prompt.gin l.41-45).
+ *   sampled-vocab       row i = embedding of id_i, ids drawn uniformly from [0, min(5000, vocab))
+ *                       without replacement, with replacement when n exceeds that pool: the official
+ *                       from_sample_of_embeddings with population_size 5000 (prompts.py l.139-212,
+ *                       configs/prompts/from_sampled_vocab.gin): jax.random.choice(population, (P,),
+ *                       replace=P > population); ids start at 0, so pad, eos and unk are eligible.
+ *                       Without replacement: a partial Fisher-Yates shuffle of 0..pool-1 with
+ *                       unbiased bounded integers; with replacement: independent draws.
+ *   class-labels        the whole prompt is sampled-vocab first; then row k (k < num_labels) = mean of
+ *                       the embedding rows of label k's token ids (no EOS; sum in double, one
+ *                       rounding). Labels beyond the last row are skipped: the official
+ *                       from_embedded_list fills the fallback init, overwrites row i with label i, and
+ *                       stops with a warning when it runs out of rows (prompts.py l.221-313).
+ *   text                row i = embedding of text_ids[i mod text_len]: repeated cyclically to fill,
+ *                       truncated when longer — PEFT's PromptTuningInit.TEXT rule.
  *
  * ---------------------------------------------------------------- files
  * PEFT adapter directory (what PeftModel.save_pretrained writes for PROMPT_TUNING):
@@ -48,16 +58,18 @@
  * tokenizer_name_or_path). Newer keys (tokenizer_kwargs 0.7, modules_to_save 0.17,
  * peft_version) are left out: PEFT 0.6 - 0.13 build the config with config_cls(**json) and
  * fail on a key they do not know, while every newer PEFT fills a missing key with its default.
- * prompt_tuning_init takes PEFT's enum (RANDOM, TEXT, SAMPLE_VOCAB; SAMPLE_VOCAB exists since
- * PEFT 0.18 and older versions keep it as an inert string): random-uniform -> RANDOM,
- * sampled-vocab and class-labels (rows built from vocabulary embeddings) -> SAMPLE_VOCAB,
- * text -> TEXT when the init text and a tokenizer path are known (PEFT's config refuses TEXT
- * without both), else RANDOM. The init only matters to PEFT when it builds a NEW adapter;
- * loading uses the saved rows. t5pt's own init name goes into the safetensors metadata.
- *
+ * prompt_tuning_init takes PEFT's name from init_kinds[] (RANDOM, SAMPLE_VOCAB, TEXT; why each
+ * there); text -> TEXT only when the init text and a tokenizer path are known (PEFT's config
+ * refuses TEXT without both), else RANDOM. The init only matters to PEFT when it builds a NEW
+ * adapter; loading uses the saved rows. What t5pt itself needs to use the prompt again goes into
+ * the safetensors metadata: t5pt_init (the kind), t5pt_init_text (the text, or the label words of
+ * class-labels) and t5pt_placement (prepend, append, at:K).
  * Loading accepts: a PEFT directory (1 or 2 submodules; with 2 the encoder rows [0, n) are
- * used, as PEFT >= 0.4 does), a .safetensors file with "prompt_embeddings" [n, d], and a T5X
- * .npy file ([n, d], '<f4', C order; NPY format versions 1.0, 2.0 and 3.0).
+ * used, as PEFT >= 0.4 does), a bare adapter_model.safetensors whose adapter_config.json sits
+ * beside it (read as that directory: a seq2seq adapter's 2n rows must not all reach the
+ * encoder), a .safetensors file with "prompt_embeddings" [n, d] (every row; t5pt_prompt_info
+ * tells the caller, who says so), and a T5X .npy file ([n, d], '<f4', C order; NPY format
+ * versions 1.0, 2.0 and 3.0). The recorded metadata comes back in t5pt_prompt_info.
  * Every write goes through a temp file + rename (t5pt_write_file_atomic / t5pt_st_writer_save),
  * so an interrupted save never leaves a half-written file: the old file or the new one.
  */
@@ -73,20 +85,65 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define SAMPLED_VOCAB_LIMIT 5000
+#define SAMPLED_VOCAB_LIMIT 5000   /* population_size in configs/prompts/from_sampled_vocab.gin */
 
 /* ---------------------------------------------------------------- init */
 
+/* The one table of init kinds: the name, its help line, and PEFT's prompt_tuning_init.
+ * PEFT (src/peft/tuners/prompt_tuning/config.py, PromptTuningInit) has RANDOM (N(0,1)), TEXT and,
+ * from 0.18 (commit 2c29cf7), SAMPLE_VOCAB (random ids of the whole vocabulary). The name only
+ * matters when PEFT builds a NEW adapter; loading uses the saved rows. Both uniform inits are
+ * random continuous values: RANDOM. sampled-vocab and class-labels build their rows from the
+ * vocabulary's embeddings and PEFT has no class-label init: SAMPLE_VOCAB. An older PEFT keeps the
+ * unknown string (the field is Union[PromptTuningInit, str]) and compares it only with TEXT. */
+static const struct {
+    const char *name, *alias;
+    t5pt_init_kind kind;
+    const char *peft;
+    const char *help;
+} init_kinds[] = {
+    {"random-uniform", "random", T5PT_INIT_RANDOM_UNIFORM, "RANDOM", "U[-0.5, 0.5] (the paper's text)"},
+    {"random-uniform-t5x", NULL, T5PT_INIT_RANDOM_UNIFORM_T5X, "RANDOM", "U[0, 0.5) (the paper's code)"},
+    {"sampled-vocab", "vocab", T5PT_INIT_SAMPLED_VOCAB, "SAMPLE_VOCAB",
+     "embeddings of random ids < 5000 (the paper's code: without\nreplacement, with replacement past 5000 rows)"},
+    {"class-labels", "labels", T5PT_INIT_CLASS_LABELS, "SAMPLE_VOCAB",
+     "row k = mean embedding of the k-th --labels word, the other\nrows sampled-vocab (extra labels skipped)"},
+    {"text", NULL, T5PT_INIT_TEXT, "TEXT", "embeddings of the --init-text tokens, repeated to fill"},
+};
+#define NUM_INIT_KINDS ((int)(sizeof init_kinds / sizeof init_kinds[0]))
+
+const char *t5pt_init_kind_choices(void) {
+    return "random-uniform|random-uniform-t5x|sampled-vocab|class-labels|text";
+}
+
 t5pt_status t5pt_init_parse_kind(t5pt_init_kind *kind, const char *text) {
-    if (!text) return t5pt_set_error(T5PT_ERR_ARG, "--init: missing name (random-uniform|sampled-vocab|class-labels|text)");
-    if (strcmp(text, "random-uniform") == 0 || strcmp(text, "random") == 0) *kind = T5PT_INIT_RANDOM_UNIFORM;
-    else if (strcmp(text, "sampled-vocab") == 0 || strcmp(text, "vocab") == 0) *kind = T5PT_INIT_SAMPLED_VOCAB;
-    else if (strcmp(text, "class-labels") == 0 || strcmp(text, "labels") == 0) *kind = T5PT_INIT_CLASS_LABELS;
-    else if (strcmp(text, "text") == 0) *kind = T5PT_INIT_TEXT;
-    else
-        return t5pt_set_error(T5PT_ERR_ARG, "--init: unknown kind '%s' (random-uniform|sampled-vocab|class-labels|text)",
-                              text);
-    return T5PT_OK;
+    for (int i = 0; text && i < NUM_INIT_KINDS; i++)
+        if (strcmp(text, init_kinds[i].name) == 0 || (init_kinds[i].alias && strcmp(text, init_kinds[i].alias) == 0)) {
+            *kind = init_kinds[i].kind;
+            return T5PT_OK;
+        }
+    return t5pt_set_error(T5PT_ERR_ARG, "--init: unknown kind '%s' (%s)", text ? text : "", t5pt_init_kind_choices());
+}
+
+static int init_index(t5pt_init_kind kind) {
+    for (int i = 0; i < NUM_INIT_KINDS; i++)
+        if (init_kinds[i].kind == kind) return i;
+    return -1;
+}
+
+const char *t5pt_init_kind_name(t5pt_init_kind kind) {
+    int i = init_index(kind);
+    return i < 0 ? NULL : init_kinds[i].name;
+}
+
+const char *t5pt_init_kind_help(t5pt_init_kind kind) {
+    int i = init_index(kind);
+    return i < 0 ? NULL : init_kinds[i].help;
+}
+
+const char *t5pt_init_peft_name(t5pt_init_kind kind) {
+    int i = init_index(kind);
+    return i < 0 ? "RANDOM" : init_kinds[i].peft;
 }
 
 /* Uniform integer in [0, bound), unbiased (rejects the low 2^64 mod bound values). */
@@ -98,40 +155,29 @@ static uint64_t rng_below(t5pt_rng *r, uint64_t bound) {
     }
 }
 
-/* Rows row0..n-1 of P from distinct sampled-vocab ids (see the header comment). */
-static t5pt_status fill_sampled_vocab(float *P, int row0, int n, const t5pt_model *m, t5pt_rng *rng) {
+/* All n rows of P from sampled-vocab ids (see the header comment). */
+static t5pt_status fill_sampled_vocab(float *P, int n, const t5pt_model *m, t5pt_rng *rng) {
     const t5pt_config *cfg = t5pt_model_config(m);
-    int d = cfg->d_model;
-    int limit = cfg->vocab_size < SAMPLED_VOCAB_LIMIT ? cfg->vocab_size : SAMPLED_VOCAB_LIMIT;
-    int need = n - row0;
-    if (need <= 0) return T5PT_OK;
-    int32_t *pool = malloc((size_t)(limit > 0 ? limit : 1) * sizeof *pool);
-    if (!pool) return t5pt_set_error(T5PT_ERR_NOMEM, "sampled-vocab init: out of memory");
-    int np = 0;
-    for (int id = 0; id < limit; id++) {
-        if (id <= 2 || id == cfg->pad_token_id || id == cfg->eos_token_id) continue;   /* pad, eos, unk */
-        pool[np++] = id;
-    }
-    if (need > np) {
-        free(pool);
-        return t5pt_set_error(T5PT_ERR_ARG,
-                              "sampled-vocab init: %d rows need distinct ids but only %d ids < %d (minus pad/eos/unk) exist",
-                              need, np, limit);
-    }
-    for (int k = 0; k < need; k++) {
-        int j = k + (int)rng_below(rng, (uint64_t)(np - k));
-        int32_t t = pool[k];
-        pool[k] = pool[j];
-        pool[j] = t;
-        const int id = pool[k];
-        const float *e = t5pt_model_embedding(m, id);
-        if (!e) {
-            free(pool);
-            return t5pt_set_error(T5PT_ERR_ARG, "sampled-vocab init: no embedding row for id %d", id);
+    const int d = cfg->d_model;
+    const int pool = cfg->vocab_size < SAMPLED_VOCAB_LIMIT ? cfg->vocab_size : SAMPLED_VOCAB_LIMIT;
+    if (pool <= 0) return t5pt_set_error(T5PT_ERR_ARG, "sampled-vocab init: the model has no vocabulary");
+    int32_t *ids = NULL;
+    if (n <= pool) {   /* without replacement: the first n of a partial shuffle of 0..pool-1 */
+        ids = malloc((size_t)pool * sizeof *ids);
+        if (!ids) return t5pt_set_error(T5PT_ERR_NOMEM, "sampled-vocab init: out of memory");
+        for (int id = 0; id < pool; id++) ids[id] = id;
+        for (int k = 0; k < n; k++) {
+            int j = k + (int)rng_below(rng, (uint64_t)(pool - k));
+            int32_t t = ids[k];
+            ids[k] = ids[j];
+            ids[j] = t;
         }
-        memcpy(P + (size_t)(row0 + k) * d, e, (size_t)d * sizeof(float));
     }
-    free(pool);
+    for (int k = 0; k < n; k++) {
+        const int id = ids ? ids[k] : (int)rng_below(rng, (uint64_t)pool);   /* with replacement */
+        memcpy(P + (size_t)k * d, t5pt_model_embedding(m, id), (size_t)d * sizeof(float));
+    }
+    free(ids);
     return T5PT_OK;
 }
 
@@ -154,31 +200,35 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
     t5pt_status st;
 
     switch (ic->kind) {
-    case T5PT_INIT_RANDOM_UNIFORM: {
+    case T5PT_INIT_RANDOM_UNIFORM:
+    case T5PT_INIT_RANDOM_UNIFORM_T5X: {
         if (!(ic->range >= 0.0f) || !isfinite(ic->range))
-            return t5pt_set_error(T5PT_ERR_ARG, "random-uniform init: range must be a finite number >= 0 (got %g)",
-                                  (double)ic->range);
+            return t5pt_set_error(T5PT_ERR_ARG, "%s init: range must be a finite number >= 0 (got %g)",
+                                  t5pt_init_kind_name(ic->kind), (double)ic->range);
         const double r = ic->range;
-        for (size_t k = 0; k < (size_t)n * d; k++) P[k] = (float)((2.0 * t5pt_rng_uniform(&rng) - 1.0) * r);
+        const int symmetric = ic->kind == T5PT_INIT_RANDOM_UNIFORM;
+        for (size_t k = 0; k < (size_t)n * d; k++) {
+            const double u = t5pt_rng_uniform(&rng);
+            P[k] = (float)((symmetric ? 2.0 * u - 1.0 : u) * r);
+        }
         return T5PT_OK;
     }
     case T5PT_INIT_SAMPLED_VOCAB:
-        return fill_sampled_vocab(P, 0, n, m, &rng);
+        return fill_sampled_vocab(P, n, m, &rng);
 
     case T5PT_INIT_CLASS_LABELS: {
         if (ic->num_labels <= 0 || !ic->label_ids || !ic->label_lens)
             return t5pt_set_error(T5PT_ERR_ARG, "class-labels init: no labels given");
-        if (ic->num_labels > n)
-            return t5pt_set_error(T5PT_ERR_ARG, "class-labels init: %d labels do not fit a prompt of %d rows",
-                                  ic->num_labels, n);
-        for (int k = 0; k < ic->num_labels; k++) {
+        const int used = ic->num_labels < n ? ic->num_labels : n;   /* the rest are skipped */
+        for (int k = 0; k < used; k++) {
             if (ic->label_lens[k] <= 0 || !ic->label_ids[k])
                 return t5pt_set_error(T5PT_ERR_ARG, "class-labels init: label %d has no tokens", k);
             if ((st = check_ids(m, ic->label_ids[k], ic->label_lens[k], "class-labels init: label", k))) return st;
         }
+        if ((st = fill_sampled_vocab(P, n, m, &rng)) != T5PT_OK) return st;
         double *acc = malloc((size_t)d * sizeof *acc);
         if (!acc) return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
-        for (int k = 0; k < ic->num_labels; k++) {
+        for (int k = 0; k < used; k++) {
             for (int j = 0; j < d; j++) acc[j] = 0.0;
             for (int t = 0; t < ic->label_lens[k]; t++) {
                 const float *e = t5pt_model_embedding(m, ic->label_ids[k][t]);
@@ -187,7 +237,7 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
             for (int j = 0; j < d; j++) P[(size_t)k * d + j] = (float)(acc[j] / ic->label_lens[k]);
         }
         free(acc);
-        return fill_sampled_vocab(P, ic->num_labels, n, m, &rng);
+        return T5PT_OK;
     }
     case T5PT_INIT_TEXT: {
         if (ic->text_len <= 0 || !ic->text_ids) return t5pt_set_error(T5PT_ERR_ARG, "text init: the text has no tokens");
@@ -202,30 +252,24 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
 
 /* ---------------------------------------------------------------- PEFT save */
 
+/* PEFT's prompt_tuning_init for info->init_name (a t5pt kind from init_kinds[], or already one of
+ * PEFT's names); TEXT only with the text and a tokenizer path, which PEFT's config demands. */
 static const char *peft_init_value(const t5pt_peft_info *info, int *use_text) {
     *use_text = 0;
     const char *name = info ? info->init_name : NULL;
     t5pt_init_kind k;
-    if (!name || t5pt_init_parse_kind(&k, name) != T5PT_OK) {
-        /* already a PEFT value? keep it when it is one PEFT knows */
-        if (name && (!strcmp(name, "RANDOM") || !strcmp(name, "SAMPLE_VOCAB"))) return name;
-        if (name && !strcmp(name, "TEXT")) k = T5PT_INIT_TEXT;
-        else return "RANDOM";
+    if (!name) return "RANDOM";
+    if (t5pt_init_parse_kind(&k, name) != T5PT_OK) {
+        if (!strcmp(name, "RANDOM") || !strcmp(name, "SAMPLE_VOCAB")) return name;   /* a PEFT name */
+        if (strcmp(name, "TEXT") != 0) return "RANDOM";
+        k = T5PT_INIT_TEXT;
     }
-    switch (k) {
-    case T5PT_INIT_RANDOM_UNIFORM: return "RANDOM";
-    case T5PT_INIT_SAMPLED_VOCAB:
-    case T5PT_INIT_CLASS_LABELS: return "SAMPLE_VOCAB";
-    case T5PT_INIT_TEXT: {
-        const char *tok = info->tokenizer_name_or_path ? info->tokenizer_name_or_path : info->base_model;
-        if (info->init_text && tok) {
-            *use_text = 1;
-            return "TEXT";
-        }
-        return "RANDOM";
-    }
-    }
-    return "RANDOM";
+    const char *peft = t5pt_init_peft_name(k);
+    if (strcmp(peft, "TEXT") != 0) return peft;
+    const char *tok = info->tokenizer_name_or_path ? info->tokenizer_name_or_path : info->base_model;
+    if (!info->init_text || !tok) return "RANDOM";
+    *use_text = 1;
+    return "TEXT";
 }
 
 static void jw_str_or_null(json_writer *w, const char *s) {
@@ -267,6 +311,10 @@ t5pt_status t5pt_prompt_save_peft_ex(const char *dir, const float *P, int n, int
     if (info && info->init_name) {
         t5pt_jw_raw(&md, ",\"t5pt_init\":");
         t5pt_jw_str(&md, info->init_name, strlen(info->init_name));
+    }
+    if (info && info->init_text) {
+        t5pt_jw_raw(&md, ",\"t5pt_init_text\":");
+        t5pt_jw_str(&md, info->init_text, strlen(info->init_text));
     }
     if (info && info->placement) {
         t5pt_jw_raw(&md, ",\"t5pt_placement\":");
@@ -565,10 +613,25 @@ static t5pt_status load_npy(const char *path, float **out, int *n_out, int *d_ou
 
 /* ---------------------------------------------------------------- safetensors / PEFT load */
 
+/* The t5pt entries of a prompt file's metadata into info (NULL: nothing to record). */
+static t5pt_status read_prompt_metadata(const st_file *f, const char *path, t5pt_prompt_info *info) {
+    if (!info) return T5PT_OK;
+    const char *pl = t5pt_st_metadata(f, "t5pt_placement"), *init = t5pt_st_metadata(f, "t5pt_init");
+    if (pl) {
+        t5pt_placement parsed;
+        if (strlen(pl) >= sizeof info->placement || t5pt_placement_parse(&parsed, pl) != T5PT_OK)
+            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: recorded placement \"%.40s\" is not prepend, append or at:K",
+                                  path, pl);
+        snprintf(info->placement, sizeof info->placement, "%s", pl);
+    }
+    if (init) snprintf(info->init, sizeof info->init, "%s", init);
+    return T5PT_OK;
+}
+
 /* Reads rows [0, take) of the 2-D tensor "prompt_embeddings" in file `path`.
  * want_rows / want_d: required sizes (0 = any); take 0 = all rows. */
 static t5pt_status load_prompt_tensor(const char *path, int want_rows, int want_d, int take, float **out, int *n_out,
-                                      int *d_out) {
+                                      int *d_out, t5pt_prompt_info *info) {
     st_file *f;
     t5pt_status st = t5pt_st_open(&f, path);
     if (st) return st;
@@ -594,6 +657,10 @@ static t5pt_status load_prompt_tensor(const char *path, int want_rows, int want_
                               " (num_virtual_tokens x num_transformer_submodules, token_dim)",
                               path, rows, d, want_rows, want_d ? want_d : d);
     }
+    if ((st = read_prompt_metadata(f, path, info)) != T5PT_OK) {
+        t5pt_st_close(f);
+        return st;
+    }
     float *all = malloc(t->numel * sizeof(float));
     if (!all) {
         t5pt_st_close(f);
@@ -618,6 +685,7 @@ static t5pt_status load_prompt_tensor(const char *path, int want_rows, int want_
     *out = all;
     *n_out = n;
     *d_out = d;
+    if (info) info->rows_in_file = rows;
     return T5PT_OK;
 }
 
@@ -631,87 +699,106 @@ static int json_int_field(const json_value *root, const char *key, int64_t *v, i
     return 0;
 }
 
-static t5pt_status load_peft_dir(const char *dir, float **out, int *n_out, int *d_out) {
+/* The rows a PEFT adapter_config.json implies: *rows = num_virtual_tokens x submodules,
+ * *take = num_virtual_tokens (the encoder's rows), *dim = token_dim (0 when null). */
+static t5pt_status read_peft_config(const char *cfg_path, int *rows, int *take, int *dim) {
+    json_doc *doc = NULL;
+    t5pt_status st = t5pt_read_json(cfg_path, T5PT_ERR_FORMAT, &doc);
+    if (st) return st;
+    const json_value *root = t5pt_json_root(doc);
+    const char *ptype = root->type == JSON_OBJECT ? t5pt_json_get_str(root, "peft_type") : NULL;
+    int64_t nvt = 0, d = 0, subm = 0;
+    int has_nvt, has_dim, has_subm;
+    if (root->type != JSON_OBJECT) {
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: not a JSON object", cfg_path);
+    } else if (!ptype) {
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: no \"peft_type\"", cfg_path);
+    } else if (strcmp(ptype, "PROMPT_TUNING") != 0) {
+        st = t5pt_set_error(T5PT_ERR_UNSUPPORTED, "%s: peft_type is \"%s\"; only PROMPT_TUNING adapters hold a soft prompt",
+                            cfg_path, ptype);
+    } else if (json_int_field(root, "num_virtual_tokens", &nvt, &has_nvt) || !has_nvt || nvt <= 0 || nvt > INT32_MAX) {
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"num_virtual_tokens\" must be a positive integer", cfg_path);
+    } else if (json_int_field(root, "token_dim", &d, &has_dim) || (has_dim && (d <= 0 || d > INT32_MAX))) {
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"token_dim\" must be a positive integer or null", cfg_path);
+    } else if (json_int_field(root, "num_transformer_submodules", &subm, &has_subm) ||
+               (has_subm && subm != 1 && subm != 2)) {
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"num_transformer_submodules\" must be 1, 2 or null", cfg_path);
+    } else {
+        if (!has_subm) {
+            /* PEFT's _prepare_prompt_learning_config: 2 for SEQ_2_SEQ_LM, else 1 */
+            const char *task = t5pt_json_get_str(root, "task_type");
+            subm = task && strcmp(task, "SEQ_2_SEQ_LM") == 0 ? 2 : 1;
+        }
+        if (nvt * subm > INT32_MAX)   /* the row count is an int */
+            st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: num_virtual_tokens %lld x %lld submodules is too large", cfg_path,
+                                (long long)nvt, (long long)subm);
+        *rows = (int)(nvt * subm);
+        *take = (int)nvt;
+        *dim = has_dim ? (int)d : 0;
+    }
+    t5pt_json_free(doc);
+    return st;
+}
+
+/* A PEFT adapter: cfg_path's config, the tensor file tensors_path. With 2 submodules PEFT (>= 0.4)
+ * feeds rows [0, n) to the encoder: those are taken. */
+static t5pt_status load_peft(const char *cfg_path, const char *tensors_path, float **out, int *n_out, int *d_out,
+                             t5pt_prompt_info *info) {
+    int rows = 0, take = 0, dim = 0;
+    t5pt_status st = read_peft_config(cfg_path, &rows, &take, &dim);
+    if (st) return st;
+    st = load_prompt_tensor(tensors_path, rows, dim, take, out, n_out, d_out, info);
+    if (st == T5PT_OK && info) info->from_config = 1;
+    return st;
+}
+
+static t5pt_status load_peft_dir(const char *dir, float **out, int *n_out, int *d_out, t5pt_prompt_info *info) {
     char *cfg_path = t5pt_path_join(dir, "adapter_config.json");
     char *t5pt_st_path = t5pt_path_join(dir, "adapter_model.safetensors");
     char *bin_path = t5pt_path_join(dir, "adapter_model.bin");
-    json_doc *doc = NULL;
     t5pt_status st = T5PT_OK;
-    if (!cfg_path || !t5pt_st_path || !bin_path) {
+    if (!cfg_path || !t5pt_st_path || !bin_path)
         st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", dir);
-        goto done;
-    }
-    if (!t5pt_file_exists(cfg_path)) {
+    else if (!t5pt_file_exists(cfg_path))
         st = t5pt_set_error(T5PT_ERR_IO, "%s: no adapter_config.json: not a PEFT adapter directory", dir);
-        goto done;
-    }
-    if ((st = t5pt_read_json(cfg_path, T5PT_ERR_FORMAT, &doc))) goto done;
-    const json_value *root = t5pt_json_root(doc);
-    if (root->type != JSON_OBJECT) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: not a JSON object", cfg_path);
-        goto done;
-    }
-    const char *ptype = t5pt_json_get_str(root, "peft_type");
-    if (!ptype) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: no \"peft_type\"", cfg_path);
-        goto done;
-    }
-    if (strcmp(ptype, "PROMPT_TUNING") != 0) {
-        st = t5pt_set_error(T5PT_ERR_UNSUPPORTED, "%s: peft_type is \"%s\"; only PROMPT_TUNING adapters hold a soft prompt",
-                            cfg_path, ptype);
-        goto done;
-    }
-    int64_t nvt = 0, dim = 0, subm = 0;
-    int has_nvt, has_dim, has_subm;
-    if (json_int_field(root, "num_virtual_tokens", &nvt, &has_nvt) || !has_nvt || nvt <= 0 || nvt > INT32_MAX) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"num_virtual_tokens\" must be a positive integer", cfg_path);
-        goto done;
-    }
-    if (json_int_field(root, "token_dim", &dim, &has_dim) || (has_dim && (dim <= 0 || dim > INT32_MAX))) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"token_dim\" must be a positive integer or null", cfg_path);
-        goto done;
-    }
-    if (json_int_field(root, "num_transformer_submodules", &subm, &has_subm) ||
-        (has_subm && subm != 1 && subm != 2)) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: \"num_transformer_submodules\" must be 1, 2 or null", cfg_path);
-        goto done;
-    }
-    if (!has_subm) {
-        /* PEFT's _prepare_prompt_learning_config: 2 for SEQ_2_SEQ_LM, else 1 */
-        const char *task = t5pt_json_get_str(root, "task_type");
-        subm = task && strcmp(task, "SEQ_2_SEQ_LM") == 0 ? 2 : 1;
-    }
-    if (!t5pt_file_exists(t5pt_st_path)) {
-        if (t5pt_file_exists(bin_path))
-            st = t5pt_set_error(T5PT_ERR_UNSUPPORTED,
-                                "%s: only adapter_model.bin (a pickle) is present; re-save the adapter with safetensors "
-                                "(PEFT save_pretrained(safe_serialization=True))",
-                                dir);
-        else
-            st = t5pt_set_error(T5PT_ERR_IO, "%s: no adapter_model.safetensors", dir);
-        goto done;
-    }
-    if (nvt * subm > INT32_MAX) {   /* the row count below is an int */
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: num_virtual_tokens %lld x %lld submodules is too large", cfg_path,
-                            (long long)nvt, (long long)subm);
-        goto done;
-    }
-    /* with 2 submodules PEFT (>= 0.4) feeds rows [0, n) to the encoder: take those */
-    st = load_prompt_tensor(t5pt_st_path, (int)(nvt * subm), has_dim ? (int)dim : 0, (int)nvt, out, n_out, d_out);
-
-done:
-    t5pt_json_free(doc);
+    else if (!t5pt_file_exists(t5pt_st_path) && t5pt_file_exists(bin_path))
+        st = t5pt_set_error(T5PT_ERR_UNSUPPORTED,
+                            "%s: only adapter_model.bin (a pickle) is present; re-save the adapter with safetensors "
+                            "(PEFT save_pretrained(safe_serialization=True))",
+                            dir);
+    else if (!t5pt_file_exists(t5pt_st_path))
+        st = t5pt_set_error(T5PT_ERR_IO, "%s: no adapter_model.safetensors", dir);
+    else
+        st = load_peft(cfg_path, t5pt_st_path, out, n_out, d_out, info);
     free(cfg_path);
     free(t5pt_st_path);
     free(bin_path);
     return st;
 }
 
-t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model) {
+/* The adapter_config.json beside a bare adapter_model.safetensors (malloc'd), or NULL. */
+static char *sibling_peft_config(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (strcmp(base, "adapter_model.safetensors") != 0) return NULL;
+    /* the directory part: "." for a bare name, "/" for "/adapter_model.safetensors" */
+    char *dir = !slash ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    if (!dir) return NULL;
+    char *cfg = t5pt_path_join(dir, "adapter_config.json");
+    free(dir);
+    if (cfg && !t5pt_file_exists(cfg)) {
+        free(cfg);
+        cfg = NULL;
+    }
+    return cfg;
+}
+
+t5pt_status t5pt_prompt_load_ex(const char *path, float **P, int *n, int *d_model, t5pt_prompt_info *info) {
     if (!path || !P || !n || !d_model) return t5pt_set_error(T5PT_ERR_ARG, "load prompt: NULL argument");
     *P = NULL;
     *n = *d_model = 0;
-    if (t5pt_is_dir(path)) return load_peft_dir(path, P, n, d_model);
+    if (info) memset(info, 0, sizeof *info);
+    if (t5pt_is_dir(path)) return load_peft_dir(path, P, n, d_model, info);
     FILE *f = fopen(path, "rb");
     if (!f) return t5pt_set_error(T5PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[6] = {0};
@@ -719,6 +806,21 @@ t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model) 
     fclose(f);
     size_t len = strlen(path);
     int npy_name = len >= 4 && strcmp(path + len - 4, ".npy") == 0;
-    if ((got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) || npy_name) return load_npy(path, P, n, d_model);
-    return load_prompt_tensor(path, 0, 0, 0, P, n, d_model);
+    if ((got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) || npy_name) {
+        t5pt_status st = load_npy(path, P, n, d_model);
+        if (st == T5PT_OK && info) info->rows_in_file = *n;
+        return st;
+    }
+    /* a bare adapter_model.safetensors: its adapter_config.json says how many rows the encoder uses */
+    char *cfg = sibling_peft_config(path);
+    if (cfg) {
+        t5pt_status st = load_peft(cfg, path, P, n, d_model, info);
+        free(cfg);
+        return st;
+    }
+    return load_prompt_tensor(path, 0, 0, 0, P, n, d_model, info);
+}
+
+t5pt_status t5pt_prompt_load(const char *path, float **P, int *n, int *d_model) {
+    return t5pt_prompt_load_ex(path, P, n, d_model, NULL);
 }

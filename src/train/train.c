@@ -32,6 +32,58 @@ void t5pt_train_options_default(t5pt_train_options *o) {
     o->eval_batch = 16;
 }
 
+/* The defaults of each recipe. "paper" is the official code of Lester et al. 2021
+ * (google-research/prompt-tuning on T5X, at 72285ee):
+ *   optimizer   T5X Adafactor: decay_rate 0.8, step_offset 0, multiply_by_parameter_scale False,
+ *               weight_decay_rate 1e-5 (configs/models/t5_1_1_prompt.gin l.50-56), the rest T5X's
+ *               defaults: factored only from 128 rows, clipping 1.0, epsilon1 1e-30, no beta1
+ *               (t5x/adafactor.py l.199-219); weight decay not scaled by the lr (l.561-564)
+ *   start step  1,100,000: T5X decays by the global step restored from the LM-adapted T5 1.1
+ *               checkpoint (checkpoint_1100000); see src/train/optim.c and README
+ *   lr          0.3 constant (configs/runs/prompt_finetune.gin l.42-44)
+ *   loss        summed cross-entropy + z-loss 1e-4 (t5_1_1_prompt.gin l.107-112; src/model/loss.c)
+ *   prompt      100 rows (t5_1_1_prompt.gin l.36), prepended
+ *   dropout     0.1 (T5X configs/runs/finetune.gin l.49, included after the architecture's 0.0)
+ *   validation  every 1000 steps (EVAL_PERIOD, finetune.gin l.55)
+ *   batch       32, the paper's text; the configs leave T5X's finetune.gin default of 128, which
+ *               the released SST-2 prompts used, while the XXL demo script sets 32
+ * "hf" is t5pt's Hugging Face semantics (transformers' Adafactor with the paper's hyperparameters,
+ * mean cross-entropy), as t5pt trained before recipes existed. */
+static const t5pt_recipe recipes[] = {
+    {"paper", "the paper's code: T5X Adafactor, summed cross-entropy + z-loss", "adafactor-t5x", 0.3f, 1e-5f, 1100000,
+     "sum-zloss", 100, 32, 1000, 0.1f},
+    {"hf", "Hugging Face semantics: transformers' Adafactor, mean cross-entropy", "adafactor", 0.3f, 1e-5f, 0, "mean",
+     100, 32, 0, 0.1f},
+};
+
+const t5pt_recipe *t5pt_recipe_find(const char *name) {
+    for (size_t i = 0; name && i < sizeof recipes / sizeof recipes[0]; i++)
+        if (strcmp(name, recipes[i].name) == 0) return &recipes[i];
+    return NULL;
+}
+
+t5pt_status t5pt_select_parse(t5pt_select_kind *kind, const char *text) {
+    if (text && strcmp(text, "rank-accuracy") == 0) *kind = T5PT_SELECT_RANK_ACCURACY;
+    else if (text && strcmp(text, "exact-match") == 0) *kind = T5PT_SELECT_EXACT_MATCH;
+    else if (text && strcmp(text, "loss") == 0) *kind = T5PT_SELECT_LOSS;
+    else return t5pt_set_error(T5PT_ERR_ARG, "--select: unknown metric '%s' (rank-accuracy|exact-match|loss)", text ? text : "");
+    return T5PT_OK;
+}
+
+/* DEFAULT resolved: rank accuracy when there are labels to rank, else exact match. */
+static t5pt_select_kind select_resolved(t5pt_select_kind k, int num_labels) {
+    if (k != T5PT_SELECT_DEFAULT) return k;
+    return num_labels > 0 ? T5PT_SELECT_RANK_ACCURACY : T5PT_SELECT_EXACT_MATCH;
+}
+
+const char *t5pt_select_metric_name(t5pt_select_kind kind, int num_labels) {
+    switch (select_resolved(kind, num_labels)) {
+    case T5PT_SELECT_RANK_ACCURACY: return "rank_accuracy";
+    case T5PT_SELECT_LOSS: return "valid_loss";
+    default: return "exact_match";
+    }
+}
+
 char *t5pt_checkpoint_path(const char *out_dir) { return t5pt_path_join(out_dir, "checkpoint.safetensors"); }
 
 t5pt_status t5pt_train_total_steps(const t5pt_train_options *o, int n_examples, int *total) {
@@ -60,7 +112,7 @@ typedef struct {
     char value[512];
 } setting;
 
-enum { MAX_SETTINGS = 16 };
+enum { MAX_SETTINGS = 24 };
 
 /* FNV-1a over a dataset's token ids: the same texts, tokenizer and truncation give the same value. */
 static uint64_t data_fingerprint(const t5pt_dataset *d) {
@@ -111,6 +163,8 @@ static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_opti
         float_text(f5, sizeof f5, oc->beta1), oc->scale_parameter, oc->relative_step, oc->warmup_init,
         float_text(f6, sizeof f6, oc->adam_beta1), float_text(f7, sizeof f7, oc->adam_beta2),
         float_text(f8, sizeof f8, oc->adam_eps));
+    SET("--adafactor-start-step", "%lld", (long long)oc->start_step);
+    SET("--loss", "%s, z-loss %s", t5pt_loss_name(o->loss), float_text(f1, sizeof f1, o->z_loss));
     SET("--dropout", "%s", float_text(f1, sizeof f1, o->dropout));
     if (o->pl.kind == T5PT_PLACE_AT) SET("--placement", "at:%d", o->pl.at);
     else SET("--placement", "%s", o->pl.kind == T5PT_PLACE_APPEND ? "append" : "prepend");
@@ -124,16 +178,20 @@ static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_opti
     for (int i = 0; i < o->num_labels && len < (int)sizeof s[k].value; i++)
         len += snprintf(s[k].value + len, sizeof s[k].value - (size_t)len, "%s%s", i ? "," : "", o->labels[i]);
     s[k++].flag = "--labels";
+    SET("--select", "%s", t5pt_select_metric_name(o->select, o->num_labels));
     SET("--eval-every", "%d", o->eval_every);
     SET("--patience", "%d", o->patience);
 #undef SET
     return k;
 }
 
+/* 2: the run's settings; 3: with --loss, --adafactor-start-step and --select. */
+#define CHECKPOINT_VERSION "3"
+
 /* The checkpoint's safetensors metadata: format, version and every setting (JSON-escaped). */
 static char *settings_metadata(const setting *s, int count) {
     json_writer w = {0};
-    t5pt_jw_raw(&w, "{\"format\":\"t5pt-checkpoint\",\"version\":\"2\"");
+    t5pt_jw_raw(&w, "{\"format\":\"t5pt-checkpoint\",\"version\":\"" CHECKPOINT_VERSION "\"");
     for (int i = 0; i < count; i++) {
         t5pt_jw_raw(&w, ",");
         t5pt_jw_str(&w, s[i].flag, strlen(s[i].flag));
@@ -150,9 +208,10 @@ static char *settings_metadata(const setting *s, int count) {
 
 static t5pt_status check_settings(const st_file *f, const char *path, const setting *s, int count) {
     const char *version = t5pt_st_metadata(f, "version");
-    if (!version || strcmp(version, "2") != 0)
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: checkpoint format version %s, this t5pt writes 2 (it records the "
-                              "run's settings); start afresh without --resume", path, version ? version : "1");
+    if (!version || strcmp(version, CHECKPOINT_VERSION) != 0)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: checkpoint format version %s, this t5pt writes " CHECKPOINT_VERSION
+                              " (it records the run's settings, with the loss and the selection metric); start "
+                              "afresh without --resume", path, version ? version : "1");
     for (int i = 0; i < count; i++) {
         const char *was = t5pt_st_metadata(f, s[i].flag);
         if (!was) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: setting %s missing", path, s[i].flag);
@@ -228,6 +287,9 @@ typedef struct {
     t5pt_ctx *c;
     t5pt_optim *opt;
     t5pt_batch_buf bb;
+    t5pt_select_kind select;       /* resolved (never DEFAULT) */
+    t5pt_ctx *vc;                  /* --select loss: the validation forward (no dropout) */
+    t5pt_batch_buf vbb;
     int *idx;
     metrics_log log;
     /* the run */
@@ -561,7 +623,10 @@ static t5pt_status trainer_open(trainer *t) {
     t->nsettings = run_settings(t->settings, o, &t->oc, t->n, t->train, t->valid);
     t->metadata = settings_metadata(t->settings, t->nsettings);
     t->diverged_rms = T5PT_DIVERGED_RMS_FACTOR * fmax(max_embedding_rms(t->m), 1e-3);
-    t->metric_name = o->num_labels > 0 ? "rank_accuracy" : "exact_match";
+    t->select = select_resolved(o->select, o->num_labels);
+    t->metric_name = t5pt_select_metric_name(t->select, o->num_labels);
+    if (t->select == T5PT_SELECT_RANK_ACCURACY && o->num_labels <= 0)
+        return t5pt_set_error(T5PT_ERR_ARG, "--select rank-accuracy needs --labels");
     t->s.perm = malloc((size_t)t->N * sizeof(int));
     t->s.best = malloc(t->pbytes);
     t->ckpt = t5pt_checkpoint_path(o->out_dir);
@@ -574,6 +639,16 @@ static t5pt_status trainer_open(trainer *t) {
     if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
         return t5pt_set_error(st, "%.600s (longest input %d tokens + %d prompt rows, batch %d: lower --max-src-len, "
                               "--batch or --prompt-len)", t5pt_last_error(), t->train->max_src, t->n, B);
+    if ((st = t5pt_ctx_set_loss(t->c, o->loss, o->z_loss)) != T5PT_OK) return st;
+    if (t->valid && t->select == T5PT_SELECT_LOSS) {
+        const int VB = o->eval_batch > 0 ? o->eval_batch : 16;
+        st = t5pt_ctx_create(&t->vc, t->m, VB < t->valid->n ? VB : t->valid->n, t->valid->max_src,
+                             t->valid->max_tgt > 0 ? t->valid->max_tgt : 1, t->n);
+        if (st != T5PT_OK)
+            return t5pt_set_error(st, "%.600s (validation loss: longest --valid input %d tokens + %d prompt rows, "
+                                  "--eval-batch %d)", t5pt_last_error(), t->valid->max_src, t->n, VB);
+        if ((st = t5pt_ctx_set_loss(t->vc, T5PT_LOSS_SUM, 0.0f)) != T5PT_OK) return st;
+    }
     /* the directory last: everything that can fail on the inputs has been checked */
     if ((st = make_dir(t, o->out_dir)) != T5PT_OK || (st = lock_dir(t)) != T5PT_OK) return st;
     remove_stale_temp_files(o->out_dir);
@@ -611,7 +686,9 @@ static void trainer_close(trainer *t, t5pt_status st) {
     unlock_dir(t);
     free(t->lock_path);
     t5pt_batch_buf_free(&t->bb);
+    t5pt_batch_buf_free(&t->vbb);
     t5pt_ctx_free(t->c);
+    t5pt_ctx_free(t->vc);
     t5pt_optim_free(t->opt);
     free(t->idx);
     free(t->ckpt);
@@ -622,21 +699,49 @@ static void trainer_close(trainer *t, t5pt_status st) {
 
 /* ------------------------------------------------------------ evaluation */
 
-static t5pt_status validate(const trainer *t, double *metric) {
+/* Mean cross-entropy per target token of the validation set, teacher forced, without dropout:
+ * the summed loss of each batch over its labelled tokens, summed, over the tokens counted. */
+static t5pt_status validation_loss(trainer *t, double *metric) {
+    const t5pt_dataset *v = t->valid;
+    const int VB = t->o->eval_batch > 0 ? t->o->eval_batch : 16;
+    int idx[256];
+    double total = 0.0;
+    long tokens = 0;
+    for (int i0 = 0; i0 < v->n; i0 += VB) {
+        const int cnt = v->n - i0 < VB ? v->n - i0 : VB;
+        int *ix = cnt <= 256 ? idx : malloc((size_t)cnt * sizeof(int));
+        if (!ix) return t5pt_set_error(T5PT_ERR_NOMEM, "validation: out of memory");
+        for (int r = 0; r < cnt; r++) ix[r] = i0 + r;
+        t5pt_status st = t5pt_batch_build(&t->vbb, v, ix, cnt, 1);
+        if (ix != idx) free(ix);
+        if (st != T5PT_OK) return st;
+        float sum;
+        if ((st = t5pt_forward(t->vc, t->P, t->n, t->o->pl, &t->vbb.view, &sum)) != T5PT_OK) return st;
+        const t5pt_batch *b = &t->vbb.view;
+        for (int k = 0; k < b->B * b->L; k++) tokens += b->labels[k] != -100;
+        total += sum;
+    }
+    *metric = tokens ? total / (double)tokens : 0.0;
+    return T5PT_OK;
+}
+
+static t5pt_status validate(trainer *t, double *metric) {
     const t5pt_train_options *o = t->o;
+    if (t->select == T5PT_SELECT_LOSS) return validation_loss(t, metric);
     t5pt_eval_options eo;
     t5pt_eval_options_default(&eo);
     eo.batch = o->eval_batch > 0 ? o->eval_batch : 16;
     eo.pl = o->pl;
-    eo.labels = o->labels;
-    eo.num_labels = o->num_labels;
-    eo.generate = o->num_labels <= 0;   /* with labels, rank classification is the metric */
+    const int rank = t->select == T5PT_SELECT_RANK_ACCURACY;
+    eo.labels = rank ? o->labels : NULL;   /* only what the metric needs */
+    eo.num_labels = rank ? o->num_labels : 0;
+    eo.generate = !rank;
     t5pt_eval_result r;
     const float *Ps[1] = {t->P};
     int ns[1] = {t->n};
     t5pt_status st = t5pt_evaluate(t->m, o->tok, Ps, ns, 1, t->valid, &eo, &r);
     if (st != T5PT_OK) return st;
-    *metric = o->num_labels > 0 ? r.rank_acc[0] : r.gen_acc[0];
+    *metric = rank ? r.rank_acc[0] : r.gen_acc[0];
     t5pt_eval_result_free(&r);
     return T5PT_OK;
 }
@@ -652,7 +757,8 @@ static t5pt_status evaluate_and_keep_best(trainer *t) {
     double metric;
     t5pt_status st = validate(t, &metric);
     if (st != T5PT_OK) return st;
-    int improved = !s->has_best || metric > s->best_metric;
+    /* ties keep the earlier prompt; the loss improves downwards */
+    int improved = !s->has_best || (t->select == T5PT_SELECT_LOSS ? metric < s->best_metric : metric > s->best_metric);
     if (s->step == 0) s->first_metric = metric;
     if (improved) {
         memcpy(s->best, t->P, t->pbytes);
@@ -762,6 +868,7 @@ static t5pt_status finish(trainer *t) {
     if (st != T5PT_OK) return st;
     st = t5pt_prompt_save_peft_ex(t->o->out_dir, t->valid && s->has_best ? s->best : t->P, t->n, t->d, &t->o->peft);
     if (st != T5PT_OK) return st;
+    res->metric_name = t->metric_name;
     res->first_metric = s->first_metric;
     res->best_metric = s->best_metric;
     res->best_step = s->best_step;

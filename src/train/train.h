@@ -14,8 +14,9 @@
  * bit-identical to an uninterrupted one.
  *
  * A checkpoint also records the run's settings (prompt length, batch, seed, optimizer and
- * its hyperparameters, schedule, dropout, placement, a fingerprint of the tokenized
- * training and validation data, labels, eval-every, patience); resuming with any of them
+ * its hyperparameters with the Adafactor start step, schedule, loss, dropout, placement, a
+ * fingerprint of the tokenized training and validation data, labels, selection metric,
+ * eval-every, patience); resuming with any of them
  * different is refused, naming the flag. The data order and RNG state it holds are checked
  * against a replay from the seed.
  *
@@ -58,7 +59,7 @@ typedef struct {
     double elapsed_s, eta_s;
     /* set on evaluation events (is_eval = 1): */
     int is_eval;
-    const char *metric_name;         /* "rank_accuracy" or "exact_match" */
+    const char *metric_name;         /* "rank_accuracy", "exact_match" or "valid_loss" */
     double metric;                   /* this evaluation */
     double best_metric;              /* best so far */
     int best_step;
@@ -69,6 +70,19 @@ typedef struct {
 /* Called after every step and every evaluation. Return non-zero to stop: the loop
  * writes a checkpoint and the result prompt, then returns T5PT_ERR_INTERRUPTED. */
 typedef int (*t5pt_train_callback)(const t5pt_train_progress *p, void *user);
+
+/* The validation metric that picks the best prompt (early stopping). */
+typedef enum {
+    T5PT_SELECT_DEFAULT = 0,         /* rank accuracy with labels, else exact match */
+    T5PT_SELECT_RANK_ACCURACY,       /* rank classification over the labels (higher is better) */
+    T5PT_SELECT_EXACT_MATCH,         /* greedy generation == target text (the paper's code scores decoded
+                                        strings; an output that is no label is wrong) */
+    T5PT_SELECT_LOSS                 /* mean cross-entropy per target token, teacher forced (lower is better) */
+} t5pt_select_kind;
+/* "rank-accuracy", "exact-match" or "loss". */
+t5pt_status t5pt_select_parse(t5pt_select_kind *kind, const char *text);
+/* The metric name train logs: "rank_accuracy", "exact_match" or "valid_loss" (DEFAULT resolved by num_labels). */
+const char *t5pt_select_metric_name(t5pt_select_kind kind, int num_labels);
 
 typedef struct {
     int batch;                       /* examples per step (32) */
@@ -81,6 +95,8 @@ typedef struct {
     uint64_t seed;
     t5pt_placement pl;
     t5pt_optim_config oc;
+    t5pt_loss_kind loss;             /* the training objective (default mean, z_loss 0; t5pt_ctx_set_loss) */
+    float z_loss;
     const char *out_dir;             /* required */
     int resume;                      /* continue from out_dir/checkpoint.safetensors if present */
     const char *metrics_path;        /* JSONL log (NULL: none); appended to when resuming */
@@ -88,6 +104,7 @@ typedef struct {
     const t5pt_tokenizer *tok;       /* decodes generations / encodes labels */
     const char *const *labels;       /* rank classification over these when num_labels > 0, */
     int num_labels;                  /* else exact match of greedy generations */
+    t5pt_select_kind select;         /* the metric that picks the best prompt (default: as above) */
     int eval_batch;                  /* 16 */
     t5pt_peft_info peft;             /* recorded in adapter_config.json (base model, init, placement, ...) */
     volatile sig_atomic_t *stop_flag;/* set by a signal handler: checkpoint and stop */
@@ -100,6 +117,7 @@ typedef struct {
     int resumed_from;                /* step of the checkpoint resumed from (-1: fresh start) */
     float last_loss, last_smooth_loss;
     int evaluated;                   /* 1 when a validation set was scored */
+    const char *metric_name;         /* the validation metric (see t5pt_select_metric_name) */
     double first_metric;             /* before any training step (if evaluated then) */
     double best_metric;
     int best_step;
@@ -108,6 +126,21 @@ typedef struct {
 } t5pt_train_result;
 
 void t5pt_train_options_default(t5pt_train_options *o);
+
+/* A training recipe: the defaults `t5pt train --recipe NAME` starts from (flags override them).
+ * "paper": the paper's code (T5X Adafactor with the pretrained checkpoint's step count, summed
+ * cross-entropy + z-loss); "hf": Hugging Face semantics. Sources in train.c. */
+typedef struct {
+    const char *name, *about;
+    const char *optim;               /* t5pt_optim_parse_kind name */
+    float lr, weight_decay;
+    int64_t adafactor_start_step;
+    const char *loss;                /* t5pt_loss_parse name (it gives the z-loss) */
+    int prompt_len, batch, eval_every;
+    float dropout;
+} t5pt_recipe;
+/* The recipe called name, NULL when there is none. */
+const t5pt_recipe *t5pt_recipe_find(const char *name);
 
 /* Steps the run will take on n_examples (o->steps, else o->epochs x ceil(n / batch)), checked
  * for overflow: T5PT_ERR_ARG naming --steps / --epochs / --batch when it exceeds INT_MAX. */

@@ -31,6 +31,10 @@ typedef struct {
 typedef struct st_file st_file;
 
 t5pt_status t5pt_st_open(st_file **out, const char *path);
+/* The same checks on an image already in memory (data[0..len), not copied: it must outlive
+ * the st_file). `name` stands for the path in error messages. Used by the fuzz harness, where
+ * an exactly sized buffer lets the sanitizer catch any read past the end. */
+t5pt_status t5pt_st_open_memory(st_file **out, const void *data, size_t len, const char *name);
 void t5pt_st_close(st_file *f);
 const char *t5pt_st_path(const st_file *f);
 int t5pt_st_count(const st_file *f);

@@ -542,6 +542,25 @@ static t5pt_status source_find(const source *s, const char *name, const st_file 
     return t5pt_set_error(T5PT_ERR_FORMAT, "%s: shard %s of tensor \"%s\" was not opened", s->where, fn, name);
 }
 
+/* Index of the first NaN or Inf in x[0..n), n when all are finite. The blocks are scanned
+ * branch-free on the exponent bits (all ones = NaN or Inf) so that the compiler vectorizes
+ * them; the scan costs a few percent of reading the file (BENCHMARKS.md). */
+static size_t first_non_finite(const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t bad = 0;
+        for (int k = 0; k < 64; k++) {
+            uint32_t u;
+            memcpy(&u, x + i + k, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad) break;
+    }
+    for (; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
 static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, const char *cfg_path) {
     static const char *const emb_names[] = {"shared.weight", "encoder.embed_tokens.weight",
                                             "decoder.embed_tokens.weight"};
@@ -564,7 +583,14 @@ static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, cons
         snprintf(msg, sizeof msg, "%s", t5pt_last_error());
         return t5pt_set_error(st, "%s (from %s)", msg, cfg_path);
     }
-    return t5pt_st_read_f32(f, t, dst);
+    if ((st = t5pt_st_read_f32(f, t, dst))) return st;
+    /* A NaN or Inf weight would not stop anything later: every output would quietly be
+     * garbage (empty generations, chance accuracy). Refuse the checkpoint here instead. */
+    size_t bad = first_non_finite(dst, w->numel);
+    if (bad < w->numel)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: tensor \"%s\" holds %s at index %zu: the weights are damaged",
+                              t5pt_st_path(f), t->name, isnan(dst[bad]) ? "NaN" : "an infinite value", bad);
+    return T5PT_OK;
 }
 
 t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {

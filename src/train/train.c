@@ -78,6 +78,15 @@ static t5pt_status checkpoint_save(const char *path, const loop_state *s, const 
     return r;
 }
 
+/* A NaN or Inf in a saved prompt would make the resumed run train garbage: refuse the file. */
+static t5pt_status check_finite(const char *path, const char *what, const float *x, size_t count) {
+    for (size_t k = 0; k < count; k++)
+        if (!isfinite(x[k]))
+            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: %s value %zu is not finite: the checkpoint is damaged", path,
+                                  what, k);
+    return T5PT_OK;
+}
+
 static t5pt_status checkpoint_load(const char *path, loop_state *s, float *P, int n, int d, int N, t5pt_optim *opt,
                                    const t5pt_train_options *o) {
     st_file *f;
@@ -110,7 +119,8 @@ static t5pt_status checkpoint_load(const char *path, loop_state *s, float *P, in
     int64_t want_p[2] = {n, d}, want_perm[1] = {N};
     if ((r = t5pt_st_check_shape(f, tp, 2, want_p)) != T5PT_OK || (r = t5pt_st_check_shape(f, tperm, 1, want_perm)) != T5PT_OK)
         goto done;
-    if ((r = t5pt_st_read_f32(f, tp, P)) != T5PT_OK) goto done;
+    if ((r = t5pt_st_read_f32(f, tp, P)) != T5PT_OK || (r = check_finite(path, "prompt", P, (size_t)n * d)) != T5PT_OK)
+        goto done;
     if ((r = t5pt_st_read_i32(f, tperm, s->perm)) != T5PT_OK) goto done;
     for (int i = 0; i < N; i++)
         if (s->perm[i] < 0 || s->perm[i] >= N) {
@@ -120,7 +130,9 @@ static t5pt_status checkpoint_load(const char *path, loop_state *s, float *P, in
     s->has_best = (int)st[S_HAS_BEST];
     if (s->has_best) {
         if (!tb) { r = t5pt_set_error(T5PT_ERR_FORMAT, "%s: best_prompt missing", path); goto done; }
-        if ((r = t5pt_st_check_shape(f, tb, 2, want_p)) != T5PT_OK || (r = t5pt_st_read_f32(f, tb, s->best)) != T5PT_OK) goto done;
+        if ((r = t5pt_st_check_shape(f, tb, 2, want_p)) != T5PT_OK || (r = t5pt_st_read_f32(f, tb, s->best)) != T5PT_OK ||
+            (r = check_finite(path, "best_prompt", s->best, (size_t)n * d)) != T5PT_OK)
+            goto done;
     }
     size_t os = t5pt_optim_state_size(opt);
     ostate = malloc((os ? os : 1) * sizeof(float));
@@ -136,7 +148,12 @@ static t5pt_status checkpoint_load(const char *path, loop_state *s, float *P, in
     }
     int64_t ostep;
     memcpy(&ostep, tostep->data, sizeof ostep);
-    if ((r = t5pt_optim_state_set(opt, ostate, os, ostep)) != T5PT_OK) goto done;
+    if ((r = t5pt_optim_state_set(opt, ostate, os, ostep)) != T5PT_OK) {
+        char msg[512];   /* the optimizer's message does not know the file */
+        snprintf(msg, sizeof msg, "%s", t5pt_last_error());
+        r = t5pt_set_error(r, "%s: %s", path, msg);
+        goto done;
+    }
     s->step = (int)st[S_STEP];
     s->epoch = (int)st[S_EPOCH];
     s->pos = (int)st[S_POS];
@@ -150,6 +167,21 @@ done:
     free(tmp);
     free(ostate);
     t5pt_st_close(f);
+    return r;
+}
+
+t5pt_status t5pt_checkpoint_read(const char *path, float *P, int n, int d, int N, t5pt_optim *opt,
+                                 const t5pt_train_options *o) {
+    if (!path || !P || !opt || !o || n <= 0 || d <= 0 || N <= 0)
+        return t5pt_set_error(T5PT_ERR_ARG, "checkpoint: bad arguments");
+    loop_state s;
+    memset(&s, 0, sizeof s);
+    s.perm = malloc((size_t)N * sizeof(int));
+    s.best = malloc((size_t)n * d * sizeof(float));
+    t5pt_status r = s.perm && s.best ? checkpoint_load(path, &s, P, n, d, N, opt, o)
+                                     : t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+    free(s.perm);
+    free(s.best);
     return r;
 }
 

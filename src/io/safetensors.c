@@ -305,8 +305,14 @@ const char *t5pt_st_metadata(const st_file *f, const char *key) { return f->meta
 /* ------------------------------------------------------------------ conversion */
 
 t5pt_status t5pt_st_read_f32(const st_file *f, const st_tensor *t, float *dst) {
-    const unsigned char *src = t->data;
-    size_t n = t->numel;
+    return t5pt_st_read_f32_range(f, t, 0, t->numel, dst);
+}
+
+t5pt_status t5pt_st_read_f32_range(const st_file *f, const st_tensor *t, size_t first, size_t n, float *dst) {
+    if (first > t->numel || n > t->numel - first)
+        return t5pt_set_error(T5PT_ERR_ARG, "%s: tensor \"%s\": elements [%zu, +%zu) out of range (%zu elements)", f->path,
+                              t->name, first, n, t->numel);
+    const unsigned char *src = (const unsigned char *)t->data + first * t5pt_st_dtype_size(t->dtype);
     switch (t->dtype) {
     case ST_F32:
         memcpy(dst, src, n * 4);

@@ -796,6 +796,38 @@ START_TEST(test_bad_shape_for_config) {
 }
 END_TEST
 
+/* NaN / Inf weights are refused by the loader, naming the file, the tensor and the index
+ * (they used to load and make every output quietly wrong). */
+START_TEST(test_bad_non_finite_weight) {
+    t5pt_config c = small_config(0, 1);
+    c.vocab_size = 2048; /* shared.weight [2048, 16] spans several of the loader's 16K-float chunks */
+    t5pt_model *m;
+    ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
+    float *wo = (float *)m->dec[1].wo.W, *emb = (float *)m->shared;
+    save_opts o = {.dtype = ST_F32};
+    wo[5] = NAN;
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"),
+                      "tensor \"decoder.block.1.layer.2.DenseReluDense.wo.weight\" holds NaN at index 5", NULL);
+    o.dtype = ST_BF16; /* a NaN survives the 16-bit conversion */
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, "decoder.block.1.layer.2.DenseReluDense.wo.weight\" holds NaN at index 5", NULL,
+                      NULL);
+    wo[5] = 0.5f;
+    emb[20001] = -INFINITY;
+    o.dtype = ST_F32;
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, "tensor \"shared.weight\" holds an infinite value at index 20001", NULL, NULL);
+    emb[20001] = 0.25f;
+    save_model(m, test_tmpdir(), &o);
+    t5pt_model *ok;
+    ck_assert_int_eq(t5pt_model_load(&ok, test_tmpdir()), T5PT_OK);
+    ck_assert_float_eq(ok->shared[20001], 0.25f);
+    t5pt_model_free(ok);
+    t5pt_model_free(m);
+}
+END_TEST
+
 START_TEST(test_bad_config_in_model_dir) {
     t5pt_config c = small_config(0, 1);
     t5pt_model *m;
@@ -990,6 +1022,7 @@ static Suite *model_suite(void) {
     tcase_add_test(bad, test_bad_dtype);
     tcase_add_test(bad, test_bad_missing_tensor);
     tcase_add_test(bad, test_bad_shape_for_config);
+    tcase_add_test(bad, test_bad_non_finite_weight);
     tcase_add_test(bad, test_bad_config_in_model_dir);
     tcase_add_test(bad, test_bad_directory);
     tcase_add_test(bad, test_bad_shards);

@@ -3,6 +3,7 @@
 #   make              library build/libt5pt.a and the command build/t5pt
 #   make test         every Check suite (all native SIMD paths for the golden suites)
 #   make asan         the test suite under -fsanitize=address,undefined
+#   make fuzz-replay  every fuzz harness over its committed corpus (part of make test)
 #   make test-emulated  golden + kernel suites under qemu: x86-64 AVX2-only CPU and AArch64 NEON
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
 #   make golden       regenerate golden/ with the PyTorch reference (needs python3-torch)
@@ -61,7 +62,7 @@ TEST_HELPER_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(TEST_HELPER_SRC))
 LIB      = $(BUILD)/libt5pt.a
 BIN      = $(BUILD)/t5pt
 
-.PHONY: all test test-paths asan test-emulated test-avx2-emulated test-arm bench golden demo clean
+.PHONY: all test test-paths fuzz-replay asan test-emulated test-avx2-emulated test-arm bench golden demo clean
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
 .SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ)
@@ -91,16 +92,32 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# Fuzz regression: each libFuzzer harness tests/fuzz/fuzz_<name>.c, linked with a plain
+# main() (tests/fuzz/replay.c) instead of libFuzzer, replays tests/fuzz/corpus/<name>/
+# (minimized corpus + crash reproducers). Fuzzing itself: tests/fuzz/run_fuzz.sh.
+FUZZ_HARNESS    = $(filter-out tests/fuzz/fuzz_util.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY     = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_HARNESS))
+FUZZ_HELPER_OBJ = $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/fuzz_util.o
+.SECONDARY: $(FUZZ_HELPER_OBJ)
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPER_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(LDFLAGS) $< $(FUZZ_HELPER_OBJ) $(LIB) -o $@ $(LDLIBS)
+fuzz-replay: $(FUZZ_REPLAY)
+	@fail=0; for r in $(FUZZ_REPLAY); do \
+	  echo "== $$r"; ./$$r tests/fuzz/corpus/$${r##*/replay_} || fail=1; \
+	done; exit $$fail
+
 # Runs every suite from the repository root; fails when any suite fails.
 # Check's default per-test timeout (4 s) is too tight for a loaded 2-core machine or a
 # sanitizer build; the suites are timed by benchmarks, not by these limits.
 TEST_RUNNER ?=
 export CK_DEFAULT_TIMEOUT ?= 600
-test: $(TEST_BIN) $(BIN)
+test: $(TEST_BIN) $(BIN) $(FUZZ_REPLAY)
 	@fail=0; echo "== tests/test_layers.sh"; tests/test_layers.sh $(LIB) || fail=1; \
 	for t in $(TEST_BIN); do \
 	  echo "== $$t"; $(TEST_RUNNER) ./$$t || fail=1; \
 	done; \
+	$(MAKE) --no-print-directory fuzz-replay || fail=1; \
 	$(MAKE) --no-print-directory test-paths || fail=1; \
 	exit $$fail
 
@@ -149,4 +166,4 @@ demo: $(BIN)
 	./examples/demo.sh
 
 clean:
-	rm -rf build build-asan build-arm64
+	rm -rf build build-asan build-arm64 build-fuzz

@@ -23,6 +23,16 @@
 extern "C" {
 #endif
 
+/* ---------------------------------------------------------------- version */
+/* The version this header belongs to (the Makefile names libt5pt.so.MAJOR.MINOR.PATCH
+ * after these; the soname is libt5pt.so.MAJOR). */
+#define T5PT_VERSION_MAJOR 0
+#define T5PT_VERSION_MINOR 1
+#define T5PT_VERSION_PATCH 0
+#define T5PT_VERSION "0.1.0"
+/* The version of the library linked at run time ("0.1.0"). */
+const char *t5pt_version(void);
+
 /* ---------------------------------------------------------------- errors */
 typedef enum {
     T5PT_OK = 0,
@@ -33,7 +43,8 @@ typedef enum {
     T5PT_ERR_NOMEM,       /* allocation failed */
     T5PT_ERR_ARG,         /* a bad argument from the caller */
     T5PT_ERR_UNSUPPORTED, /* valid but not supported here (e.g. SIMD path not on this CPU) */
-    T5PT_ERR_INTERRUPTED  /* stopped by a signal; state was saved */
+    T5PT_ERR_INTERRUPTED, /* stopped by a signal; state was saved */
+    T5PT_ERR_NUMERIC      /* a loss, gradient or parameter became NaN/Inf or diverged */
 } t5pt_status;
 
 const char *t5pt_last_error(void);          /* message of the last failure in this thread */
@@ -154,7 +165,8 @@ void t5pt_optim_free(t5pt_optim *o);
 
 /* One training step: forward + backward + optimizer update of P; returns the loss before the update.
  * A batch whose labels are all -100 still takes the optimizer step with a zero gradient
- * (weight decay and momentum can still move P). */
+ * (weight decay and momentum can still move P). A non-finite loss or prompt gradient is
+ * T5PT_ERR_NUMERIC and leaves P and the optimizer state untouched. */
 t5pt_status t5pt_train_step(t5pt_ctx *c, t5pt_optim *o, float *P, int n, t5pt_placement pl,
                             const t5pt_batch *batch, float *loss);
 

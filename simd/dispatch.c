@@ -86,6 +86,11 @@ static void detect_cpu(void) {
 
     cpu.avx2 = avx && avx2 && fma && f16c && os_ymm;
     cpu.avx512 = cpu.avx2 && a512f && a512bw && a512dq && a512vl && os_zmm;
+#ifdef T5PT_AVX512_SIMDE
+    /* test-only build: the AVX-512 kernels run through SIMDe on AVX2 (simd/avx512_simde.h) */
+    cpu.avx512 = cpu.avx2;
+    if (cpu.avx512) append(s, n, "avx512-by-simde");
+#endif
 }
 #elif defined(__aarch64__)
 static void detect_cpu(void) {
@@ -104,7 +109,7 @@ static char env_message[512];
 
 /* The table of `name` if this build has it and the CPU runs it; NULL otherwise. */
 static const t5pt_kernels *table_for(const char *name) {
-    if (strcmp(name, "scalar") == 0) return &t5pt_kernels_scalar;
+    if (strcmp(name, "scalar") == 0) return t5pt_kernels_scalar();
     if (strcmp(name, "avx2") == 0) return cpu.avx2 ? t5pt_kernels_avx2() : NULL;
     if (strcmp(name, "avx512") == 0) return cpu.avx512 ? t5pt_kernels_avx512() : NULL;
     if (strcmp(name, "neon") == 0) return cpu.neon ? t5pt_kernels_neon() : NULL;
@@ -117,7 +122,7 @@ static const t5pt_kernels *best_table(void) {
         const t5pt_kernels *k = table_for(order[i]);
         if (k) return k;
     }
-    return &t5pt_kernels_scalar;
+    return t5pt_kernels_scalar();
 }
 
 static int known_name(const char *name) {

@@ -6,9 +6,13 @@
  *     backward; t5pt_sgemm packs per call.
  *   A is packed per call, one block of MC rows x KC depth at a time, into micro-panels
  *     [KC][MR] (zero-padded past M; alpha folded in), sized to stay in L2.
- *   The register micro-kernel of the selected ISA (kernels.h: gemm_micro) computes one
- *     MR x NR tile of C from one A micro-panel and one B micro-panel; edge tiles go
+ *   The register micro-kernel of the selected ISA (kernels.h: t5pt_gemm_kernel) computes
+ *     one MR x NR tile of C from one A micro-panel and one B micro-panel; edge tiles go
  *     through a scratch tile, so any M, N, K is handled by the same micro-kernel.
+ * MR, NR, KC and MC are what the ISA's table declares; nothing here depends on which ISA
+ * it is. (Measured on an AMD Zen 5, BENCHMARKS.md: a deep KC, which halves the
+ * read-modify-write passes over C, beats a B micro-panel that fits L1, because the L2
+ * streams the B panel fast enough.)
  *
  * Determinism: the depth is always cut at the same multiples of KC and every C tile
  * is computed by exactly one thread, which runs the whole depth loop in order.
@@ -26,32 +30,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#define MAX_MR 32
-#define MAX_NR 64
-
-/* Cache blocking of one micro-kernel. KC: depth of a block; MC: rows of a packed A
- * block (MC*KC floats, kept in L2). Measured on an AMD Zen 5 (48 KB L1d, 1 MB L2 per
- * core; BENCHMARKS.md): a deep KC, which halves the read-modify-write passes over C,
- * beats a B micro-panel that fits L1, because that L2 streams the B panel fast enough. */
-typedef struct {
-    int kc, mc;
-} blocking;
-
-static blocking blocking_for(const t5pt_kernels *k) {
-    blocking b = {256, 0};
-    int tiles = 240 / k->mr; /* the scalar and NEON paths: a 256-deep, ~240-row block */
-    if (k->mr == 14 && k->nr == 32) { /* avx512: 1024 x 112 (A block 448 KB) */
-        b.kc = 1024;
-        tiles = 8;
-    } else if (k->mr == 6 && k->nr == 16) { /* avx2: 512 x 96 (A block 192 KB) */
-        b.kc = 512;
-        tiles = 16;
-    }
-    if (tiles < 1) tiles = 1;
-    b.mc = tiles * k->mr;
-    return b;
-}
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -95,55 +73,18 @@ static void pack_b(float *out, const float *B, int ldb, int transB, int K, int N
     }
 }
 
-/* One full micro-panel of a row-major A: dst[p*mr + ii] = alpha * src[ii*lda + p].
- * Eight depth steps at a time, so each of the mr source rows is read in runs of 8
- * floats while the written block (8*mr floats) stays in L1. Inlined with a constant
- * mr (see pack_a) so the row loop unrolls. */
-static inline __attribute__((always_inline)) void pack_a_panel(float *dst, const float *src, size_t lda, int kc,
-                                                                const int mr, float alpha) {
-    int p = 0;
-    for (; p + 8 <= kc; p += 8) {
-        float *d = dst + (size_t)p * mr;
-        for (int ii = 0; ii < mr; ii++) {
-            const float *s = src + (size_t)ii * lda + p;
-            for (int q = 0; q < 8; q++) d[q * mr + ii] = alpha * s[q];
-        }
-    }
-    for (; p < kc; p++) {
-        float *d = dst + (size_t)p * mr;
-        for (int ii = 0; ii < mr; ii++) d[ii] = alpha * src[(size_t)ii * lda + p];
-    }
-}
-
-/* One full micro-panel of a transposed A (column-major op(A)): dst[p*mr + ii] =
- * alpha * src[p*lda + ii]; mr is a constant after inlining, so the copy vectorises. */
-static inline __attribute__((always_inline)) void pack_at_panel(float *dst, const float *src, size_t lda, int kc,
-                                                                 const int mr, float alpha) {
-    for (int p = 0; p < kc; p++) {
-        const float *s = src + (size_t)p * lda;
-        float *d = dst + (size_t)p * mr;
-        for (int ii = 0; ii < mr; ii++) d[ii] = alpha * s[ii];
-    }
-}
-
 /* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of alpha·op(A) into micro-panels [kc][mr]
  * (micro-panel stride round16(kc*mr)); rows past mc are zero.
  * op(A)[i,p] = transA ? A[p*lda + i] : A[i*lda + p]. */
 static void pack_a(float *out, const float *A, int lda, int transA, float alpha, int i0, int mc, int p0, int kc,
-                   int mr) {
+                   const t5pt_gemm_kernel *gk) {
+    const int mr = gk->mr;
     size_t stride = round16((size_t)kc * mr);
     for (int ir = 0; ir < mc; ir += mr) {
         float *dst = out + (size_t)(ir / mr) * stride;
         int h = mc - ir < mr ? mc - ir : mr;
         if (!transA && h == mr) {
-            const float *src = A + (size_t)(i0 + ir) * lda + p0;
-            switch (mr) { /* the micro-kernel heights of the ISA files, as constants */
-            case 14: pack_a_panel(dst, src, (size_t)lda, kc, 14, alpha); break;
-            case 8: pack_a_panel(dst, src, (size_t)lda, kc, 8, alpha); break;
-            case 6: pack_a_panel(dst, src, (size_t)lda, kc, 6, alpha); break;
-            case 4: pack_a_panel(dst, src, (size_t)lda, kc, 4, alpha); break;
-            default: pack_a_panel(dst, src, (size_t)lda, kc, mr, alpha); break;
-            }
+            gk->pack_a(dst, A + (size_t)(i0 + ir) * lda + p0, (size_t)lda, kc, alpha);
         } else if (!transA) {
             /* bottom edge: h < mr rows, the rest zero */
             for (int p = 0; p < kc; p++) {
@@ -153,14 +94,7 @@ static void pack_a(float *out, const float *A, int lda, int transA, float alpha,
             }
         } else if (h == mr) {
             /* transposed A: each depth step is mr contiguous floats, a plain copy */
-            const float *src = A + (size_t)p0 * lda + i0 + ir;
-            switch (mr) {
-            case 14: pack_at_panel(dst, src, (size_t)lda, kc, 14, alpha); break;
-            case 8: pack_at_panel(dst, src, (size_t)lda, kc, 8, alpha); break;
-            case 6: pack_at_panel(dst, src, (size_t)lda, kc, 6, alpha); break;
-            case 4: pack_at_panel(dst, src, (size_t)lda, kc, 4, alpha); break;
-            default: pack_at_panel(dst, src, (size_t)lda, kc, mr, alpha); break;
-            }
+            gk->pack_at(dst, A + (size_t)p0 * lda + i0 + ir, (size_t)lda, kc, alpha);
         } else {
             for (int p = 0; p < kc; p++) {
                 const float *src = A + (size_t)(p0 + p) * lda + i0 + ir;
@@ -174,9 +108,10 @@ static void pack_a(float *out, const float *A, int lda, int transA, float alpha,
 
 /* ------------------------------------------------------------------ macro kernel */
 
+/* One product C = alpha op(A) B + beta C with B already packed: what every thread
+ * needs to compute its share. */
 typedef struct {
-    const t5pt_kernels *k;
-    blocking bl;
+    const t5pt_gemm_kernel *gk;
     int M, N, K;
     const float *A;
     int lda, transA;
@@ -191,10 +126,10 @@ typedef struct {
 
 /* C[i0:i1, panels jp0:jp1] for one thread. abuf holds MC*KC packed A floats (+ padding). */
 static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf) {
-    const t5pt_kernels *k = g->k;
-    const int mr = k->mr, nr = k->nr;
+    const t5pt_gemm_kernel *gk = g->gk;
+    const int mr = gk->mr, nr = gk->nr;
     const size_t bstride = panel_stride(g->K, nr);
-    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+    float tile[T5PT_GEMM_MAX_MR * T5PT_GEMM_MAX_NR] __attribute__((aligned(64)));
     int jcol0 = jp0 * nr, jcol1 = jp1 * nr < g->N ? jp1 * nr : g->N;
 
     /* beta other than 0 and 1: scale our part of C once, then accumulate into it */
@@ -213,13 +148,13 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
      * packed A block serves every B panel; a B micro-panel is reused by the MC/MR tiles
      * of the block while it is hot. (The BLIS order pc > ic, which keeps a KC x N slab
      * of B in L2, measured ~8% slower on the benchmark machine.) */
-    for (int ic = i0; ic < i1; ic += g->bl.mc) {
-        int mc = i1 - ic < g->bl.mc ? i1 - ic : g->bl.mc;
-        for (int pc = 0; pc < g->K; pc += g->bl.kc) {
-            int kc = g->K - pc < g->bl.kc ? g->K - pc : g->bl.kc;
+    for (int ic = i0; ic < i1; ic += gk->mc) {
+        int mc = i1 - ic < gk->mc ? i1 - ic : gk->mc;
+        for (int pc = 0; pc < g->K; pc += gk->kc) {
+            int kc = g->K - pc < gk->kc ? g->K - pc : gk->kc;
             int accumulate = pc > 0 || g->beta != 0.0f;
             size_t astride = round16((size_t)kc * mr);
-            pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, mr);
+            pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
             for (int jp = jp0; jp < jp1; jp++) {
                 const float *bp = g->Bp + (size_t)jp * bstride + (size_t)pc * nr;
                 int j = jp * nr;
@@ -229,13 +164,13 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
                     float *c = g->C + (size_t)(ic + ir) * g->ldc + j;
                     int h = mc - ir < mr ? mc - ir : mr;
                     if (h == mr && w == nr) {
-                        k->gemm_micro(kc, ap, bp, c, g->ldc, accumulate);
+                        gk->micro(kc, ap, bp, c, g->ldc, accumulate);
                     } else {
                         /* edge tile: compute into a full-size scratch tile, copy the valid part */
                         if (accumulate)
                             for (int ii = 0; ii < h; ii++)
                                 memcpy(tile + ii * nr, c + (size_t)ii * g->ldc, (size_t)w * sizeof(float));
-                        k->gemm_micro(kc, ap, bp, tile, nr, accumulate);
+                        gk->micro(kc, ap, bp, tile, nr, accumulate);
                         for (int ii = 0; ii < h; ii++)
                             memcpy(c + (size_t)ii * g->ldc, tile + ii * nr, (size_t)w * sizeof(float));
                     }
@@ -267,7 +202,7 @@ static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) 
  * unit is a fixed rectangle of whole tiles computed by one thread with the whole depth
  * loop, so neither the thread count nor the schedule changes any bit of C. */
 static void gemm_run(const gemm_job *g, int max_threads) {
-    const int mr = g->k->mr, nr = g->k->nr, mc = g->bl.mc;
+    const int mr = g->gk->mr, nr = g->gk->nr, mc = g->gk->mc;
     if (g->M <= 0 || g->N <= 0) return;
     int npanels = (g->N + nr - 1) / nr;
     int nt = max_threads;
@@ -293,7 +228,7 @@ static void gemm_run(const gemm_job *g, int max_threads) {
     if (nt > units) nt = units;
     /* packed A block: at most MC rows (whole micro-panels) x KC depth; small products
      * get a small buffer (no large malloc per attention call) */
-    int rows = g->M < mc ? g->M : mc, depth = g->K < g->bl.kc ? g->K : g->bl.kc;
+    int rows = g->M < mc ? g->M : mc, depth = g->K < g->gk->kc ? g->K : g->gk->kc;
     size_t abuf_floats = (size_t)((rows + mr - 1) / mr) * round16((size_t)depth * mr);
 
 #ifdef _OPENMP
@@ -322,17 +257,18 @@ static void gemm_run(const gemm_job *g, int max_threads) {
 static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc, int threads) {
     if (M <= 0 || N <= 0) return;
-    const t5pt_kernels *k = t5pt_kern();
-    gemm_job g = {k, blocking_for(k), M, N, K, A, lda, transA, alpha, NULL, B, ldb, transB, beta, C, ldc};
+    const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    gemm_job g = {.gk = gk, .M = M, .N = N, .K = K, .A = A, .lda = lda, .transA = transA, .alpha = alpha,
+                  .B = B, .ldb = ldb, .transB = transB, .beta = beta, .C = C, .ldc = ldc};
     float *bp = NULL;
     if (K > 0) {
-        int panels = (N + k->nr - 1) / k->nr;
-        bp = t5pt_alloc_aligned((size_t)panels * panel_stride(K, k->nr) * sizeof(float));
+        int panels = (N + gk->nr - 1) / gk->nr;
+        bp = t5pt_alloc_aligned((size_t)panels * panel_stride(K, gk->nr) * sizeof(float));
         if (!bp) {
             gemm_range_naive(&g, 0, M, 0, N); /* out of memory: still compute the product */
             return;
         }
-        pack_b(bp, B, ldb, transB, K, N, k->nr, 1);
+        pack_b(bp, B, ldb, transB, K, N, gk->nr, 1);
     }
     g.Bp = bp;
     gemm_run(&g, threads);
@@ -355,8 +291,7 @@ t5pt_status t5pt_linear_pack(t5pt_linear *lin, const float *W, int N, int K, int
     memset(lin, 0, sizeof *lin);
     if (!W || N <= 0 || K <= 0)
         return t5pt_set_error(T5PT_ERR_ARG, "t5pt_linear_pack: bad weight (%d x %d)", N, K);
-    const t5pt_kernels *k = t5pt_kern();
-    int nr = k->nr;
+    const int nr = t5pt_kern()->gemm.nr;
     lin->N = N;
     lin->K = K;
     lin->W = W;
@@ -389,23 +324,28 @@ void t5pt_linear_free(t5pt_linear *lin) {
     lin->fwd = lin->bwd = NULL;
 }
 
-void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    const t5pt_kernels *k = t5pt_kern();
-    if (!lin->fwd || lin->nr != k->nr) {
-        /* packed for another micro-kernel (path changed after loading): pack per call */
-        sgemm_impl(0, 1, M, lin->N, lin->K, 1.0f, x, ldx, lin->W, lin->K, beta, y, ldy, t5pt_num_threads());
+/* C[M, n] = A[M, k] op(W) + beta C, the two products of a frozen linear: op(W) = W^T
+ * (forward: n = N, k = K) or W (backward: n = K, k = N), from the panels packed for that
+ * product, or packed now when there are none for the current micro-kernel (the SIMD path
+ * changed after loading). */
+static void linear_product(float *C, int ldc, const float *A, int lda, int M, const t5pt_linear *lin, int forward,
+                           float beta) {
+    const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    const int n = forward ? lin->N : lin->K, k = forward ? lin->K : lin->N;
+    const float *panels = forward ? lin->fwd : lin->bwd;
+    if (!panels || lin->nr != gk->nr) {
+        sgemm_impl(0, forward, M, n, k, 1.0f, A, lda, lin->W, lin->K, beta, C, ldc, t5pt_num_threads());
         return;
     }
-    gemm_job g = {k, blocking_for(k), M, lin->N, lin->K, x, ldx, 0, 1.0f, lin->fwd, lin->W, lin->K, 1, beta, y, ldy};
+    gemm_job g = {.gk = gk, .M = M, .N = n, .K = k, .A = A, .lda = lda, .alpha = 1.0f, .Bp = panels,
+                  .B = lin->W, .ldb = lin->K, .transB = forward, .beta = beta, .C = C, .ldc = ldc};
     gemm_run(&g, t5pt_num_threads());
 }
 
+void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
+    linear_product(y, ldy, x, ldx, M, lin, 1, beta);
+}
+
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {
-    const t5pt_kernels *k = t5pt_kern();
-    if (!lin->bwd || lin->nr != k->nr) {
-        sgemm_impl(0, 0, M, lin->K, lin->N, 1.0f, dy, lddy, lin->W, lin->K, beta, dx, lddx, t5pt_num_threads());
-        return;
-    }
-    gemm_job g = {k, blocking_for(k), M, lin->K, lin->N, dy, lddy, 0, 1.0f, lin->bwd, lin->W, lin->K, 0, beta, dx, lddx};
-    gemm_run(&g, t5pt_num_threads());
+    linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);
 }

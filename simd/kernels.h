@@ -1,9 +1,12 @@
-/* kernels.h — the table of compute kernels every ISA file fills in.
+/* kernels.h — the table of compute kernels every ISA fills in.
  *
- * simd/scalar.c is the readable reference; simd/avx2.c, simd/avx512.c and simd/neon.c
- * provide the same functions with intrinsics, each compiled with its own flags.
- * simd/dispatch.c picks one at start-up (CPU detection, T5PT_SIMD override).
- * All pointers are plain float arrays; n is the row length. "+=" kernels accumulate.
+ * simd/scalar.c is the readable reference. The vector paths simd/avx2.c, simd/avx512.c
+ * and simd/neon.c each hold what truly differs per ISA — the vector layer
+ * (simd/vec_<isa>.h), the GEMM micro-kernel and its blocking — and take the elementwise
+ * kernels from simd/vec_kernels.h, written once over the vector layer and compiled with
+ * each ISA's flags. simd/dispatch.c picks one table at start-up (CPU detection,
+ * T5PT_SIMD override). All pointers are plain float arrays; n is the row length. "+="
+ * kernels accumulate.
  */
 #ifndef T5PT_KERNELS_H
 #define T5PT_KERNELS_H
@@ -11,14 +14,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* gelu_new's constants: gelu(x) = 0.5 x (1 + tanh(C (x + A x^3))). */
+#define T5PT_GELU_C 0.7978845608028654f /* sqrt(2/pi) */
+#define T5PT_GELU_A 0.044715f
+
+/* Largest register tile any ISA may declare (simd/gemm.c keeps an edge tile of this size). */
+#define T5PT_GEMM_MAX_MR 32
+#define T5PT_GEMM_MAX_NR 64
+
+/* One ISA's single-precision GEMM, in BLIS's terms: simd/gemm.c does the cache blocking
+ * and packing around the register micro-kernel; each ISA declares its tile and blocking. */
+typedef struct t5pt_gemm_kernel {
+    int mr, nr; /* register tile: MR rows x NR columns of C */
+    int kc;     /* depth of a packed block (the micro-kernel's k, except at the end) */
+    int mc;     /* rows of a packed A block (mc x kc floats, meant to stay in L2); a multiple of mr */
+    /* C[MR,NR] (row stride ldc) = (accumulate ? C : 0) + sum_p a[p*MR + i] * b[p*NR + j], p < k.
+     * a: packed A micro-panel [k][MR], b: packed B micro-panel [k][NR], both 64-byte aligned. */
+    void (*micro)(int k, const float *a, const float *b, float *c, int ldc, int accumulate);
+    /* One full A micro-panel of depth kc: dst[p*MR + i] = alpha * op(A)[i, p], i < MR, from a
+     * row-major A (pack_a: src[i*lda + p]) or a transposed one (pack_at: src[p*lda + i]).
+     * Per ISA only so that MR is a constant in the copy loops (simd/gemm_pack.h). */
+    void (*pack_a)(float *dst, const float *src, size_t lda, int kc, float alpha);
+    void (*pack_at)(float *dst, const float *src, size_t lda, int kc, float alpha);
+} t5pt_gemm_kernel;
+
 typedef struct t5pt_kernels {
     const char *name;                 /* "scalar", "avx2", "avx512", "neon" */
-
-    /* GEMM register micro-kernel (BLIS): C[MR,NR] (ldc row stride) =
-     *   (accumulate ? C : 0) + sum_p a[p*MR + i] * b[p*NR + j]   for p < k
-     * a: packed A panel [k][MR], b: packed B panel [k][NR], both 64-byte aligned. */
-    int mr, nr;
-    void (*gemm_micro)(int k, const float *a, const float *b, float *c, int ldc, int accumulate);
+    t5pt_gemm_kernel gemm;
 
     /* RMSNorm (T5LayerNorm): y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps). Returns rstd. */
     float (*rmsnorm_forward)(float *y, const float *x, const float *w, int n, float eps);
@@ -57,8 +79,9 @@ typedef struct t5pt_kernels {
 /* The selected table (never NULL after the first call). */
 const t5pt_kernels *t5pt_kern(void);
 
-/* Tables per ISA; NULL when not compiled in for this architecture. */
-extern const t5pt_kernels t5pt_kernels_scalar;
+/* Tables per ISA; NULL when not compiled in for this architecture. (Functions, not
+ * exported data: the library exports no variables.) */
+const t5pt_kernels *t5pt_kernels_scalar(void);
 const t5pt_kernels *t5pt_kernels_avx2(void);
 const t5pt_kernels *t5pt_kernels_avx512(void);
 const t5pt_kernels *t5pt_kernels_neon(void);

@@ -1,8 +1,9 @@
 /* scalar.c — the reference kernels in plain C.
  *
- * Every other ISA file (avx2.c, avx512.c, neon.c) must agree with these functions
- * within the tolerances stated in tests/test_kernels.c. They are written for
- * clarity first: one loop per formula, float accumulation in index order.
+ * Every vector path (avx2.c, avx512.c, neon.c, with the elementwise kernels of
+ * vec_kernels.h) must agree with these functions within the tolerances stated in
+ * tests/test_kernels.c. They are written for clarity first: one loop per formula, float
+ * accumulation in index order.
  */
 #include "simd/kernels.h"
 
@@ -13,22 +14,24 @@
 
 /* Register tile of the scalar path. 4x16 keeps the accumulator tile small enough for
  * the compiler to keep it in registers (and to auto-vectorise the j loop). */
-#define SCALAR_MR 4
-#define SCALAR_NR 16
+#define MR 4
+#define NR 16
+
+#include "simd/gemm_pack.h" /* gemm_pack_a, gemm_pack_at for this MR */
 
 /* C[MR,NR] = (accumulate ? C : 0) + A_panel^T B_panel; a is [k][MR], b is [k][NR]. */
 static void gemm_micro_scalar(int k, const float *a, const float *b, float *c, int ldc, int accumulate) {
-    float acc[SCALAR_MR][SCALAR_NR];
+    float acc[MR][NR];
     memset(acc, 0, sizeof acc);
     for (int p = 0; p < k; p++) {
-        const float *ap = a + (size_t)p * SCALAR_MR;
-        const float *bp = b + (size_t)p * SCALAR_NR;
-        for (int i = 0; i < SCALAR_MR; i++)
-            for (int j = 0; j < SCALAR_NR; j++) acc[i][j] += ap[i] * bp[j];
+        const float *ap = a + (size_t)p * MR;
+        const float *bp = b + (size_t)p * NR;
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
     }
-    for (int i = 0; i < SCALAR_MR; i++) {
+    for (int i = 0; i < MR; i++) {
         float *ci = c + (size_t)i * ldc;
-        for (int j = 0; j < SCALAR_NR; j++) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
+        for (int j = 0; j < NR; j++) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
     }
 }
 
@@ -96,16 +99,13 @@ static void relu_backward_scalar(float *dx, const float *dy, const float *x, int
     for (int i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-#define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_A 0.044715f
-
 /* gelu_new (HF "gelu_new", the tanh approximation):
  *   gelu(x) = 0.5 x (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3).
  * Since 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)) = s, we compute gelu(x) = x s: the same
  * function without the cancellation of 1 + tanh u at large negative x. The exponent
  * is capped at 88 so exp stays finite (s is ~1e-38 there, i.e. 0 for all purposes). */
 static float gelu_sigmoid(float x, float *e_out) {
-    float u = GELU_C * (x + GELU_A * x * x * x);
+    float u = T5PT_GELU_C * (x + T5PT_GELU_A * x * x * x);
     float e = expf(fminf(-2.0f * u, 88.0f));
     if (e_out) *e_out = e;
     return 1.0f / (1.0f + e);
@@ -119,7 +119,7 @@ static float gelu1(float x) { return x * gelu_sigmoid(x, NULL); }
 static float gelu_grad1(float x) {
     float e;
     float s = gelu_sigmoid(x, &e);
-    float du = GELU_C * (1.0f + 3.0f * GELU_A * x * x);
+    float du = T5PT_GELU_C * (1.0f + 3.0f * T5PT_GELU_A * x * x);
     return s * (1.0f + 2.0f * x * du * (e * s)); /* e s = 1 - s <= 1: no overflow */
 }
 
@@ -220,11 +220,11 @@ static void f16_to_f32_scalar(float *y, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = half_to_f32(x[i]);
 }
 
-const t5pt_kernels t5pt_kernels_scalar = {
+static const t5pt_kernels table = {
     .name = "scalar",
-    .mr = SCALAR_MR,
-    .nr = SCALAR_NR,
-    .gemm_micro = gemm_micro_scalar,
+    /* 256 deep x 240 rows: an A block of 240 KB */
+    .gemm = {.mr = MR, .nr = NR, .kc = 256, .mc = 60 * MR, .micro = gemm_micro_scalar,
+             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at},
     .rmsnorm_forward = rmsnorm_forward_scalar,
     .rmsnorm_backward = rmsnorm_backward_scalar,
     .softmax_forward = softmax_forward_scalar,
@@ -245,3 +245,5 @@ const t5pt_kernels t5pt_kernels_scalar = {
     .bf16_to_f32 = bf16_to_f32_scalar,
     .f16_to_f32 = f16_to_f32_scalar,
 };
+
+const t5pt_kernels *t5pt_kernels_scalar(void) { return &table; }

@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "golden_util.h"
 
+#include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,63 +20,67 @@ const char *golden_error(void) { return golden_msg; }
 
 /* ------------------------------------------------------------------ case list */
 
-typedef struct {
-    char *name;
-    long long size;
-} case_entry;
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int by_name(const void *a, const void *b) {
-    return strcmp(((const case_entry *)a)->name, ((const case_entry *)b)->name);
-}
-
-static int by_size(const void *a, const void *b) {
-    long long x = ((const case_entry *)a)->size, y = ((const case_entry *)b)->size;
-    if (x != y) return x < y ? -1 : 1;
-    return by_name(a, b);
-}
+/* The files every case directory must hold. */
+static const char *const case_files[] = {"case.json", "inputs.safetensors", "expected.safetensors",
+                                         "model/config.json"};
 
 int golden_list(char ***names) {
     *names = NULL;
+    golden_msg[0] = 0;
     DIR *dir = opendir(GOLDEN_CASES_DIR);
-    if (!dir) return 0;
-    case_entry *list = NULL;
-    int n = 0, cap = 0;
+    if (!dir) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: cannot open (%s); run the tests from the repository root",
+                 GOLDEN_CASES_DIR, strerror(errno));
+        return -1;
+    }
+    char **list = NULL;
+    int n = 0, cap = 0, bad = 0;
     struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
+    while (!bad && (e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char path[1024];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s/expected.safetensors", GOLDEN_CASES_DIR, e->d_name);
-        if (stat(path, &st) != 0) continue;
+        for (size_t k = 0; k < sizeof case_files / sizeof *case_files; k++) {
+            char path[1024];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s/%s", GOLDEN_CASES_DIR, e->d_name, case_files[k]);
+            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+                snprintf(golden_msg, sizeof golden_msg, "%s: missing (every golden case needs %s, %s, %s and %s)",
+                         path, case_files[0], case_files[1], case_files[2], case_files[3]);
+                bad = 1;
+                break;
+            }
+        }
+        if (bad) break;
         if (n == cap) {
             cap = cap ? 2 * cap : 32;
-            case_entry *nl = realloc(list, (size_t)cap * sizeof *list);
-            if (!nl) break;
+            char **nl = realloc(list, (size_t)cap * sizeof *list);
+            if (!nl) { bad = 1; break; }
             list = nl;
         }
-        list[n].name = strdup(e->d_name);
-        list[n].size = (long long)st.st_size;
-        if (list[n].name) n++;
+        if (!(list[n] = strdup(e->d_name))) { bad = 1; break; }
+        n++;
     }
     closedir(dir);
-    const char *small = getenv("T5PT_TEST_SMALL");
-    if (small && *small && strcmp(small, "0") != 0 && n > 3) {
-        /* emulators: the 3 cases with the smallest expected tensors */
-        qsort(list, (size_t)n, sizeof *list, by_size);
-        for (int i = 3; i < n; i++) free(list[i].name);
-        n = 3;
+    if (bad) {
+        if (!golden_msg[0]) snprintf(golden_msg, sizeof golden_msg, "%s: out of memory", GOLDEN_CASES_DIR);
+        golden_free_list(list, n);
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(golden_msg, sizeof golden_msg, "%s: no cases (run `make golden`)", GOLDEN_CASES_DIR);
+        free(list);
+        return -1;
     }
     qsort(list, (size_t)n, sizeof *list, by_name);
-    char **out = malloc((size_t)(n ? n : 1) * sizeof *out);
-    if (!out) {
-        for (int i = 0; i < n; i++) free(list[i].name);
-        free(list);
-        return 0;
-    }
-    for (int i = 0; i < n; i++) out[i] = list[i].name;
-    free(list);
-    *names = out;
+    *names = list;
     return n;
+}
+
+void golden_assert_list(int n) {
+    ck_assert_msg(n >= 0, "%s", golden_msg);
+    ck_assert_msg(n == GOLDEN_N_CASES, "%s holds %d cases, expected GOLDEN_N_CASES = %d", GOLDEN_CASES_DIR, n,
+                  GOLDEN_N_CASES);
 }
 
 void golden_free_list(char **names, int n) {

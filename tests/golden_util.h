@@ -14,8 +14,8 @@
  *   golden_close(g); golden_free_list(names, n);
  *   golden_print_notes("forward");                        // table on stdout at the end
  *
- * With T5PT_TEST_SMALL=1 in the environment (slow emulators) golden_list returns only
- * the 3 smallest cases.
+ * Every case runs everywhere, emulators included (they are tiny models): a suite asserts
+ * with golden_assert_list that it ran all GOLDEN_N_CASES of them.
  */
 #ifndef T5PT_GOLDEN_UTIL_H
 #define T5PT_GOLDEN_UTIL_H
@@ -28,6 +28,10 @@
 #include "t5pt.h"
 
 #define GOLDEN_CASES_DIR "golden/cases"
+/* How many cases golden/export.py writes (golden/README.md lists them), and how many of
+ * them are optimizer trajectories (traj_*). Update both when export.py gains a case. */
+#define GOLDEN_N_CASES 18
+#define GOLDEN_N_TRAJECTORY_CASES 4
 
 typedef struct {
     char name[128];
@@ -45,9 +49,14 @@ typedef struct {
     float *prompt;            /* prompt_embeddings [prompt_len, d_model] */
 } golden_case;
 
-/* Sorted names of the cases that have expected.safetensors. Returns the count (0 if none). */
+/* Sorted names of every directory under golden/cases. Each must hold case.json,
+ * inputs.safetensors, expected.safetensors and model/config.json. Returns the count, or
+ * -1 (message in golden_error()) when the directory is missing or a case is incomplete:
+ * a lost file never makes the list silently shorter. */
 int golden_list(char ***names);
 void golden_free_list(char **names, int n);
+/* Check assertions: golden_list succeeded (n = its result) and found GOLDEN_N_CASES. */
+void golden_assert_list(int n);
 
 /* Opens a case: case.json, inputs (converted to a t5pt_batch) and the expected tensors. */
 golden_case *golden_open(const char *name);

@@ -11,7 +11,8 @@
  *   reductions (reordered sums: dot, rmsnorm, softmax, logsumexp):
  *                            2e-6 * sum of |terms| for n <= 1000 (the scalar reference sums
  *                            sequentially, its own error grows ~sqrt(n) ulp), 1e-5 above.
- *   gemm micro-kernel:       1e-6 * sum_p |a_p b_p| against a double reference.
+ *   gemm micro-kernel:       1e-6 * sum_p |a_p b_p| against a double reference;
+ *                            the A-panel packers exact, the declared blocking consistent.
  * Sizes: 1, 3, 17, 63, 65, 511 and non-multiples of every vector width / tile
  * (7, 15, 31, 33, 100, 1000, 4099).
  */
@@ -92,7 +93,7 @@ static void check_guard(const char *what, const t5pt_kernels *k, const float *p,
 START_TEST(test_elementwise_exact) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -124,7 +125,7 @@ END_TEST
 START_TEST(test_reductions) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -159,7 +160,7 @@ END_TEST
 START_TEST(test_softmax) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -208,7 +209,7 @@ static double gelu_tol(float x) {
 START_TEST(test_gelu) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -256,7 +257,7 @@ END_TEST
 START_TEST(test_cross_entropy) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         for (int si = 0; si < NSIZES; si++) {
@@ -287,7 +288,7 @@ END_TEST
 START_TEST(test_conversions) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    const t5pt_kernels *s = &t5pt_kernels_scalar;
+    const t5pt_kernels *s = t5pt_kernels_scalar();
     static uint16_t h[65536 + 7];
     static float f1[65536 + 8], f2[65536 + 8];
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
@@ -323,11 +324,11 @@ END_TEST
 START_TEST(test_gemm_micro) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
-    ks[nk++] = &t5pt_kernels_scalar;
+    ks[nk++] = t5pt_kernels_scalar();
     static const int depths[] = {1, 2, 3, 17, 63, 65, 256, 511};
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
-        int mr = k->mr, nr = k->nr, ldc = nr + 5;
+        int mr = k->gemm.mr, nr = k->gemm.nr, ldc = nr + 5;
         for (size_t di = 0; di < sizeof depths / sizeof depths[0]; di++) {
             int kd = depths[di];
             float *a = t5pt_alloc_aligned((size_t)kd * mr * sizeof(float));
@@ -336,7 +337,7 @@ START_TEST(test_gemm_micro) {
             fill(a, kd * mr, -1, 1), fill(b, kd * nr, -1, 1), fill(c0, mr * ldc, -1, 1);
             for (int acc = 0; acc < 2; acc++) {
                 memcpy(c, c0, (size_t)mr * ldc * sizeof(float));
-                k->gemm_micro(kd, a, b, c, ldc, acc);
+                k->gemm.micro(kd, a, b, c, ldc, acc);
                 for (int i = 0; i < mr; i++) {
                     for (int j = 0; j < nr; j++) {
                         double ref = acc ? c0[i * ldc + j] : 0.0, mag = fabs(ref);
@@ -356,6 +357,41 @@ START_TEST(test_gemm_micro) {
 }
 END_TEST
 
+/* The GEMM blocking each table declares fits simd/gemm.c (edge tile, whole tiles per A
+ * block), and its A-panel packers write exactly alpha * op(A) in the [kc][MR] layout. */
+START_TEST(test_gemm_blocking_and_packing) {
+    const t5pt_kernels *ks[8];
+    int nk = vector_tables(ks);
+    ks[nk++] = t5pt_kernels_scalar();
+    for (int t = 0; t < nk; t++) {
+        const t5pt_gemm_kernel *g = &ks[t]->gemm;
+        const char *name = ks[t]->name;
+        ck_assert_msg(g->mr >= 1 && g->mr <= T5PT_GEMM_MAX_MR && g->nr >= 1 && g->nr <= T5PT_GEMM_MAX_NR,
+                      "[%s] tile %dx%d", name, g->mr, g->nr);
+        ck_assert_msg(g->kc >= 1 && g->mc >= g->mr && g->mc % g->mr == 0, "[%s] blocking kc=%d mc=%d", name, g->kc,
+                      g->mc);
+        ck_assert_msg(g->micro && g->pack_a && g->pack_at, "[%s] missing GEMM function", name);
+        const int mr = g->mr, lda = 77;
+        for (int kc = 1; kc <= 19; kc += 6) {
+            float src[77 * 32], dst[19 * 32 + 1];
+            fill(src, 77 * 32, -2, 2);
+            dst[kc * mr] = GUARD;
+            g->pack_a(dst, src, lda, kc, -1.5f);
+            for (int p = 0; p < kc; p++)
+                for (int i = 0; i < mr; i++)
+                    ck_assert_msg(dst[p * mr + i] == -1.5f * src[i * lda + p], "[%s] pack_a kc=%d p=%d i=%d", name, kc,
+                                  p, i);
+            g->pack_at(dst, src, lda, kc, 0.5f);
+            for (int p = 0; p < kc; p++)
+                for (int i = 0; i < mr; i++)
+                    ck_assert_msg(dst[p * mr + i] == 0.5f * src[p * lda + i], "[%s] pack_at kc=%d p=%d i=%d", name, kc,
+                                  p, i);
+            ck_assert_msg(dst[kc * mr] == GUARD, "[%s] packing wrote past the panel", name);
+        }
+    }
+}
+END_TEST
+
 /* Dispatch: the selected path is the best the CPU has unless T5PT_SIMD lowered it. */
 START_TEST(test_dispatch) {
     const char *paths = t5pt_simd_paths();
@@ -366,10 +402,27 @@ START_TEST(test_dispatch) {
     if (env && env[0] && t5pt_simd_env_status() == T5PT_OK) ck_assert_str_eq(t5pt_simd_path(), env);
     else if (!env || !env[0]) ck_assert_str_eq(t5pt_simd_path(), best);
     printf("cpu features: %s\npaths: %s\nselected: %s\n", t5pt_cpu_features(), paths, t5pt_simd_path());
-#if defined(__x86_64__)
+    /* the vector path the CPU has is offered, so the kernel tests below compare at least
+     * one vector table with scalar (they loop over what is offered) */
+    const t5pt_kernels *tables[8];
+    int n_vector = vector_tables(tables);
+#if defined(__x86_64__) && defined(T5PT_AVX512_SIMDE)
+    /* the emulated build (make test-avx512-emulated) offers avx512 on every AVX2 CPU */
+    if (strstr(t5pt_cpu_features(), "avx2")) ck_assert_ptr_nonnull(strstr(paths, "avx512"));
+    ck_assert_int_ge(n_vector, 2);
+#elif defined(__x86_64__)
     /* qemu -cpu max has AVX2 but no AVX-512: detection must not offer avx512 there */
-    if (!strstr(t5pt_cpu_features(), "avx512f")) ck_assert_ptr_null(strstr(paths, "avx512"));
+    const char *f = t5pt_cpu_features();
+    if (!strstr(f, "avx512f")) ck_assert_ptr_null(strstr(paths, "avx512"));
+    if (strstr(f, "avx2") && strstr(f, "fma") && strstr(f, "f16c")) {
+        ck_assert_ptr_nonnull(strstr(paths, "avx2"));
+        ck_assert_int_ge(n_vector, 1);
+    }
+#elif defined(__aarch64__)
+    ck_assert_ptr_nonnull(strstr(paths, "neon"));
+    ck_assert_int_eq(n_vector, 1);
 #endif
+    printf("vector paths compared with scalar: %d\n", n_vector);
 }
 END_TEST
 
@@ -386,6 +439,7 @@ int main(void) {
     tcase_add_test(tc, test_cross_entropy);
     tcase_add_test(tc, test_conversions);
     tcase_add_test(tc, test_gemm_micro);
+    tcase_add_test(tc, test_gemm_blocking_and_packing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_layers.sh — the layering rules of ARCHITECTURE.md, checked on every `make test`:
 #   1. a file includes only headers of its own layer and of the layers below it;
-#   2. every symbol libt5pt.a exports starts with t5pt_.
-# usage: tests/test_layers.sh path/to/libt5pt.a
+#   2. every symbol libt5pt.a and libt5pt.so export starts with t5pt_, and the shared
+#      library carries its soname.
+# usage: tests/test_layers.sh path/to/libt5pt.a path/to/libt5pt.so.X.Y.Z
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -40,11 +41,26 @@ lib=${1:-build/libt5pt.a}
 if [ ! -f "$lib" ]; then
     echo "FAIL: $lib not built"; fail=1
 else
-    # __odr_asan.<name>: AddressSanitizer's one-definition-rule marker of global <name> (make asan)
-    bad=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | grep -v '^t5pt_' | grep -v '^__odr_asan\.t5pt_')
-    nsym=$(nm -g --defined-only "$lib" | awk 'NF == 3' | wc -l)
+    # __odr_asan.<name>: AddressSanitizer's one-definition-rule marker of global <name>
+    syms=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | grep -v '^__odr_asan\.')
+    bad=$(echo "$syms" | grep -v '^t5pt_')
+    nsym=$(echo "$syms" | grep -c .)
     if [ -n "$bad" ]; then echo "FAIL: exported symbols without the t5pt_ prefix:"; echo "$bad"; fail=1; fi
     if [ "$nsym" -lt 100 ]; then echo "FAIL: only $nsym exported symbols found in $lib"; fail=1; fi
 fi
-[ $fail -eq 0 ] && echo "layers: $checked files, includes point down; $nsym exported symbols, all t5pt_"
+so=${2:-}
+if [ -z "$so" ] || [ ! -f "$so" ]; then
+    echo "FAIL: shared library '$so' not built"; fail=1
+else
+    # dynamic symbols the library defines (U = imported from libc/libm/libgomp)
+    dsyms=$(nm -D --defined-only "$so" | awk 'NF == 3 { print $3 }')
+    dbad=$(echo "$dsyms" | grep -v '^t5pt_')
+    dsym=$(echo "$dsyms" | grep -c '^t5pt_')
+    if [ -n "$dbad" ]; then echo "FAIL: $so exports symbols without the t5pt_ prefix:"; echo "$dbad"; fail=1; fi
+    if [ "$dsym" -ne "$nsym" ]; then echo "FAIL: $so exports $dsym t5pt_ symbols, libt5pt.a $nsym"; fail=1; fi
+    want=$(basename "$so" | sed 's/^\(libt5pt\.so\.[0-9]*\).*/\1/')
+    soname=$(objdump -p "$so" | awk '$1 == "SONAME" { print $2 }')
+    if [ "$soname" != "$want" ]; then echo "FAIL: $so has soname '$soname', expected $want"; fail=1; fi
+fi
+[ $fail -eq 0 ] && echo "layers: $checked files, includes point down; $nsym exported symbols, all t5pt_, also in $so ($soname)"
 exit $fail

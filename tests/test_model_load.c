@@ -7,7 +7,6 @@
  * golden/cases/x/model are the PyTorch exporter's Hugging Face directories.
  */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "model/model.h"
 #include "io/safetensors.h"
 #include "file_util.h"
+#include "golden_util.h"
 
 /* ---------------------------------------------------------------- temp dir */
 
@@ -959,15 +959,13 @@ static float *read_direct(const char *dir, const char *name, size_t *n) {
 }
 
 START_TEST(test_golden_models) {
-    DIR *d = opendir("golden/cases");
-    if (!d) return; /* goldens not exported in this tree */
-    struct dirent *e;
+    char **names;
+    int n_cases = golden_list(&names);
+    golden_assert_list(n_cases);   /* every case, each with its model directory */
     int cases = 0, sharded = 0, half = 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+    for (int c = 0; c < n_cases; c++) {
         char dir[512];
-        snprintf(dir, sizeof dir, "golden/cases/%s/model", e->d_name);
-        if (!t5pt_is_dir(dir)) continue;
+        snprintf(dir, sizeof dir, "%s/%s/model", GOLDEN_CASES_DIR, names[c]);
         t5pt_model *m;
         t5pt_status st = t5pt_model_load(&m, dir);
         ck_assert_msg(st == T5PT_OK, "%s: %s", dir, t5pt_last_error());
@@ -999,10 +997,10 @@ START_TEST(test_golden_models) {
         free(single);
         t5pt_model_free(m);
     }
-    closedir(d);
-    ck_assert_int_gt(cases, 0);
-    ck_assert_int_gt(sharded, 0);
-    ck_assert_int_ge(half, 2);
+    golden_free_list(names, n_cases);
+    ck_assert_int_eq(cases, GOLDEN_N_CASES);
+    ck_assert_int_eq(sharded, 1);   /* the sharded case */
+    ck_assert_int_eq(half, 2);      /* bf16_weights, f16_weights */
 }
 END_TEST
 

@@ -15,6 +15,8 @@
 
 #define OPTIM_DIR "golden/optim"
 #define MAX_CASES 64
+/* golden/export.py writes 11 optimizer-only cases (golden/README.md lists them) */
+#define N_OPTIM_CASES 11
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -73,7 +75,8 @@ static float *read_tensor(st_file *f, const char *name, size_t *numel, const st_
 #define STEP_TOL 1e-5
 
 START_TEST(test_golden_optim_case) {
-    ck_assert_msg(num_cases >= 11, "expected the golden optimizer cases in %s, found %d", OPTIM_DIR, num_cases);
+    ck_assert_msg(num_cases == N_OPTIM_CASES, "expected %d golden optimizer cases in %s, found %d", N_OPTIM_CASES,
+                  OPTIM_DIR, num_cases);
     const char *name = case_names[_i];
     char path[512];
     snprintf(path, sizeof path, OPTIM_DIR "/%s.json", name);
@@ -83,6 +86,7 @@ START_TEST(test_golden_optim_case) {
     config_from_json(&oc, spec);
     double tol = num_or(spec, "tolerance", 1e-4);
     int steps = (int)num_or(spec, "steps", 0);
+    ck_assert_msg(steps >= 1, "%s: no \"steps\"", path);
 
     snprintf(path, sizeof path, OPTIM_DIR "/%s.safetensors", name);
     st_file *f;
@@ -132,6 +136,7 @@ static void replay_trajectory(const char *cname) {
     t5pt_optim_config oc;
     config_from_json(&oc, spec);
     int steps = (int)num_or(spec, "steps", 0);
+    ck_assert_msg(steps >= 1, "%s: no \"optim\".\"steps\"", path);
 
     snprintf(path, sizeof path, "golden/cases/%s/inputs.safetensors", cname);
     st_file *fi;
@@ -173,6 +178,7 @@ static void replay_trajectory(const char *cname) {
 static const char *traj_cases[] = {"traj_adafactor", "traj_adafactor_t5x", "traj_adamw", "traj_adafactor_beta1_warmup"};
 
 START_TEST(test_golden_trajectory_replay) {
+    ck_assert_int_eq(sizeof traj_cases / sizeof *traj_cases, GOLDEN_N_TRAJECTORY_CASES);
     replay_trajectory(traj_cases[_i]);
 }
 END_TEST

@@ -7,16 +7,19 @@
 #include <stdint.h>
 
 /* Records the error message of the current thread (one line, printf-style) and
- * returns `st`, so a failing path can write `return t5pt_set_error(T5PT_ERR_IO, "...")`. */
+ * returns `st`, so a failing path can write `return t5pt_set_error(T5PT_ERR_IO, "...")`.
+ * The arguments may include t5pt_last_error() itself (to add context to a message). */
 t5pt_status t5pt_set_error(t5pt_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+/* Reads a whole regular file into a malloc'd, NUL-terminated buffer. A FIFO, device or
+ * directory is refused at once (never waited on). */
 t5pt_status t5pt_read_file(const char *path, char **data, size_t *len);
-/* Writes data to path atomically: path.tmp.<pid> is written, fsync'd, then renamed over path. */
+/* Writes data to path atomically: path.tmp.<pid> is written, fsync'd, then renamed over path.
+ * An existing FIFO or device (/dev/null, /dev/stdout) is written in place instead. */
 t5pt_status t5pt_write_file_atomic(const char *path, const void *data, size_t len);
 /* The same for a file made of n pieces data[i][0..len[i]) written in order (no joined copy). */
 t5pt_status t5pt_write_parts_atomic(const char *path, int n, const void *const *data, const size_t *len);

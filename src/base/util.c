@@ -3,6 +3,7 @@
 #include "base/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,10 +16,14 @@
 static _Thread_local char error_message[1024];
 
 t5pt_status t5pt_set_error(t5pt_status st, const char *fmt, ...) {
+    /* formatted aside first, so a caller may add context to the last message:
+     * t5pt_set_error(st, "%s (hint)", t5pt_last_error()) */
+    char msg[sizeof error_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(error_message, msg, sizeof msg);
     return st;
 }
 
@@ -35,6 +40,7 @@ const char *t5pt_status_name(t5pt_status st) {
     case T5PT_ERR_ARG: return "bad argument";
     case T5PT_ERR_UNSUPPORTED: return "unsupported";
     case T5PT_ERR_INTERRUPTED: return "interrupted";
+    case T5PT_ERR_NUMERIC: return "numerical fault";
     }
     return "unknown error";
 }
@@ -42,12 +48,22 @@ const char *t5pt_status_name(t5pt_status st) {
 t5pt_status t5pt_read_file(const char *path, char **data, size_t *len) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return t5pt_set_error(T5PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return t5pt_set_error(T5PT_ERR_IO, "%s: not a regular file", path);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+     * only regular files are read (a FIFO or a device has no end to read to) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return t5pt_set_error(T5PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st = {0};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int is_dir = S_ISDIR(st.st_mode);
+        close(fd);
+        return t5pt_set_error(T5PT_ERR_IO, "%s: %s", path, is_dir ? "is a directory, expected a file" : "not a regular file");
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags != -1) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return t5pt_set_error(T5PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
@@ -67,7 +83,24 @@ t5pt_status t5pt_read_file(const char *path, char **data, size_t *len) {
     return T5PT_OK;
 }
 
+/* Writes the parts straight into an existing non-regular file (a FIFO, /dev/null, /dev/stdout):
+ * renaming a temp file over it would replace the device or FIFO itself. */
+static t5pt_status write_parts_in_place(const char *path, int n, const void *const *data, const size_t *len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return t5pt_set_error(T5PT_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    int ok = 1;
+    for (int i = 0; ok && i < n; i++) ok = len[i] == 0 || fwrite(data[i], 1, len[i], f) == len[i];
+    ok = fflush(f) == 0 && ok;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? T5PT_OK : t5pt_set_error(T5PT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+}
+
 t5pt_status t5pt_write_parts_atomic(const char *path, int n, const void *const *data, const size_t *len) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (S_ISDIR(sb.st_mode)) return t5pt_set_error(T5PT_ERR_IO, "%s: is a directory, expected a file name", path);
+        return write_parts_in_place(path, n, data, len);
+    }
     size_t plen = strlen(path) + 32;
     char *tmp = malloc(plen);
     if (!tmp) return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);

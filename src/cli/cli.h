@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include "t5pt.h"
+#include "cli/options.h"
 
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
@@ -18,6 +19,28 @@ int cli_dump(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_init_model(int argc, char **argv);
 int cli_bench(int argc, char **argv);   /* src/cli/cmd_bench.c (SIMD engineer) */
+
+/* ---- option rows several commands share (one wording, one range) */
+#define CLI_OPT_MODEL(dst)                                                                                          \
+    {.name = "model", .kind = CLI_STR, .target = (dst), .metavar = "DIR",                                           \
+     .help = "Hugging Face T5 directory (config.json, model.safetensors or shards)", .flags = CLI_REQUIRED}
+#define CLI_OPT_TOKENIZER(dst)                                                                                      \
+    {.name = "tokenizer", .kind = CLI_STR, .target = (dst), .metavar = "FILE",                                      \
+     .help = "spiece.model or tokenizer.json (default: see 'tokenizer' below)", .dflt = ""}
+#define CLI_OPT_THREADS(dst)                                                                                        \
+    {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "N", .help = "OpenMP threads",                 \
+     .dflt = "OMP_NUM_THREADS, else every core", .min = 1, .max = CLI_MAX_THREADS}
+#define CLI_OPT_PLACEMENT(dst)                                                                                      \
+    {.name = "placement", .kind = CLI_STR, .target = (dst), .metavar = "P",                                         \
+     .help = "prepend | append | at:K (before input token K): as the prompt was trained"}
+#define CLI_OPT_MAX_SRC_LEN(dst)                                                                                    \
+    {.name = "max-src-len", .kind = CLI_INT, .target = (dst), .metavar = "N",                                       \
+     .help = "truncate inputs to N tokens incl. </s> (the count is reported)", .dflt = "no limit", .min = 2,       \
+     .max = 1 << 24}
+#define CLI_OPT_INPUT_FIELD(dst) \
+    {.name = "input-field", .kind = CLI_STR, .target = (dst), .metavar = "NAME", .help = "JSONL key of the input"}
+#define CLI_OPT_TARGET_FIELD(dst) \
+    {.name = "target-field", .kind = CLI_STR, .target = (dst), .metavar = "NAME", .help = "JSONL key of the target"}
 
 /* ---- helpers (src/cli/common.c) */
 
@@ -30,20 +53,30 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 /* Same with the library's last error message. */
 int cli_fail_lib(const char *cmd);
 
-/* Option matching. argv[*i] is "--name VALUE" or "--name=VALUE": returns 1 and sets *val
- * (advancing *i past a separate value), 0 when argv[*i] is another option.
- * A missing value prints an error and sets *val to NULL (returns 1). */
-int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
-/* Strict number parsing: 0 on success, else prints "t5pt cmd: --opt: not a number" and returns 1. */
-int cli_int(const char *cmd, const char *opt, const char *s, int min, int *out);
-int cli_float(const char *cmd, const char *opt, const char *s, float *out);
-int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* Paths given on the command line, checked before anything is loaded or written, so a
+ * typo fails at once with "t5pt <cmd>: --flag PATH: problem" (status 1). Non-regular files
+ * (FIFOs, devices, sockets) are refused as inputs: reading one could hang or never end. */
+int cli_check_input_file(const char *cmd, const char *flag, const char *path);   /* a regular file */
+int cli_check_input_dir(const char *cmd, const char *flag, const char *path);    /* a directory */
+int cli_check_input_any(const char *cmd, const char *flag, const char *path);    /* a regular file or a directory */
+/* An output file: an existing file (or device, e.g. /dev/null) must be writable, else its
+ * directory must exist and be writable. Nothing is created. */
+int cli_check_output_file(const char *cmd, const char *flag, const char *path);
+/* An output that is one of the command's input files (the same file under any name) would
+ * destroy that input: 0, or 1 after naming both flags. */
+int cli_check_distinct(const char *cmd, const char *out_flag, const char *out_path, const char *in_flag,
+                       const char *in_path);
+/* An output directory: an existing one must be a writable directory, else its parent must be. */
+int cli_check_output_dir(const char *cmd, const char *flag, const char *path);
 
 /* Loads the tokenizer: --tokenizer FILE if given, else spiece.model / tokenizer.json in the
- * model directory, else the copy shipped in assets/t5/ (with a notice on stderr). */
+ * model directory, else the copy shipped with t5pt (with a notice on stderr); the order is
+ * the one cli_print_tokenizer_lookup prints. */
 t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const char *tokenizer_path,
                                t5pt_tokenizer **tok);
 
+/* --labels a,b,c: the label words (no empty or repeated word). 0, or 2 after a usage error. */
+int cli_parse_labels(const char *cmd, const char *arg, char ***labels, int *count);
 /* Splits "a,b,c" into a malloc'd array of malloc'd strings (backslash escapes a comma). */
 char **cli_split_labels(const char *s, int *count);
 void cli_free_strings(char **v, int n);
@@ -51,7 +84,20 @@ void cli_free_strings(char **v, int n);
 /* Reads one line from f into a growing buffer (without the newline); -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 
+/* Optimizer settings checked by creating a 1 x 1 optimizer (no model needed): 0, or 2 after a usage error. */
+int cli_check_optim(const char *cmd, const t5pt_optim_config *oc);
+/* --placement TEXT: 0, or 2 after a usage error. */
+int cli_parse_placement(const char *cmd, const char *text, t5pt_placement *pl);
+
+/* Where the tokenizer is looked for, as --help prints it (from the same table the lookup uses). */
+void cli_print_tokenizer_lookup(FILE *f);
+
+/* More threads than this are refused (--threads, OMP_NUM_THREADS): libgomp overflows its
+ * stack creating a team of ~100000, and no machine t5pt runs on has that many cores. */
+#define CLI_MAX_THREADS 1024
 /* Sets the thread count from "--threads" (0 = leave the default). */
 void cli_set_threads(int n);
+/* Checks OMP_NUM_THREADS (the first number of its list) against CLI_MAX_THREADS: 0 or 2 after an error. */
+int cli_check_thread_env(void);
 
 #endif

@@ -1,8 +1,9 @@
 /* cmd_bench.c — `t5pt bench gemm` and `t5pt bench step`: speed, measured.
  *
- *   t5pt bench gemm --m M --n N --k K [--threads T] [--simd ISA] [--form fwd|bwd|both] [--reps R]
+ *   t5pt bench gemm [--m M --n N --k K] [--form fwd|bwd|both] [--reps R] [--threads T] [--simd ISA]
+ *   t5pt bench peak [--threads T] [--simd ISA]
  *   t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]
- *                   [--prompt-len 100] [--tgt-len 16] [--threads T] [--steps 5] [--warmup 1] [--simd ISA]
+ *                   [--prompt-len 100] [--tgt-len 16] [--steps 5] [--warmup 1] [--threads T] [--simd ISA]
  *
  * Times are wall-clock medians after warm-up runs. Result lines are key=value so
  * bench/run.sh can turn them into the table in BENCHMARKS.md.
@@ -21,29 +22,6 @@
 #include <omp.h>
 #endif
 
-static const char help[] =
-    "usage: t5pt bench gemm --m M --n N --k K [--threads T] [--simd ISA] [--form fwd|bwd|both] [--reps R]\n"
-    "       t5pt bench peak [--threads T] [--simd ISA]\n"
-    "       t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]\n"
-    "                       [--prompt-len 100] [--tgt-len 16] [--threads T] [--steps 5] [--warmup 1] [--simd ISA]\n"
-    "\n"
-    "gemm: the two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
-    "        fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
-    "      prints the median time of R runs (default: enough for ~0.5 s, 5..50) after 2\n"
-    "      warm-up runs, and GFLOP/s = 2 M N K / time.\n"
-    "peak: the register micro-kernel alone on operands that stay in L1 (depth 256): the\n"
-    "      practical fp32 peak of the path, summed over T threads (one per core).\n"
-    "step: whole training steps (forward, backward into the prompt, optimizer update) on a\n"
-    "      model (random weights when only --config is given) with random token ids; prints\n"
-    "      the median s/step after --warmup steps, GFLOP/s of the matrix products (counted\n"
-    "      analytically, see below) and the peak resident memory.\n"
-    "      FLOPs = 2 x (multiply-adds of every linear layer + lm_head) x 2 (forward, and\n"
-    "      the input-gradient product of the backward; weights are frozen, no dW)\n"
-    "            + 2 x (multiply-adds of the attention products QK^T and PV) x 3 (forward,\n"
-    "      and two products each in the backward).\n"
-    "--threads T sets the OpenMP thread count (default OMP_NUM_THREADS / all cores);\n"
-    "--simd ISA forces scalar|avx2|avx512|neon (may only lower what the CPU has).\n";
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -60,20 +38,14 @@ static long peak_rss_kb(void) {
     return ru.ru_maxrss; /* kilobytes on Linux */
 }
 
-/* The options both subcommands share. Returns 1 when argv[*i] was one of them. */
-static int common_opt(const char *cmd, int argc, char **argv, int *i, int *threads, const char **simd, int *bad) {
-    const char *v;
-    if (cli_opt(argc, argv, i, "threads", &v)) {
-        if (!v || cli_int(cmd, "threads", v, 1, threads)) *bad = 1;
-        return 1;
-    }
-    if (cli_opt(argc, argv, i, "simd", &v)) {
-        if (!v) *bad = 1;
-        *simd = v;
-        return 1;
-    }
-    return 0;
-}
+/* The options every benchmark takes. */
+#define BENCH_OPT_THREADS(dst)                                                                                      \
+    {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "T", .help = "OpenMP threads",                 \
+     .dflt = "OMP_NUM_THREADS, else every core", .min = 1, .max = CLI_MAX_THREADS}
+#define BENCH_OPT_SIMD(dst)                                                                                         \
+    {.name = "simd", .kind = CLI_STR, .target = (dst), .metavar = "ISA",                                            \
+     .help = "force a kernel path (may only lower what the CPU has)", .dflt = "the best the CPU has",             \
+     .choices = "scalar|avx2|avx512|neon"}
 
 /* Applies --simd/--threads, and reports an impossible T5PT_SIMD from the environment. */
 static int apply_common(const char *cmd, int threads, const char *simd) {
@@ -85,34 +57,29 @@ static int apply_common(const char *cmd, int threads, const char *simd) {
 
 /* ------------------------------------------------------------------ bench gemm */
 
+static const char gemm_about[] =
+    "The two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
+    "  fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
+    "Prints the median time of R runs after 2 warm-up runs, and GFLOP/s = 2 M N K / time.\n";
+
 static int bench_gemm(int argc, char **argv) {
     const char *cmd = "bench gemm";
-    int M = 1824, N = 512, K = 2048, threads = 0, reps = 0, bad = 0;
-    const char *simd = NULL, *form = "both", *v;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(help, stdout);
-            return 0;
-        }
-        if (common_opt(cmd, argc, argv, &i, &threads, &simd, &bad)) {
-        } else if (cli_opt(argc, argv, &i, "m", &v)) {
-            if (!v || cli_int(cmd, "m", v, 1, &M)) return 1;
-        } else if (cli_opt(argc, argv, &i, "n", &v)) {
-            if (!v || cli_int(cmd, "n", v, 1, &N)) return 1;
-        } else if (cli_opt(argc, argv, &i, "k", &v)) {
-            if (!v || cli_int(cmd, "k", v, 1, &K)) return 1;
-        } else if (cli_opt(argc, argv, &i, "reps", &v)) {
-            if (!v || cli_int(cmd, "reps", v, 1, &reps)) return 1;
-        } else if (cli_opt(argc, argv, &i, "form", &v)) {
-            if (!v) return 1;
-            if (strcmp(v, "fwd") && strcmp(v, "bwd") && strcmp(v, "both"))
-                return cli_fail(cmd, "--form %s: expected fwd, bwd or both", v);
-            form = v;
-        } else {
-            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
-        }
-        if (bad) return 1;
-    }
+    int M = 1824, N = 512, K = 2048, threads = 0, reps = 0;
+    const char *simd = NULL, *form = "both";
+    const cli_option opts[] = {
+        {.name = "m", .kind = CLI_INT, .target = &M, .metavar = "M", .help = "rows of x", .min = 1, .max = 1 << 16},
+        {.name = "n", .kind = CLI_INT, .target = &N, .metavar = "N", .help = "rows of W (outputs)", .min = 1, .max = 1 << 16},
+        {.name = "k", .kind = CLI_INT, .target = &K, .metavar = "K", .help = "columns of W (inputs)", .min = 1, .max = 1 << 16},
+        {.name = "form", .kind = CLI_STR, .target = &form, .metavar = "F", .help = "fwd | bwd | both",
+         .choices = "fwd|bwd|both"},
+        {.name = "reps", .kind = CLI_INT, .target = &reps, .metavar = "R", .help = "timed runs",
+         .dflt = "enough for ~0.5 s, 5..50", .min = 1, .max = 50},
+        BENCH_OPT_THREADS(&threads),
+        BENCH_OPT_SIMD(&simd),
+        {0}};
+    const cli_command spec = {.name = cmd, .usage = "[--m M --n N --k K] [options]", .about = gemm_about, .options = opts};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSED) return rc;
     if (apply_common(cmd, threads, simd)) return 1;
 
     size_t nw = (size_t)N * K, nx = (size_t)M * K, ny = (size_t)M * N;
@@ -168,19 +135,18 @@ static int bench_gemm(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ bench peak */
 
+static const char peak_about[] =
+    "The register micro-kernel alone on operands that stay in L1 (depth 256): the practical\n"
+    "fp32 peak of the path, summed over T threads (one per core).\n";
+
 static int bench_peak(int argc, char **argv) {
     const char *cmd = "bench peak";
-    int threads = 0, bad = 0;
+    int threads = 0;
     const char *simd = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(help, stdout);
-            return 0;
-        }
-        if (!common_opt(cmd, argc, argv, &i, &threads, &simd, &bad))
-            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
-        if (bad) return 1;
-    }
+    const cli_option opts[] = {BENCH_OPT_THREADS(&threads), BENCH_OPT_SIMD(&simd), {0}};
+    const cli_command spec = {.name = cmd, .usage = "[options]", .about = peak_about, .options = opts};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSED) return rc;
     if (apply_common(cmd, threads, simd)) return 1;
     const t5pt_kernels *k = t5pt_kern();
     const int kc = 256;
@@ -190,20 +156,20 @@ static int bench_peak(int argc, char **argv) {
 #pragma omp parallel num_threads(nt) reduction(+ : total, failed)
 #endif
     {
-        float *a = t5pt_alloc_aligned((size_t)k->mr * kc * sizeof(float));
-        float *b = t5pt_alloc_aligned((size_t)k->nr * kc * sizeof(float));
-        float *c = t5pt_alloc_aligned((size_t)k->mr * k->nr * sizeof(float));
+        float *a = t5pt_alloc_aligned((size_t)k->gemm.mr * kc * sizeof(float));
+        float *b = t5pt_alloc_aligned((size_t)k->gemm.nr * kc * sizeof(float));
+        float *c = t5pt_alloc_aligned((size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
         if (!a || !b || !c) {
             failed += 1;
         } else {
-            for (int i = 0; i < k->mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
-            for (int i = 0; i < k->nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
-            memset(c, 0, (size_t)k->mr * k->nr * sizeof(float));
-            double flop = 2.0 * k->mr * k->nr * kc, best = 0;
+            for (int i = 0; i < k->gemm.mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
+            for (int i = 0; i < k->gemm.nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
+            memset(c, 0, (size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
+            double flop = 2.0 * k->gemm.mr * k->gemm.nr * kc, best = 0;
             long calls = (long)(2e8 / flop) + 1;
             for (int rep = 0; rep < 5; rep++) {
                 double t0 = t5pt_seconds();
-                for (long i = 0; i < calls; i++) k->gemm_micro(kc, a, b, c, k->nr, 1);
+                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, c, k->gemm.nr, 1);
                 double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
                 if (g > best) best = g;
             }
@@ -212,7 +178,7 @@ static int bench_peak(int argc, char **argv) {
         t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
     }
     if (failed) return cli_fail(cmd, "out of memory");
-    printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->mr, k->nr, total);
+    printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->gemm.mr, k->gemm.nr, total);
     return 0;
 }
 
@@ -234,40 +200,43 @@ static double step_flops(const t5pt_config *c, int B, int Te, int Td) {
     return 2.0 * (enc_lin + dec_lin + head) * 2.0 + 2.0 * (enc_att + dec_att) * 3.0;
 }
 
+static const char step_about[] =
+    "Whole training steps (forward, backward into the prompt, optimizer update) on a model\n"
+    "(random weights when only --config is given) with random token ids; prints the median\n"
+    "s/step after --warmup steps, GFLOP/s of the matrix products (counted analytically) and\n"
+    "the peak resident memory.\n"
+    "  FLOPs = 2 x (multiply-adds of every linear layer + lm_head) x 2 (forward, and the\n"
+    "          input-gradient product of the backward; weights are frozen, no dW)\n"
+    "        + 2 x (multiply-adds of the attention products QK^T and PV) x 3 (forward, and\n"
+    "          two products each in the backward)\n";
+
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
-    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1, bad = 0;
-    const char *simd = NULL, *model_dir = NULL, *config = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(help, stdout);
-            return 0;
-        }
-        if (common_opt(cmd, argc, argv, &i, &threads, &simd, &bad)) {
-        } else if (cli_opt(argc, argv, &i, "model", &v)) {
-            if (!v) return 1;
-            model_dir = v;
-        } else if (cli_opt(argc, argv, &i, "config", &v)) {
-            if (!v) return 1;
-            config = v;
-        } else if (cli_opt(argc, argv, &i, "batch", &v)) {
-            if (!v || cli_int(cmd, "batch", v, 1, &B)) return 1;
-        } else if (cli_opt(argc, argv, &i, "src-len", &v)) {
-            if (!v || cli_int(cmd, "src-len", v, 1, &S)) return 1;
-        } else if (cli_opt(argc, argv, &i, "prompt-len", &v)) {
-            if (!v || cli_int(cmd, "prompt-len", v, 1, &P)) return 1;
-        } else if (cli_opt(argc, argv, &i, "tgt-len", &v)) {
-            if (!v || cli_int(cmd, "tgt-len", v, 1, &L)) return 1;
-        } else if (cli_opt(argc, argv, &i, "steps", &v)) {
-            if (!v || cli_int(cmd, "steps", v, 1, &steps)) return 1;
-        } else if (cli_opt(argc, argv, &i, "warmup", &v)) {
-            if (!v || cli_int(cmd, "warmup", v, 0, &warmup)) return 1;
-        } else {
-            return cli_fail(cmd, "unknown option '%s' (see t5pt bench --help)", argv[i]);
-        }
-        if (bad) return 1;
-    }
-    if (!model_dir == !config) return cli_fail(cmd, "give exactly one of --model DIR or --config CONFIG.json");
+    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1;
+    const char *simd = NULL, *model_dir = NULL, *config = NULL;
+    const cli_option opts[] = {
+        {.name = "model", .kind = CLI_STR, .target = &model_dir, .metavar = "DIR", .help = "Hugging Face T5 directory"},
+        {.name = "config", .kind = CLI_STR, .target = &config, .metavar = "CONFIG.json",
+         .help = "a config.json: random weights of that shape"},
+        {.name = "batch", .kind = CLI_INT, .target = &B, .metavar = "B", .help = "rows per step", .min = 1, .max = 4096},
+        {.name = "src-len", .kind = CLI_INT, .target = &S, .metavar = "S", .help = "input tokens per row",
+         .min = 1, .max = 1 << 16},
+        {.name = "prompt-len", .kind = CLI_INT, .target = &P, .metavar = "P", .help = "prompt rows", .min = 1, .max = 1 << 16},
+        {.name = "tgt-len", .kind = CLI_INT, .target = &L, .metavar = "L", .help = "target tokens per row",
+         .min = 1, .max = 1 << 16},
+        {.name = "steps", .kind = CLI_INT, .target = &steps, .metavar = "N", .help = "timed steps", .min = 1, .max = 1 << 16},
+        {.name = "warmup", .kind = CLI_INT, .target = &warmup, .metavar = "N", .help = "untimed steps first",
+         .min = 0, .max = 1 << 16},
+        BENCH_OPT_THREADS(&threads),
+        BENCH_OPT_SIMD(&simd),
+        {0}};
+    const cli_command spec = {.name = cmd, .usage = "(--model DIR | --config CONFIG.json) [options]", .about = step_about,
+                           .options = opts};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_PARSED) return rc;
+    if (!model_dir == !config) return cli_usage_error(cmd, "give exactly one of --model DIR or --config CONFIG.json");
+    if ((model_dir && cli_check_input_dir(cmd, "model", model_dir)) || (config && cli_check_input_file(cmd, "config", config)))
+        return 1;
     if (apply_common(cmd, threads, simd)) return 1;
 
     t5pt_model *m = NULL;
@@ -276,7 +245,7 @@ static int bench_step(int argc, char **argv) {
     float *prompt = NULL;
     int32_t *ids = NULL, *labels = NULL;
     double *t = NULL;
-    int rc = 1;
+    rc = 1;
     if (model_dir) {
         if (t5pt_model_load(&m, model_dir) != T5PT_OK) goto fail_lib;
     } else {
@@ -339,13 +308,27 @@ done:
     return rc;
 }
 
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} benchmarks[] = {
+    {"gemm", bench_gemm, "GEMM GFLOP/s of the two products of a frozen linear layer"},
+    {"peak", bench_peak, "the register micro-kernel's practical fp32 peak"},
+    {"step", bench_step, "whole training steps: s/step, GFLOP/s, peak memory"},
+};
+
 int cli_bench(int argc, char **argv) {
+    const size_t nb = sizeof benchmarks / sizeof benchmarks[0];
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(help, argc < 2 ? stderr : stdout);
+        FILE *f = argc < 2 ? stderr : stdout;
+        fputs("usage: t5pt bench <benchmark> [options]   (t5pt bench <benchmark> --help for its options)\n\n", f);
+        for (size_t i = 0; i < nb; i++) fprintf(f, "  %-6s %s\n", benchmarks[i].name, benchmarks[i].what);
+        fputs("\nTimes are wall-clock medians after warm-up runs; result lines are key=value (bench/run.sh\n"
+              "turns them into the tables of BENCHMARKS.md).\n", f);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "gemm")) return bench_gemm(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "step")) return bench_step(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "peak")) return bench_peak(argc - 1, argv + 1);
-    return cli_fail("bench", "unknown benchmark '%s' (gemm, peak or step; see t5pt bench --help)", argv[1]);
+    for (size_t i = 0; i < nb; i++)
+        if (!strcmp(argv[1], benchmarks[i].name)) return benchmarks[i].run(argc - 1, argv + 1);
+    return cli_usage_error("bench", "'%s': unknown benchmark (gemm, peak or step)", argv[1]);
 }

@@ -1,5 +1,6 @@
 /* cmd_eval.c — `t5pt eval`: accuracy of one prompt or an ensemble of prompts. */
 #include "cli/cli.h"
+#include "base/internal.h"
 #include "train/data.h"
 #include "train/eval.h"
 #include "io/json.h"
@@ -7,169 +8,226 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char help[] =
-    "usage: t5pt eval --model DIR --data FILE [--prompt PROMPT ...] [options]\n"
-    "\n"
-    "Scores prompts on a JSONL/TSV dataset the two ways the paper scores its tasks:\n"
-    "  exact match    greedy generation (key/value cache) compared with the target text\n"
-    "  rank accuracy  with --labels: each label word is scored by its summed negative\n"
-    "                 log-likelihood given the input; the lowest wins\n"
-    "Give --prompt several times for a prompt ensemble (paper section 7): each prompt's encoder\n"
-    "pass runs separately, the decoder runs all prompts as one batch over the shared frozen model,\n"
-    "and the majority vote (ties: earliest prompt / lowest summed NLL) is reported too.\n"
-    "Without --prompt the bare model is scored (a baseline).\n"
-    "\n"
-    "  --model DIR            Hugging Face T5 directory\n"
-    "  --data FILE            JSONL {\"input\":..,\"target\":..} or TSV input<TAB>target\n"
-    "  --prompt PATH          PEFT adapter directory, .safetensors (prompt_embeddings) or T5X .npy; repeatable\n"
-    "  --placement P          prepend (default) | append | at:K\n"
-    "  --labels a,b,c         candidate label words for rank classification (\\, for a literal comma)\n"
-    "  --no-generate          skip greedy generation (rank classification only)\n"
-    "  --predictions FILE     per-example predictions as JSONL\n"
-    "  --batch N              examples per batch (default 16)\n"
-    "  --max-new-tokens N     generation limit (default: longest target + 4, at least 8)\n"
-    "  --max-src-len N        truncate inputs to N tokens incl. </s> (count reported)\n"
-    "  --input-field NAME     JSONL key of the input (default input)\n"
-    "  --target-field NAME    JSONL key of the target (default target)\n"
-    "  --tokenizer FILE       spiece.model / tokenizer.json (default: the model dir's, else the shipped one)\n"
-    "  --threads N            OpenMP threads\n";
+typedef struct {
+    const char *model, *data, *placement, *labels, *predictions, *tokenizer;
+    cli_strs prompts;
+    int batch, max_new, threads, no_generate;
+    t5pt_data_options dopt;
+} eval_args;
 
-static void json_text(FILE *f, const char *s) {
+/* What eval loaded: freed by loaded_free. */
+typedef struct {
+    t5pt_model *m;
+    t5pt_tokenizer *tok;
+    t5pt_dataset *d;
+    float **P;      /* [E] prompts (NULL rows: no prompt) */
+    int *n;         /* [E] prompt rows */
+    int E;
+} loaded;
+
+static void loaded_free(loaded *l) {
+    for (int e = 0; l->P && e < l->E; e++) free(l->P[e]);
+    free(l->P);
+    free(l->n);
+    t5pt_dataset_free(l->d);
+    t5pt_tokenizer_free(l->tok);
+    t5pt_model_free(l->m);
+}
+
+/* Every path on the command line, before anything loads. */
+static int check_paths(const eval_args *a) {
+    const char *cmd = "eval";
+    if (cli_check_input_dir(cmd, "model", a->model) || cli_check_input_file(cmd, "data", a->data)) return 1;
+    for (int e = 0; e < a->prompts.n; e++)
+        if (cli_check_input_any(cmd, "prompt", a->prompts.v[e])) return 1;
+    if (a->tokenizer && cli_check_input_any(cmd, "tokenizer", a->tokenizer)) return 1;
+    if (a->predictions && (cli_check_output_file(cmd, "predictions", a->predictions) ||
+                           cli_check_distinct(cmd, "predictions", a->predictions, "data", a->data)))
+        return 1;
+    return 0;
+}
+
+static int load_all(const eval_args *a, loaded *l) {
+    const char *cmd = "eval";
+    l->E = a->prompts.n ? a->prompts.n : 1;
+    l->P = calloc((size_t)l->E, sizeof(float *));
+    l->n = calloc((size_t)l->E, sizeof(int));
+    if (!l->P || !l->n) return cli_fail(cmd, "out of memory");
+    if (t5pt_model_load(&l->m, a->model) != T5PT_OK || cli_load_tokenizer(cmd, a->model, a->tokenizer, &l->tok) != T5PT_OK ||
+        t5pt_dataset_load(&l->d, a->data, l->tok, &a->dopt) != T5PT_OK)
+        return cli_fail_lib(cmd);
+    const int dm = t5pt_model_config(l->m)->d_model;
+    for (int e = 0; e < a->prompts.n; e++) {
+        int pd;
+        if (t5pt_prompt_load(a->prompts.v[e], &l->P[e], &l->n[e], &pd) != T5PT_OK) return cli_fail_lib(cmd);
+        if (pd != dm) return cli_fail(cmd, "%s: prompt width %d != d_model %d of %s", a->prompts.v[e], pd, dm, a->model);
+    }
+    if (l->d->truncated_src)
+        fprintf(stderr, "t5pt eval: %s: %d of %d inputs truncated to --max-src-len %d tokens\n", a->data,
+                l->d->truncated_src, l->d->n, a->dopt.max_src_len);
+    return 0;
+}
+
+/* The command line first (status 2), then the files (status 1); 0 when everything is loaded. */
+static int validate_and_load(const eval_args *a, t5pt_eval_options *eo, char ***labels, int *C, loaded *l) {
+    const char *cmd = "eval";
+    int rc;
+    if (a->no_generate && !a->labels) return cli_usage_error(cmd, "--no-generate needs --labels");
+    if ((rc = cli_parse_placement(cmd, a->placement, &eo->pl)) != 0) return rc;
+    if (a->labels && (rc = cli_parse_labels(cmd, a->labels, labels, C)) != 0) return rc;
+    if ((rc = check_paths(a)) != 0) return rc;
+    cli_set_threads(a->threads);
+    return load_all(a, l);
+}
+
+static void print_scores(const eval_args *a, const loaded *l, const t5pt_eval_result *res, int C) {
+    printf("%s: %d examples (%d with a target)\n", a->data, l->d->n, res->scored);
+    if (C && res->targets_not_in_labels)
+        printf("note: %d targets are none of the --labels (counted as wrong by rank classification)\n",
+               res->targets_not_in_labels);
+    for (int e = 0; e < l->E; e++) {
+        printf("%-28s", a->prompts.n ? a->prompts.v[e] : "(no prompt)");
+        if (!a->no_generate) printf("  exact_match %.4f", res->gen_acc[e]);
+        if (C) printf("  rank_accuracy %.4f", res->rank_acc[e]);
+        putchar('\n');
+    }
+    if (l->E > 1) {
+        printf("%-28s", "majority vote");
+        if (!a->no_generate) printf("  exact_match %.4f", res->gen_vote_acc);
+        if (C) printf("  rank_accuracy %.4f", res->rank_vote_acc);
+        putchar('\n');
+    }
+}
+
+static void jw_text(json_writer *w, const char *s) { t5pt_jw_str(w, s, strlen(s)); }
+
+/* One JSON line per example: input, target, the (voted) generation and label, per-prompt answers. */
+static void predictions_jsonl(json_writer *w, const loaded *l, const t5pt_eval_result *res, char **labels, int C,
+                              int generate) {
+    const int N = l->d->n, E = l->E;
+    for (int i = 0; i < N; i++) {
+        const t5pt_example *x = &l->d->ex[i];
+        t5pt_jw_printf(w, "{\"line\":%d,\"input\":", x->line);
+        jw_text(w, x->input);
+        if (x->target) {
+            t5pt_jw_raw(w, ",\"target\":");
+            jw_text(w, x->target);
+        }
+        if (generate) {
+            t5pt_jw_raw(w, ",\"generated\":");
+            jw_text(w, res->gen_vote[i]);
+            if (E > 1) {
+                t5pt_jw_raw(w, ",\"generated_per_prompt\":[");
+                for (int e = 0; e < E; e++) {
+                    if (e) t5pt_jw_raw(w, ",");
+                    jw_text(w, res->gen_pred[(size_t)e * N + i]);
+                }
+                t5pt_jw_raw(w, "]");
+            }
+        }
+        if (C) {
+            t5pt_jw_raw(w, ",\"label\":");
+            jw_text(w, res->rank_vote[i] >= 0 ? labels[res->rank_vote[i]] : "");
+            t5pt_jw_raw(w, ",\"nll\":[");
+            for (int j = 0; j < C; j++) t5pt_jw_printf(w, "%s%.6g", j ? "," : "", res->rank_nll[(size_t)i * C + j]);
+            t5pt_jw_raw(w, "]");
+            if (E > 1) {
+                t5pt_jw_raw(w, ",\"label_per_prompt\":[");
+                for (int e = 0; e < E; e++) {
+                    if (e) t5pt_jw_raw(w, ",");
+                    jw_text(w, labels[res->rank_pred[(size_t)e * N + i]]);
+                }
+                t5pt_jw_raw(w, "]");
+            }
+        }
+        t5pt_jw_raw(w, "}\n");
+    }
+}
+
+/* The whole file at once (temp file + rename): never a half-written predictions file. */
+static int write_predictions(const char *path, const loaded *l, const t5pt_eval_result *res, char **labels, int C,
+                             int generate) {
     json_writer w = {0};
-    t5pt_jw_str(&w, s, strlen(s));
-    if (!w.oom && w.buf) fwrite(w.buf, 1, w.len, f);
+    predictions_jsonl(&w, l, res, labels, C, generate);
+    int rc = 0;
+    if (w.oom) rc = cli_fail("eval", "%s: out of memory", path);
+    else if (t5pt_write_file_atomic(path, w.buf ? w.buf : "", w.len) != T5PT_OK) rc = cli_fail_lib("eval");
     t5pt_jw_free(&w);
+    return rc;
 }
 
 int cli_eval(int argc, char **argv) {
-    const char *cmd = "eval", *model_dir = NULL, *data = NULL, *placement = "prepend", *labels_arg = NULL,
-               *pred_path = NULL, *tpath = NULL, *v;
-    int batch = 16, max_new = 0, threads = 0, generate = 1, np = 0;
-    t5pt_data_options dopt;
-    t5pt_data_options_default(&dopt);
-    const char **prompt_paths = calloc((size_t)argc, sizeof(char *));
-    if (!prompt_paths) return cli_fail(cmd, "out of memory");
-    int rc = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); free(prompt_paths); return 0; }
-        if (!strcmp(argv[i], "--no-generate")) generate = 0;
-        else if (cli_opt(argc, argv, &i, "model", &v)) { if (!v) goto early; model_dir = v; }
-        else if (cli_opt(argc, argv, &i, "data", &v)) { if (!v) goto early; data = v; }
-        else if (cli_opt(argc, argv, &i, "prompt", &v)) { if (!v) goto early; prompt_paths[np++] = v; }
-        else if (cli_opt(argc, argv, &i, "placement", &v)) { if (!v) goto early; placement = v; }
-        else if (cli_opt(argc, argv, &i, "labels", &v)) { if (!v) goto early; labels_arg = v; }
-        else if (cli_opt(argc, argv, &i, "predictions", &v)) { if (!v) goto early; pred_path = v; }
-        else if (cli_opt(argc, argv, &i, "tokenizer", &v)) { if (!v) goto early; tpath = v; }
-        else if (cli_opt(argc, argv, &i, "input-field", &v)) { if (!v) goto early; dopt.input_field = v; }
-        else if (cli_opt(argc, argv, &i, "target-field", &v)) { if (!v) goto early; dopt.target_field = v; }
-        else if (cli_opt(argc, argv, &i, "batch", &v)) { if (!v || cli_int(cmd, "batch", v, 1, &batch)) goto early; }
-        else if (cli_opt(argc, argv, &i, "max-new-tokens", &v)) { if (!v || cli_int(cmd, "max-new-tokens", v, 1, &max_new)) goto early; }
-        else if (cli_opt(argc, argv, &i, "max-src-len", &v)) { if (!v || cli_int(cmd, "max-src-len", v, 2, &dopt.max_src_len)) goto early; }
-        else if (cli_opt(argc, argv, &i, "threads", &v)) { if (!v || cli_int(cmd, "threads", v, 1, &threads)) goto early; }
-        else { cli_fail(cmd, "unknown option '%s' (see t5pt eval --help)", argv[i]); goto early; }
+    eval_args a = {.placement = "prepend", .batch = 16};
+    t5pt_data_options_default(&a.dopt);
+    const cli_option opts[] = {
+        CLI_OPT_MODEL(&a.model),
+        {.name = "data", .kind = CLI_STR, .target = &a.data, .metavar = "FILE",
+         .help = "JSONL {\"input\":..,\"target\":..} or TSV input<TAB>target", .flags = CLI_REQUIRED},
+        {.name = "prompt", .kind = CLI_STRS, .target = &a.prompts, .metavar = "PATH",
+         .help = "PEFT adapter directory, .safetensors (prompt_embeddings) or T5X .npy;\n"
+                 "give it several times for an ensemble",
+         .dflt = "none: the bare model"},
+        CLI_OPT_PLACEMENT(&a.placement),
+        {.name = "labels", .kind = CLI_STR, .target = &a.labels, .metavar = "a,b,c",
+         .help = "candidate label words for rank classification (\\, for a literal comma)"},
+        {.name = "no-generate", .kind = CLI_FLAG, .target = &a.no_generate,
+         .help = "skip greedy generation (rank classification only; needs --labels)"},
+        {.name = "predictions", .kind = CLI_STR, .target = &a.predictions, .metavar = "FILE",
+         .help = "per-example predictions as JSONL (written whole at the end)"},
+        {.name = "batch", .kind = CLI_INT, .target = &a.batch, .metavar = "N", .help = "examples per batch",
+         .min = 1, .max = 1 << 20},
+        {.name = "max-new-tokens", .kind = CLI_INT, .target = &a.max_new, .metavar = "N", .help = "generation limit",
+         .dflt = "longest target + 4, at least 8", .min = 1, .max = 1 << 20},
+        CLI_OPT_MAX_SRC_LEN(&a.dopt.max_src_len),
+        CLI_OPT_INPUT_FIELD(&a.dopt.input_field),
+        CLI_OPT_TARGET_FIELD(&a.dopt.target_field),
+        CLI_OPT_TOKENIZER(&a.tokenizer),
+        CLI_OPT_THREADS(&a.threads),
+        {0}};
+    const cli_command c = {
+        .name = "eval",
+        .usage = "--model DIR --data FILE [--prompt PROMPT ...] [options]",
+        .about = "Scores prompts on a JSONL/TSV dataset the two ways the paper scores its tasks:\n"
+                 "  exact match    greedy generation (key/value cache) compared with the target text\n"
+                 "  rank accuracy  with --labels: each label word is scored by its summed negative\n"
+                 "                 log-likelihood given the input; the lowest wins\n"
+                 "Give --prompt several times for a prompt ensemble (paper section 7): each prompt's encoder\n"
+                 "pass runs separately, the decoder runs all prompts as one batch over the shared frozen model,\n"
+                 "and the majority vote (ties: earliest prompt / lowest summed NLL) is reported too.\n"
+                 "Without --prompt the bare model is scored (a baseline). Generated ids the tokenizer has no\n"
+                 "piece for (rows 32100..32127 of Hugging Face T5 checkpoints) decode as empty text.\n",
+        .options = opts,
+        .loads_tokenizer = 1,
+    };
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_PARSED) {
+        cli_strs_free(&a.prompts);
+        return rc;
     }
-    if (!model_dir || !data) { cli_fail(cmd, "need --model DIR and --data FILE (see --help)"); goto early; }
-    if (!generate && !labels_arg) { cli_fail(cmd, "--no-generate needs --labels"); goto early; }
-    cli_set_threads(threads);
-    t5pt_placement pl;
-    if (t5pt_placement_parse(&pl, placement) != T5PT_OK) { cli_fail_lib(cmd); goto early; }
-
-    t5pt_model *m = NULL;
-    t5pt_tokenizer *tok = NULL;
-    t5pt_dataset *d = NULL;
-    char **labels = NULL;
-    int C = 0, E = np ? np : 1;
-    float **P = calloc((size_t)E, sizeof(float *));
-    int *n = calloc((size_t)E, sizeof(int));
+    const char *cmd = "eval";
+    loaded l = {0};
     t5pt_eval_result res = {0};
-    FILE *pf = NULL;
-    if (!P || !n) { cli_fail(cmd, "out of memory"); goto out; }
-    if (labels_arg && !(labels = cli_split_labels(labels_arg, &C))) { cli_fail(cmd, "out of memory"); goto out; }
-    if (t5pt_model_load(&m, model_dir) != T5PT_OK || cli_load_tokenizer(cmd, model_dir, tpath, &tok) != T5PT_OK ||
-        t5pt_dataset_load(&d, data, tok, &dopt) != T5PT_OK) {
-        cli_fail_lib(cmd);
-        goto out;
-    }
-    const int dm = t5pt_model_config(m)->d_model;
-    for (int e = 0; e < np; e++) {
-        int pd;
-        if (t5pt_prompt_load(prompt_paths[e], &P[e], &n[e], &pd) != T5PT_OK) { cli_fail_lib(cmd); goto out; }
-        if (pd != dm) { cli_fail(cmd, "%s: prompt width %d != d_model %d of %s", prompt_paths[e], pd, dm, model_dir); goto out; }
-    }
-    if (d->truncated_src)
-        fprintf(stderr, "t5pt eval: %s: %d of %d inputs truncated to --max-src-len %d tokens\n", data, d->truncated_src,
-                d->n, dopt.max_src_len);
+    char **labels = NULL;
+    int C = 0;
     t5pt_eval_options eo;
     t5pt_eval_options_default(&eo);
-    eo.batch = batch;
-    eo.max_new_tokens = max_new;
-    eo.generate = generate;
-    eo.labels = (const char *const *)labels;
-    eo.num_labels = C;
-    eo.pl = pl;
-    if (t5pt_evaluate(m, tok, (const float *const *)P, n, E, d, &eo, &res) != T5PT_OK) { cli_fail_lib(cmd); goto out; }
-
-    printf("%s: %d examples (%d with a target)\n", data, d->n, res.scored);
-    if (C && res.targets_not_in_labels)
-        printf("note: %d targets are none of the --labels (counted as wrong by rank classification)\n",
-               res.targets_not_in_labels);
-    for (int e = 0; e < E; e++) {
-        printf("%-28s", np ? prompt_paths[e] : "(no prompt)");
-        if (generate) printf("  exact_match %.4f", res.gen_acc[e]);
-        if (C) printf("  rank_accuracy %.4f", res.rank_acc[e]);
-        putchar('\n');
+    rc = validate_and_load(&a, &eo, &labels, &C, &l);
+    if (rc == 0) {
+        eo.batch = a.batch;
+        eo.max_new_tokens = a.max_new;
+        eo.generate = !a.no_generate;
+        eo.labels = (const char *const *)labels;
+        eo.num_labels = C;
+        if (t5pt_evaluate(l.m, l.tok, (const float *const *)l.P, l.n, l.E, l.d, &eo, &res) != T5PT_OK)
+            rc = cli_fail_lib(cmd);
     }
-    if (E > 1) {
-        printf("%-28s", "majority vote");
-        if (generate) printf("  exact_match %.4f", res.gen_vote_acc);
-        if (C) printf("  rank_accuracy %.4f", res.rank_vote_acc);
-        putchar('\n');
+    if (rc == 0) {
+        print_scores(&a, &l, &res, C);
+        if (a.predictions) rc = write_predictions(a.predictions, &l, &res, labels, C, eo.generate);
     }
-    if (pred_path) {
-        pf = fopen(pred_path, "w");
-        if (!pf) { cli_fail(cmd, "%s: cannot open for writing", pred_path); goto out; }
-        for (int i = 0; i < d->n; i++) {
-            fprintf(pf, "{\"line\":%d,\"input\":", d->ex[i].line);
-            json_text(pf, d->ex[i].input);
-            if (d->ex[i].target) { fputs(",\"target\":", pf); json_text(pf, d->ex[i].target); }
-            if (generate) {
-                fputs(",\"generated\":", pf);
-                json_text(pf, res.gen_vote[i]);
-                if (E > 1) {
-                    fputs(",\"generated_per_prompt\":[", pf);
-                    for (int e = 0; e < E; e++) { if (e) fputc(',', pf); json_text(pf, res.gen_pred[(size_t)e * d->n + i]); }
-                    fputc(']', pf);
-                }
-            }
-            if (C) {
-                fputs(",\"label\":", pf);
-                json_text(pf, res.rank_vote[i] >= 0 ? labels[res.rank_vote[i]] : "");
-                fputs(",\"nll\":[", pf);
-                for (int j = 0; j < C; j++) fprintf(pf, "%s%.6g", j ? "," : "", res.rank_nll[(size_t)i * C + j]);
-                fputc(']', pf);
-                if (E > 1) {
-                    fputs(",\"label_per_prompt\":[", pf);
-                    for (int e = 0; e < E; e++) { if (e) fputc(',', pf); json_text(pf, labels[res.rank_pred[(size_t)e * d->n + i]]); }
-                    fputc(']', pf);
-                }
-            }
-            fputs("}\n", pf);
-        }
-        if (fclose(pf) != 0) { pf = NULL; cli_fail(cmd, "%s: write failed", pred_path); goto out; }
-        pf = NULL;
-    }
-    rc = 0;
-out:
-    if (pf) fclose(pf);
     t5pt_eval_result_free(&res);
-    for (int e = 0; P && e < E; e++) free(P[e]);
-    free(P);
-    free(n);
     cli_free_strings(labels, C);
-    t5pt_dataset_free(d);
-    t5pt_tokenizer_free(tok);
-    t5pt_model_free(m);
-early:
-    free(prompt_paths);
+    loaded_free(&l);
+    cli_strs_free(&a.prompts);
     return rc;
 }

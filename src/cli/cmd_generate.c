@@ -6,120 +6,155 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char help[] =
-    "usage: t5pt generate --model DIR [--prompt PROMPT] [options] [TEXT ...]\n"
-    "\n"
-    "Greedy decoding: the encoder runs once; the decoder runs one token at a time, keeping\n"
-    "the self-attention keys/values of earlier tokens and the cross-attention keys/values of\n"
-    "the encoder output (computed once). Stops at </s> or --max-new-tokens. Writes one line\n"
-    "of text per input. Without TEXT arguments, reads input lines from stdin.\n"
-    "\n"
-    "  --model DIR            Hugging Face T5 directory\n"
-    "  --prompt PATH          soft prompt (PEFT adapter directory, .safetensors or T5X .npy)\n"
-    "  --placement P          prepend (default) | append | at:K  (use the placement it was trained with)\n"
-    "  --max-new-tokens N     default 64\n"
-    "  --max-src-len N        truncate inputs to N tokens (incl. </s>); a count is reported\n"
-    "  --tokenizer FILE       spiece.model or tokenizer.json (default: the model dir's, else the shipped one)\n"
-    "  --ids                  print token ids instead of text\n"
-    "  --threads N            OpenMP threads\n";
+/* What every input shares: the model, the prompt, the options, and the encoder arena
+ * (grown when a longer input comes). */
+typedef struct {
+    const t5pt_model *m;
+    const t5pt_tokenizer *tok;
+    const float *P;
+    int n;
+    t5pt_placement pl;
+    int max_new, max_src, print_ids;
+    t5pt_ctx *c;
+    int cap_T;
+    int truncated;   /* inputs cut to max_src */
+} generator;
 
-static int run_one(t5pt_ctx **c, int *cap_T, const t5pt_model *m, const t5pt_tokenizer *tok, const float *P, int n,
-                   t5pt_placement pl, const char *text, int max_new, int max_src, int print_ids, int *truncated) {
+static void print_output(const generator *g, const int32_t *out, int len, char *text) {
+    if (g->print_ids) {
+        for (int k = 0; k < len; k++) printf(k ? " %d" : "%d", out[k]);
+        putchar('\n');
+    } else {
+        printf("%s\n", text);
+    }
+    fflush(stdout);
+}
+
+/* Decodes one input text; where names it in errors ("stdin:3", "argument 2"). */
+static int generate_one(generator *g, const char *text, const char *where) {
+    long bad = t5pt_utf8_invalid_at(text, strlen(text));
+    if (bad >= 0) return cli_fail("generate", "%s: invalid UTF-8 at byte %ld", where, bad + 1);
     t5pt_dataset *d;
-    const char *texts[1] = {text};
-    if (t5pt_dataset_from_texts(&d, texts, 1, tok, max_src) != T5PT_OK) return cli_fail_lib("generate");
-    *truncated += d->truncated_src;
-    int rc = 0;
-    if (d->max_src > *cap_T) {   /* grow the encoder arena for a longer input */
-        t5pt_ctx_free(*c);
-        *c = NULL;
-        *cap_T = d->max_src * 2;
+    if (t5pt_dataset_from_texts(&d, &text, 1, g->tok, g->max_src) != T5PT_OK)
+        return cli_fail("generate", "%s: %s", where, t5pt_last_error());
+    g->truncated += d->truncated_src;
+    if (d->max_src > g->cap_T) {   /* grow the encoder arena for a longer input */
+        t5pt_ctx_free(g->c);
+        g->c = NULL;
+        g->cap_T = d->max_src * 2;
     }
     t5pt_batch_buf bb = {0};
-    int idx = 0;
-    int32_t *out = malloc((size_t)max_new * sizeof(int32_t));
-    int len = 0;
-    if (!out) rc = cli_fail("generate", "out of memory");
-    else if ((!*c && t5pt_ctx_create(c, m, 1, *cap_T, 1, n) != T5PT_OK) || t5pt_batch_build(&bb, d, &idx, 1, 0) != T5PT_OK ||
-             t5pt_greedy(*c, m, &P, &n, 1, pl, &bb.view, max_new, 1, out, &len) != T5PT_OK)
-        rc = cli_fail_lib("generate");
-    if (!rc) {
-        if (print_ids) {
-            for (int k = 0; k < len; k++) printf(k ? " %d" : "%d", out[k]);
-            putchar('\n');
-        } else {
-            int k = len;
-            if (k > 0 && out[k - 1] == t5pt_model_config(m)->eos_token_id) k--;
-            char *s;
-            if (t5pt_tokenizer_decode(tok, out, k, &s) != T5PT_OK) rc = cli_fail_lib("generate");
-            else { printf("%s\n", s); free(s); }
-        }
-        fflush(stdout);
+    int idx = 0, len = 0, rc = 0;
+    char *decoded = NULL;
+    int32_t *out = malloc((size_t)g->max_new * sizeof(int32_t));
+    if (!out) {
+        rc = cli_fail("generate", "out of memory");
+    } else if (!g->c && t5pt_ctx_create(&g->c, g->m, 1, g->cap_T, 1, g->n) != T5PT_OK) {
+        rc = cli_fail("generate", "%s: %s (%d tokens; --max-src-len N cuts long inputs)", where, t5pt_last_error(),
+                      d->max_src);
+    } else if (t5pt_batch_build(&bb, d, &idx, 1, 0) != T5PT_OK ||
+               t5pt_greedy(g->c, g->m, &g->P, &g->n, 1, g->pl, &bb.view, g->max_new, 1, out, &len) != T5PT_OK ||
+               (!g->print_ids &&
+                t5pt_decode_generated(g->tok, out, len, t5pt_model_config(g->m)->eos_token_id, &decoded) != T5PT_OK)) {
+        rc = cli_fail("generate", "%s: %s", where, t5pt_last_error());
+    } else {
+        print_output(g, out, len, decoded);
     }
+    free(decoded);
     free(out);
     t5pt_batch_buf_free(&bb);
     t5pt_dataset_free(d);
     return rc;
 }
 
-int cli_generate(int argc, char **argv) {
-    const char *cmd = "generate", *model_dir = NULL, *prompt_path = NULL, *placement = "prepend", *tpath = NULL, *v;
-    int max_new = 64, max_src = 0, threads = 0, print_ids = 0, ntext = 0;
-    char **texts = calloc((size_t)argc, sizeof(char *));
-    if (!texts) return cli_fail(cmd, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); free(texts); return 0; }
-        if (!strcmp(argv[i], "--ids")) print_ids = 1;
-        else if (cli_opt(argc, argv, &i, "model", &v)) { if (!v) goto bad; model_dir = v; }
-        else if (cli_opt(argc, argv, &i, "prompt", &v)) { if (!v) goto bad; prompt_path = v; }
-        else if (cli_opt(argc, argv, &i, "placement", &v)) { if (!v) goto bad; placement = v; }
-        else if (cli_opt(argc, argv, &i, "tokenizer", &v)) { if (!v) goto bad; tpath = v; }
-        else if (cli_opt(argc, argv, &i, "max-new-tokens", &v)) { if (!v || cli_int(cmd, "max-new-tokens", v, 1, &max_new)) goto bad; }
-        else if (cli_opt(argc, argv, &i, "max-src-len", &v)) { if (!v || cli_int(cmd, "max-src-len", v, 2, &max_src)) goto bad; }
-        else if (cli_opt(argc, argv, &i, "threads", &v)) { if (!v || cli_int(cmd, "threads", v, 1, &threads)) goto bad; }
-        else if (argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]) { cli_fail(cmd, "unknown option '%s' (see --help)", argv[i]); goto bad; }
-        else texts[ntext++] = argv[i];
+static int generate_all(generator *g, const cli_strs *texts) {
+    char where[48];
+    int rc = 0;
+    if (texts->n) {
+        for (int i = 0; i < texts->n && !rc; i++) {
+            snprintf(where, sizeof where, "argument %d", i + 1);
+            rc = generate_one(g, texts->v[i], where);
+        }
+        return rc;
     }
-    if (!model_dir) { cli_fail(cmd, "need --model DIR (see --help)"); goto bad; }
-    cli_set_threads(threads);
-    t5pt_placement pl;
-    if (t5pt_placement_parse(&pl, placement) != T5PT_OK) { cli_fail_lib(cmd); goto bad; }
+    char *line = NULL;
+    size_t cap = 0;
+    for (int lineno = 1; !rc && cli_getline(&line, &cap, stdin) >= 0; lineno++) {
+        snprintf(where, sizeof where, "stdin:%d", lineno);
+        rc = generate_one(g, line, where);
+    }
+    free(line);
+    return rc;
+}
 
-    int rc = 1, truncated = 0, cap_T = 64;
+int cli_generate(int argc, char **argv) {
+    struct {
+        const char *model, *prompt, *placement, *tokenizer;
+        int max_new, max_src, threads, ids;
+        cli_strs texts;
+    } a = {.placement = "prepend", .max_new = 64};
+    const cli_option opts[] = {
+        CLI_OPT_MODEL(&a.model),
+        {.name = "prompt", .kind = CLI_STR, .target = &a.prompt, .metavar = "PATH", .help = "soft prompt: PEFT adapter directory, .safetensors or T5X .npy", .dflt = "none"},
+        CLI_OPT_PLACEMENT(&a.placement),
+        {.name = "max-new-tokens", .kind = CLI_INT, .target = &a.max_new, .metavar = "N", .help = "generation limit", .min = 1, .max = 1 << 20},
+        CLI_OPT_MAX_SRC_LEN(&a.max_src),
+        CLI_OPT_TOKENIZER(&a.tokenizer),
+        {.name = "ids", .kind = CLI_FLAG, .target = &a.ids, .help = "print token ids instead of text"},
+        CLI_OPT_THREADS(&a.threads),
+        {0}};
+    const cli_command c = {
+        .name = "generate",
+        .usage = "--model DIR [--prompt PROMPT] [options] [TEXT ...]",
+        .about = "Greedy decoding: the encoder runs once; the decoder runs one token at a time, keeping\n"
+                 "the self-attention keys/values of earlier tokens and the cross-attention keys/values of\n"
+                 "the encoder output (computed once). Stops at </s> or --max-new-tokens. Writes one line\n"
+                 "of text per input. Without TEXT arguments, reads input lines from stdin.\n"
+                 "Ids the tokenizer has no piece for (rows 32100..32127 of every Hugging Face T5\n"
+                 "checkpoint) decode as empty text, as Hugging Face's tokenizers decode them.\n",
+        .options = opts,
+        .args = &a.texts,
+        .loads_tokenizer = 1,
+    };
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_PARSED) {
+        cli_strs_free(&a.texts);
+        return rc;
+    }
+    const char *cmd = "generate";
+    generator g = {.max_new = a.max_new, .max_src = a.max_src, .print_ids = a.ids, .cap_T = 64};
     t5pt_model *m = NULL;
     t5pt_tokenizer *tok = NULL;
-    t5pt_ctx *c = NULL;
     float *P = NULL;
-    int n = 0, pd = 0;
-    if (t5pt_model_load(&m, model_dir) != T5PT_OK || cli_load_tokenizer(cmd, model_dir, tpath, &tok) != T5PT_OK ||
-        (prompt_path && t5pt_prompt_load(prompt_path, &P, &n, &pd) != T5PT_OK)) {
+    int pd = 0;
+    /* everything the command line alone can show wrong, before the model loads */
+    if ((rc = cli_parse_placement(cmd, a.placement, &g.pl)) != 0) goto out;
+    rc = 1;
+    if (cli_check_input_dir(cmd, "model", a.model) || (a.prompt && cli_check_input_any(cmd, "prompt", a.prompt)) ||
+        (a.tokenizer && cli_check_input_any(cmd, "tokenizer", a.tokenizer)))
+        goto out;
+    cli_set_threads(a.threads);
+    if (t5pt_model_load(&m, a.model) != T5PT_OK || cli_load_tokenizer(cmd, a.model, a.tokenizer, &tok) != T5PT_OK ||
+        (a.prompt && t5pt_prompt_load(a.prompt, &P, &g.n, &pd) != T5PT_OK)) {
         cli_fail_lib(cmd);
         goto out;
     }
     if (P && pd != t5pt_model_config(m)->d_model) {
-        cli_fail(cmd, "%s: prompt width %d != d_model %d", prompt_path, pd, t5pt_model_config(m)->d_model);
+        cli_fail(cmd, "%s: prompt width %d != d_model %d of %s", a.prompt, pd, t5pt_model_config(m)->d_model, a.model);
         goto out;
     }
-    rc = 0;
-    if (ntext) {
-        for (int i = 0; i < ntext && !rc; i++)
-            rc = run_one(&c, &cap_T, m, tok, P, n, pl, texts[i], max_new, max_src, print_ids, &truncated);
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        while (!rc && cli_getline(&line, &cap, stdin) >= 0)
-            rc = run_one(&c, &cap_T, m, tok, P, n, pl, line, max_new, max_src, print_ids, &truncated);
-        free(line);
-    }
-    if (truncated) fprintf(stderr, "t5pt generate: %d input(s) truncated to --max-src-len %d tokens\n", truncated, max_src);
+    g.m = m;
+    g.tok = tok;
+    g.P = P;
+    rc = generate_all(&g, &a.texts);
+    if (g.truncated)
+        fprintf(stderr, "t5pt generate: %d input(s) truncated to --max-src-len %d tokens\n", g.truncated, a.max_src);
+    if (!rc && ferror(stdout)) rc = cli_fail(cmd, "writing to stdout failed");
 out:
-    t5pt_ctx_free(c);
+    t5pt_ctx_free(g.c);
     free(P);
     t5pt_tokenizer_free(tok);
     t5pt_model_free(m);
-    free(texts);
+    cli_strs_free(&a.texts);
     return rc;
-bad:
-    free(texts);
-    return 1;
 }

@@ -4,23 +4,23 @@
 
 #include <string.h>
 
-static const char help[] =
-    "usage: t5pt info [--paths | --path]\n"
-    "\n"
-    "Prints the CPU features found, the SIMD kernel path in use and the thread count.\n"
-    "  --paths   print only the SIMD paths this CPU can run, space separated (best last)\n"
-    "  --path    print only the path in use\n"
-    "The path is the best the CPU has unless T5PT_SIMD=scalar|avx2|avx512|neon lowers it;\n"
-    "the thread count comes from OpenMP (OMP_NUM_THREADS).\n";
-
 int cli_info(int argc, char **argv) {
     int paths = 0, path = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); return 0; }
-        else if (!strcmp(argv[i], "--paths")) paths = 1;
-        else if (!strcmp(argv[i], "--path")) path = 1;
-        else return cli_fail("info", "unknown option '%s' (see t5pt info --help)", argv[i]);
-    }
+    const cli_option opts[] = {
+        {.name = "paths", .kind = CLI_FLAG, .target = &paths, .help = "print only the SIMD paths this CPU can run, space separated (best last)"},
+        {.name = "path", .kind = CLI_FLAG, .target = &path, .help = "print only the path in use"},
+        {0}};
+    const cli_command c = {
+        .name = "info",
+        .usage = "[--paths | --path]",
+        .about = "Prints the CPU features found, the SIMD kernel path in use and the thread count.\n",
+        .options = opts,
+        .epilog = "The path is the best the CPU has unless T5PT_SIMD=scalar|avx2|avx512|neon lowers it;\n"
+                  "the thread count comes from OpenMP (OMP_NUM_THREADS).\n",
+    };
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_PARSED) return rc;
+    if (paths && path) return cli_usage_error("info", "--paths and --path exclude each other");
     const char *cur = t5pt_simd_path();   /* also validates T5PT_SIMD */
     if (path) {
         printf("%s\n", cur);

@@ -11,14 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char help[] =
-    "usage: t5pt init-model --config CONFIG.json --out DIR [--seed N] [--dtype f32|bf16]\n"
-    "\n"
-    "Writes DIR/config.json (a copy of CONFIG) and DIR/model.safetensors with random weights\n"
-    "(t5pt_model_init_random, reproducible from --seed, default 0) under the tensor names\n"
-    "T5ForConditionalGeneration uses, so t5pt and Hugging Face transformers both load it.\n"
-    "--dtype bf16 halves the file (round to nearest even).\n";
-
 static uint16_t f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -71,56 +63,82 @@ static void put_block(writer_ctx *c, const char *stack, int i, const t5pt_block_
     snprintf(name, sizeof name, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, ff); put(c, name, b->ln_ff, 0, d);
 }
 
-int cli_init_model(int argc, char **argv) {
-    const char *cmd = "init-model", *config = NULL, *out = NULL, *dtype = "f32", *v;
-    uint64_t seed = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(help, stdout); return 0; }
-        if (cli_opt(argc, argv, &i, "config", &v)) { if (!v) return 1; config = v; }
-        else if (cli_opt(argc, argv, &i, "out", &v)) { if (!v) return 1; out = v; }
-        else if (cli_opt(argc, argv, &i, "dtype", &v)) { if (!v) return 1; dtype = v; }
-        else if (cli_opt(argc, argv, &i, "seed", &v)) { if (!v || cli_u64(cmd, "seed", v, &seed)) return 1; }
-        else return cli_fail(cmd, "unknown option '%s' (see --help)", argv[i]);
-    }
-    if (!config || !out) return cli_fail(cmd, "need --config FILE and --out DIR");
-    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) return cli_fail(cmd, "--dtype %s: f32 or bf16", dtype);
-    t5pt_config cfg;
-    if (t5pt_config_load(&cfg, config) != T5PT_OK) return cli_fail_lib(cmd);
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) return cli_fail(cmd, "%s: cannot create directory", out);
-    char *text;
-    size_t len;
-    if (t5pt_read_file(config, &text, &len) != T5PT_OK) return cli_fail_lib(cmd);
+/* Every tensor of m under its Hugging Face name, into a writer (nothing is written yet). */
+static t5pt_status collect_tensors(writer_ctx *c, const t5pt_model *m) {
+    const t5pt_config *cfg = &m->cfg;
+    const int d = cfg->d_model;
+    put(c, "shared.weight", m->shared, cfg->vocab_size, d);
+    if (!cfg->tie_word_embeddings) put(c, "lm_head.weight", m->lm_head.W, cfg->vocab_size, d);
+    put(c, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->enc_rel_bias, cfg->rel_num_buckets,
+        cfg->num_heads);
+    put(c, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->dec_rel_bias, cfg->rel_num_buckets,
+        cfg->num_heads);
+    for (int i = 0; i < cfg->num_layers; i++) put_block(c, "encoder", i, &m->enc[i], cfg, 0);
+    for (int i = 0; i < cfg->num_decoder_layers; i++) put_block(c, "decoder", i, &m->dec[i], cfg, 1);
+    put(c, "encoder.final_layer_norm.weight", m->enc_final_ln, 0, d);
+    put(c, "decoder.final_layer_norm.weight", m->dec_final_ln, 0, d);
+    return c->st;
+}
+
+/* Writes DIR/model.safetensors then DIR/config.json, each atomically, creating DIR if needed.
+ * Called only when everything is validated and built: a failure before here writes nothing. */
+static t5pt_status write_model_dir(const char *out, st_writer *w, const char *config_text, size_t config_len) {
+    if (mkdir(out, 0777) != 0 && errno != EEXIST)
+        return t5pt_set_error(T5PT_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
     char *cpath = t5pt_path_join(out, "config.json"), *mpath = t5pt_path_join(out, "model.safetensors");
-    t5pt_model *m = NULL;
-    writer_ctx c = {t5pt_st_writer_new(), !strcmp(dtype, "bf16"), T5PT_OK};
-    int rc = 1;
-    if (!cpath || !mpath || !c.w) { cli_fail(cmd, "out of memory"); goto out; }
-    if (t5pt_write_file_atomic(cpath, text, len) != T5PT_OK) goto fail;
-    if (t5pt_model_init_random(&m, &cfg, seed) != T5PT_OK) goto fail;
-    const int d = cfg.d_model;
-    put(&c, "shared.weight", m->shared, cfg.vocab_size, d);
-    if (!cfg.tie_word_embeddings) put(&c, "lm_head.weight", m->lm_head.W, cfg.vocab_size, d);
-    put(&c, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->enc_rel_bias, cfg.rel_num_buckets,
-        cfg.num_heads);
-    put(&c, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->dec_rel_bias, cfg.rel_num_buckets,
-        cfg.num_heads);
-    for (int i = 0; i < cfg.num_layers; i++) put_block(&c, "encoder", i, &m->enc[i], &cfg, 0);
-    for (int i = 0; i < cfg.num_decoder_layers; i++) put_block(&c, "decoder", i, &m->dec[i], &cfg, 1);
-    put(&c, "encoder.final_layer_norm.weight", m->enc_final_ln, 0, d);
-    put(&c, "decoder.final_layer_norm.weight", m->dec_final_ln, 0, d);
-    if (c.st != T5PT_OK) goto fail;
-    if (t5pt_st_writer_save(c.w, mpath, "{\"format\":\"pt\"}") != T5PT_OK) goto fail;
-    printf("%s: random T5 (seed %llu, %s), %.2fM parameters\n", out, (unsigned long long)seed, dtype,
-           t5pt_model_num_params(m) / 1e6);
-    rc = 0;
-    goto out;
-fail:
-    rc = cli_fail_lib(cmd);
-out:
-    free(text);
+    t5pt_status st = !cpath || !mpath ? t5pt_set_error(T5PT_ERR_NOMEM, "out of memory") : T5PT_OK;
+    /* weights first: config.json, which makes the directory a model, is replaced last */
+    if (st == T5PT_OK) st = t5pt_st_writer_save(w, mpath, "{\"format\":\"pt\"}");
+    if (st == T5PT_OK) st = t5pt_write_file_atomic(cpath, config_text, config_len);
     free(cpath);
     free(mpath);
-    t5pt_st_writer_free(c.w);
+    return st;
+}
+
+int cli_init_model(int argc, char **argv) {
+    struct {
+        const char *config, *out, *dtype;
+        uint64_t seed;
+    } a = {.dtype = "f32", .seed = 0};
+    const cli_option opts[] = {
+        {.name = "config", .kind = CLI_STR, .target = &a.config, .metavar = "CONFIG.json", .help = "a Hugging Face T5 config.json", .flags = CLI_REQUIRED},
+        {.name = "out", .kind = CLI_STR, .target = &a.out, .metavar = "DIR", .help = "model directory to write (created if missing)", .flags = CLI_REQUIRED},
+        {.name = "seed", .kind = CLI_U64, .target = &a.seed, .metavar = "N", .help = "seed of the random weights"},
+        {.name = "dtype", .kind = CLI_STR, .target = &a.dtype, .metavar = "f32|bf16", .help = "weight type in model.safetensors (bf16: half the size,\n"
+                                                 "rounded to nearest even)", .choices = "f32|bf16"},
+        {0}};
+    const cli_command c = {
+        .name = "init-model",
+        .usage = "--config CONFIG.json --out DIR [--seed N] [--dtype f32|bf16]",
+        .about = "Writes DIR/config.json (a copy of CONFIG) and DIR/model.safetensors with random weights\n"
+                 "(t5pt_model_init_random, reproducible from --seed) under the tensor names\n"
+                 "T5ForConditionalGeneration uses, so t5pt and Hugging Face transformers both load it.\n"
+                 "Nothing is written unless the config is valid and the whole model was built; each\n"
+                 "file is replaced atomically (temp file + rename).\n",
+        .options = opts,
+    };
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_PARSED) return rc;
+    const char *cmd = "init-model";
+    if (cli_check_input_file(cmd, "config", a.config) || cli_check_output_dir(cmd, "out", a.out)) return 1;
+    t5pt_config cfg;
+    if (t5pt_config_load(&cfg, a.config) != T5PT_OK) return cli_fail_lib(cmd);
+    char *text = NULL;
+    size_t len;
+    t5pt_model *m = NULL;
+    writer_ctx w = {t5pt_st_writer_new(), !strcmp(a.dtype, "bf16"), T5PT_OK};
+    rc = 1;
+    if (!w.w) cli_fail(cmd, "out of memory");
+    else if (t5pt_read_file(a.config, &text, &len) != T5PT_OK || t5pt_model_init_random(&m, &cfg, a.seed) != T5PT_OK ||
+             collect_tensors(&w, m) != T5PT_OK || write_model_dir(a.out, w.w, text, len) != T5PT_OK)
+        cli_fail_lib(cmd);
+    else {
+        printf("%s: random T5 (seed %llu, %s), %.2fM parameters\n", a.out, (unsigned long long)a.seed, a.dtype,
+               t5pt_model_num_params(m) / 1e6);
+        rc = 0;
+    }
+    free(text);
+    t5pt_st_writer_free(w.w);
     t5pt_model_free(m);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* common.c — option parsing, error lines and tokenizer lookup shared by the subcommands. */
+/* common.c — error lines, path checks, tokenizer lookup and small helpers shared by the subcommands. */
 #include "cli/cli.h"
 #include "base/internal.h"
 
@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
@@ -22,52 +23,101 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
 
 int cli_fail_lib(const char *cmd) { return cli_fail(cmd, "%s", t5pt_last_error()); }
 
-int cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
-    const char *a = argv[*i];
-    if (a[0] != '-' || a[1] != '-') return 0;
-    size_t n = strlen(name);
-    if (strncmp(a + 2, name, n) != 0) return 0;
-    if (a[2 + n] == '=') {
-        *val = a + 3 + n;
-        return 1;
+/* ------------------------------------------------------------------ paths checked up front */
+
+static int path_problem(const char *cmd, const char *flag, const char *path, const char *problem) {
+    return cli_fail(cmd, "--%s %s: %s", flag, path, problem);
+}
+
+static const char *file_kind(mode_t m) {
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+/* want: 1 regular file, 2 directory, 3 either */
+static int check_input(const char *cmd, const char *flag, const char *path, int want) {
+    struct stat st;
+    if (stat(path, &st) != 0) return path_problem(cmd, flag, path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        if (want & 2) return access(path, R_OK | X_OK) == 0 ? 0 : path_problem(cmd, flag, path, strerror(errno));
+        return path_problem(cmd, flag, path, "is a directory, expected a file");
     }
-    if (a[2 + n] != 0) return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "t5pt: --%s needs a value\n", name);
-        *val = NULL;
-        return 1;
+    if (!(want & 1)) return path_problem(cmd, flag, path, "is not a directory");
+    if (!S_ISREG(st.st_mode)) {
+        char why[96];
+        snprintf(why, sizeof why, "is %s, expected a regular file", file_kind(st.st_mode));
+        return path_problem(cmd, flag, path, why);
     }
-    *val = argv[++*i];
-    return 1;
-}
-
-int cli_int(const char *cmd, const char *opt, const char *s, int min, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > INT_MAX)
-        return cli_fail(cmd, "--%s %s: expected an integer >= %d", opt, s, min);
-    *out = (int)v;
+    if (access(path, R_OK) != 0) return path_problem(cmd, flag, path, strerror(errno));
     return 0;
 }
 
-int cli_float(const char *cmd, const char *opt, const char *s, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) return cli_fail(cmd, "--%s %s: expected a number", opt, s);
-    *out = (float)v;
+int cli_check_input_file(const char *cmd, const char *flag, const char *path) { return check_input(cmd, flag, path, 1); }
+int cli_check_input_dir(const char *cmd, const char *flag, const char *path) { return check_input(cmd, flag, path, 2); }
+int cli_check_input_any(const char *cmd, const char *flag, const char *path) { return check_input(cmd, flag, path, 3); }
+
+/* The directory part of path ("." when there is none), malloc'd. */
+static char *parent_dir(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;   /* "a/b/" names b */
+    while (n > 0 && path[n - 1] != '/') n--;
+    while (n > 1 && path[n - 1] == '/') n--;
+    char *d = malloc(n + 2);
+    if (!d) return NULL;
+    if (n == 0) strcpy(d, ".");
+    else { memcpy(d, path, n); d[n] = 0; }
+    return d;
+}
+
+static int check_parent_writable(const char *cmd, const char *flag, const char *path) {
+    char *dir = parent_dir(path);
+    if (!dir) return cli_fail(cmd, "out of memory");
+    struct stat st;
+    int rc = 0;
+    char why[256];
+    if (stat(dir, &st) != 0) {
+        snprintf(why, sizeof why, "cannot be created: %s: %s", dir, strerror(errno));
+        rc = path_problem(cmd, flag, path, why);
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, sizeof why, "cannot be created: %s is not a directory", dir);
+        rc = path_problem(cmd, flag, path, why);
+    } else if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, sizeof why, "cannot be created: %s: %s", dir, strerror(errno));
+        rc = path_problem(cmd, flag, path, why);
+    }
+    free(dir);
+    return rc;
+}
+
+int cli_check_output_file(const char *cmd, const char *flag, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return check_parent_writable(cmd, flag, path);
+    if (S_ISDIR(st.st_mode)) return path_problem(cmd, flag, path, "is a directory, expected a file name");
+    if (access(path, W_OK) != 0) return path_problem(cmd, flag, path, strerror(errno));
+    /* a regular file is replaced by temp file + rename: its directory must be writable too */
+    if (S_ISREG(st.st_mode)) return check_parent_writable(cmd, flag, path);
     return 0;
 }
 
-int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-') return cli_fail(cmd, "--%s %s: expected a non-negative integer", opt, s);
-    *out = (uint64_t)v;
+int cli_check_distinct(const char *cmd, const char *out_flag, const char *out_path, const char *in_flag,
+                       const char *in_path) {
+    struct stat a, b;
+    if (!out_path || !in_path || stat(out_path, &a) != 0 || stat(in_path, &b) != 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode)) return 0;
+    return cli_fail(cmd, "--%s %s is the --%s file: writing it would destroy the input", out_flag, out_path, in_flag);
+}
+
+int cli_check_output_dir(const char *cmd, const char *flag, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return check_parent_writable(cmd, flag, path);
+    if (!S_ISDIR(st.st_mode)) return path_problem(cmd, flag, path, "exists and is not a directory");
+    if (access(path, W_OK | X_OK) != 0) return path_problem(cmd, flag, path, strerror(errno));
     return 0;
 }
+
+/* ------------------------------------------------------------------ tokenizer lookup */
 
 /* Directory of the running executable (for the shipped assets), or NULL. */
 static char *exe_dir(void) {
@@ -84,6 +134,36 @@ static char *exe_dir(void) {
     return p;
 }
 
+/* Where the T5 vocabulary shipped with t5pt is looked for when the model directory has no
+ * tokenizer, in this order (the first file that exists is used). */
+typedef enum { FROM_ENV_ASSETS, FROM_EXE_DIR, FROM_CWD, FROM_DATADIR } lookup_base;
+static const struct {
+    lookup_base base;
+    const char *rel;     /* path below the base */
+    const char *shown;   /* as --help shows it */
+} shipped_tokenizer[] = {
+    {FROM_ENV_ASSETS, "t5/spiece.model", "$T5PT_ASSETS/t5/spiece.model"},
+    {FROM_EXE_DIR, "../assets/t5/spiece.model", "<directory of the t5pt executable>/../assets/t5/spiece.model"},
+    {FROM_EXE_DIR, "assets/t5/spiece.model", "<directory of the t5pt executable>/assets/t5/spiece.model"},
+    {FROM_CWD, "assets/t5/spiece.model", "./assets/t5/spiece.model"},
+#ifdef T5PT_DATADIR /* where `make install` put assets/ (the Makefile defines it) */
+    {FROM_DATADIR, "t5/spiece.model", T5PT_DATADIR "/t5/spiece.model"},
+#endif
+};
+enum { N_SHIPPED = sizeof shipped_tokenizer / sizeof shipped_tokenizer[0] };
+
+void cli_print_tokenizer_lookup(FILE *f) {
+    fputs("tokenizer: the first of these that exists is used\n"
+          "  --tokenizer FILE (a spiece.model or tokenizer.json, or a directory holding one)\n"
+          "  spiece.model, then tokenizer.json, in the --model directory\n",
+          f);
+    for (int i = 0; i < N_SHIPPED; i++) fprintf(f, "  %s\n", shipped_tokenizer[i].shown);
+    fputs("The last ones are the real T5 vocabulary shipped with t5pt (assets/t5/), which every T5, T5 1.1,\n"
+          "LM-adapted and Flan-T5 checkpoint uses; set T5PT_ASSETS to a copy of t5pt's assets/ directory\n"
+          "when the t5pt executable was moved away from it.\n",
+          f);
+}
+
 t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const char *tokenizer_path,
                                t5pt_tokenizer **tok) {
     if (tokenizer_path) return t5pt_tokenizer_load(tok, tokenizer_path);
@@ -94,31 +174,30 @@ t5pt_status cli_load_tokenizer(const char *cmd, const char *model_dir, const cha
         free(b);
         if (has) return t5pt_tokenizer_load(tok, model_dir);
     }
-    /* the real T5 vocabulary ships with t5pt: every T5 / T5 1.1 / LM-adapted / Flan-T5 checkpoint uses it */
-    char *candidates[4] = {0};
     const char *env = getenv("T5PT_ASSETS");
-    if (env) candidates[0] = t5pt_path_join(env, "t5/spiece.model");
-    char *ed = exe_dir();
-    if (ed) {
-        candidates[1] = t5pt_path_join(ed, "../assets/t5/spiece.model");
-        candidates[2] = t5pt_path_join(ed, "assets/t5/spiece.model");
-        free(ed);
-    }
-    candidates[3] = t5pt_path_join(".", "assets/t5/spiece.model");
+    char *exe = exe_dir();
     t5pt_status st = T5PT_ERR_IO;
     int found = 0;
-    for (int i = 0; i < 4 && !found; i++) {
-        if (!candidates[i] || !t5pt_file_exists(candidates[i])) continue;
-        found = 1;
-        fprintf(stderr, "t5pt %s: note: %s has no spiece.model or tokenizer.json; using %s\n", cmd,
-                model_dir ? model_dir : "(no model)", candidates[i]);
-        st = t5pt_tokenizer_load(tok, candidates[i]);
+    for (int i = 0; i < N_SHIPPED && !found; i++) {
+        const lookup_base from = shipped_tokenizer[i].base;
+        const char *base = from == FROM_ENV_ASSETS ? env : from == FROM_EXE_DIR ? exe : from == FROM_CWD ? "." : NULL;
+#ifdef T5PT_DATADIR
+        if (from == FROM_DATADIR) base = T5PT_DATADIR;
+#endif
+        char *path = base && base[0] ? t5pt_path_join(base, shipped_tokenizer[i].rel) : NULL;
+        if (path && t5pt_file_exists(path)) {
+            found = 1;
+            fprintf(stderr, "t5pt %s: note: %s has no spiece.model or tokenizer.json; using %s\n", cmd,
+                    model_dir ? model_dir : "(no model)", path);
+            st = t5pt_tokenizer_load(tok, path);
+        }
+        free(path);
     }
-    for (int i = 0; i < 4; i++) free(candidates[i]);
+    free(exe);
     if (!found)
         st = t5pt_set_error(T5PT_ERR_IO,
                             "%s: no spiece.model or tokenizer.json, and the shipped assets/t5/spiece.model was not "
-                            "found (use --tokenizer FILE)",
+                            "found (use --tokenizer FILE, or set T5PT_ASSETS to t5pt's assets directory)",
                             model_dir ? model_dir : "(no model)");
     return st;
 }
@@ -149,6 +228,25 @@ char **cli_split_labels(const char *s, int *count) {
     return v;
 }
 
+int cli_parse_labels(const char *cmd, const char *arg, char ***labels, int *count) {
+    int n = 0;
+    char **v = cli_split_labels(arg, &n);
+    if (!v) return cli_fail(cmd, "out of memory");
+    for (int k = 0; k < n; k++) {
+        int dup = -1;
+        for (int j = 0; j < k && dup < 0; j++) if (!strcmp(v[j], v[k])) dup = j;
+        if (!v[k][0] || dup >= 0) {
+            int rc = v[k][0] ? cli_usage_error(cmd, "--labels: '%s' is given twice", v[k])
+                             : cli_usage_error(cmd, "--labels: label %d is empty", k + 1);
+            cli_free_strings(v, n);
+            return rc;
+        }
+    }
+    *labels = v;
+    *count = n;
+    return 0;
+}
+
 void cli_free_strings(char **v, int n) {
     if (!v) return;
     for (int i = 0; i < n; i++) free(v[i]);
@@ -162,6 +260,32 @@ long cli_getline(char **buf, size_t *cap, FILE *f) {
     return (long)n;
 }
 
+int cli_check_optim(const char *cmd, const t5pt_optim_config *oc) {
+    t5pt_optim *o;
+    if (t5pt_optim_create(&o, oc, 1, 1) != T5PT_OK) return cli_usage_error(cmd, "%s", t5pt_last_error());
+    t5pt_optim_free(o);
+    return 0;
+}
+
+int cli_parse_placement(const char *cmd, const char *text, t5pt_placement *pl) {
+    if (t5pt_placement_parse(pl, text) != T5PT_OK) return cli_usage_error(cmd, "--placement: %s", t5pt_last_error());
+    return 0;
+}
+
 void cli_set_threads(int n) {
     if (n > 0) t5pt_set_num_threads(n);
+}
+
+int cli_check_thread_env(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (!env) return 0;
+    /* a list "8,4" gives the outer level first; only that level is used. Text OpenMP cannot
+     * read is OpenMP's to report; a number too large to create is refused here. */
+    char *end;
+    errno = 0;
+    long n = strtol(env, &end, 10);
+    if (end == env || (errno == 0 && n <= CLI_MAX_THREADS)) return 0;
+    fprintf(stderr, "t5pt: OMP_NUM_THREADS=%s: at most %d threads (set it lower, or unset it to use every core)\n", env,
+            CLI_MAX_THREADS);
+    return 2;
 }

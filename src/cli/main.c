@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define T5PT_VERSION "0.1.0"
-
 static const char usage[] =
     "t5pt " T5PT_VERSION " — soft-prompt tuning for T5 (Lester et al. 2021), in C\n"
     "\n"
@@ -22,7 +20,10 @@ static const char usage[] =
     "  bench       GEMM, micro-kernel peak and training-step benchmarks (make bench adds the tokenizer)\n"
     "  init-model  write a randomly initialised T5 in Hugging Face layout (tests, demos)\n"
     "\n"
-    "  t5pt --version    print the version\n";
+    "  t5pt --version    print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 failure (one line on stderr: \"t5pt <command>: problem\"),\n"
+    "2 bad command line, 3 train interrupted (state saved; --resume continues).\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "t5pt: %s\n", t5pt_last_error());
         return 2;
     }
+    if (cli_check_thread_env() != 0) return 2;   /* before any parallel region creates the threads */
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cli_train},     {"eval", cli_eval}, {"generate", cli_generate}, {"tokenize", cli_tokenize},
         {"dump", cli_dump},       {"info", cli_info}, {"bench", cli_bench},       {"init-model", cli_init_model},

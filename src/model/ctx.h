@@ -53,9 +53,10 @@ struct t5pt_ctx {
     int32_t *enc_mask;      /* [B,Tenc] 1/0 after placement */
     float *enc_addmask;     /* [B,Tenc] 0 / T5PT_MASK_NEG */
     int32_t *prompt_at;     /* [B] first prompt row of each batch row */
-    int32_t *enc_ext;       /* [B] 1 + last unmasked encoder row of each batch row (0: none) */
-    int32_t *seg_r0, *seg_len; /* [nseg] live row ranges of [B*Tenc] for the backward */
-    int nseg;
+    int32_t *enc_live_len;  /* [B] 1 + last unmasked encoder row of each batch row (0: none) */
+    int32_t *live_first, *live_rows; /* [n_live] rows live_first[s] .. + live_rows[s] - 1 of [B*Tenc]
+                                        are live for the backward (see live_segments in t5.c) */
+    int n_live;
     int32_t *dec_ids;       /* [B,L] decoder_input_ids */
     int32_t *labels;        /* [B,L] copy of the labels */
     float *enc_bias;        /* [H,Tenc,Tenc] */
@@ -79,7 +80,7 @@ struct t5pt_ctx {
     float *s_act;           /* [M,f] FFN activation */
     float *s_out;           /* [M,d] sublayer output */
     uint8_t *m_enc_emb, *m_enc_final, *m_dec_emb, *m_dec_final;  /* dropout masks */
-    float *s_drop;          /* [B,H,Tq,Tk] dropped probabilities (dropout only) */
+    float *s_drop;          /* [B,H,Tq,Tk] dropped probabilities (dropout only; forward and backward) */
 
     /* --- backward arena --- */
     float *g_h;             /* [M_e,d] gradient of the residual stream */
@@ -87,14 +88,31 @@ struct t5pt_ctx {
     float *g_sub;           /* [M_e,d] gradient of a sublayer output through its dropout mask */
     float *g_ctx;           /* [M_e,inner] */
     float *g_q, *g_k, *g_v; /* [M_e,inner] */
-    float *g_att, *g_att2;  /* [B,H,Tq,Tk] largest of the attention shapes */
-    float *g_f1, *g_f2, *g_f3; /* [M_e,f] */
+    float *g_att;           /* [B,H,Tq,Tk] largest of the attention shapes */
+    float *g_ff_act;        /* [M_e,f] gradient of the FFN activation (relu: then of wi x, in place) */
+    float *g_ff_pre, *g_ff_lin; /* [M_e,f] gated only: gradients of wi_0 x and wi_1 x */
     float *g_henc;          /* [M_e,d] gradient of the encoder output (sum over decoder layers) */
     float *g_logits;        /* [rows with labels, V] */
     float *g_rows;          /* [M_d,d] */
     int32_t *valid_rows;    /* [M_d] indices of rows with a label */
     float *dP;              /* [n,d] step.c's gradient buffer */
 };
+
+/* A bump allocator over one arena, for the layouts of t5.c and decode.c. With base ==
+ * NULL it only measures: lay out once to size the arena, allocate, lay out again. */
+typedef struct {
+    char *base;
+    size_t off;
+} t5pt_bump;
+
+static inline void *t5pt_bump_take(t5pt_bump *b, size_t bytes) {
+    size_t off = (b->off + 63) & ~(size_t)63;   /* every tensor 64-byte aligned */
+    b->off = off + bytes;
+    return b->base ? b->base + off : NULL;
+}
+#define TAKE_F(b, n) ((float *)t5pt_bump_take((b), (size_t)(n) * sizeof(float)))
+#define TAKE_I(b, n) ((int32_t *)t5pt_bump_take((b), (size_t)(n) * sizeof(int32_t)))
+#define TAKE_U8(b, n) ((uint8_t *)t5pt_bump_take((b), (size_t)(n)))
 
 /* decoder_input_ids [B,L] of the last forward with labels (NULL otherwise). */
 const int32_t *t5pt_ctx_decoder_input_ids(const t5pt_ctx *c, int *B, int *L);

@@ -38,12 +38,13 @@ int t5pt_relative_bucket(int rel, int bidirectional, int num_buckets, int max_di
     return bucket + large;
 }
 
-void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, int H, int Tq, int Tk, int bidirectional,
-                           int num_buckets, int max_distance) {
-    /* The bucket depends only on j - i: one bucket per diagonal, diag[j - i + Tq - 1]. */
+void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, int H, int Tq, int Tk, int q0,
+                                int bidirectional, int num_buckets, int max_distance) {
+    /* The bucket depends only on j - i: one bucket per diagonal, diag[j - i + Tq - 1], of the
+     * relative position j - (q0 + i). */
     for (int r = -(Tq - 1); r <= Tk - 1; r++)
-        diag[r + Tq - 1] = t5pt_relative_bucket(r, bidirectional, num_buckets, max_distance);
-    T5PT_OMP_FOR
+        diag[r + Tq - 1] = t5pt_relative_bucket(r - q0, bidirectional, num_buckets, max_distance);
+    T5PT_OMP_FOR_IF((size_t)H * Tq * Tk >= T5PT_OMP_MIN_FLOATS)
     for (int h = 0; h < H; h++)
         for (int i = 0; i < Tq; i++) {
             float *row = bias + ((size_t)h * Tq + i) * Tk;
@@ -57,14 +58,14 @@ void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, 
 
 void t5pt_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int d, float eps) {
     const t5pt_kernels *k = t5pt_kern();
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF((size_t)M * d >= T5PT_OMP_MIN_FLOATS)
     for (int r = 0; r < M; r++)
         rstd[r] = k->rmsnorm_forward(y + (size_t)r * d, x + (size_t)r * d, w, d, eps);
 }
 
 void t5pt_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int M, int d) {
     const t5pt_kernels *k = t5pt_kern();
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF((size_t)M * d >= T5PT_OMP_MIN_FLOATS)
     for (int r = 0; r < M; r++)
         k->rmsnorm_backward(dx + (size_t)r * d, dy + (size_t)r * d, x + (size_t)r * d, w, rstd[r], d);
 }
@@ -75,7 +76,7 @@ void t5pt_residual_forward(float *y, const float *a, const float *b, size_t n) {
     const t5pt_kernels *k = t5pt_kern();
     const size_t chunk = 4096;
     long nchunks = (long)((n + chunk - 1) / chunk);
-    T5PT_OMP_FOR
+    T5PT_OMP_FOR_IF(n >= T5PT_OMP_MIN_FLOATS)
     for (long c = 0; c < nchunks; c++) {
         size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
         k->add(y + i0, a + i0, b + i0, (int)len);
@@ -100,48 +101,60 @@ void t5pt_dropout_apply(float *x, const uint8_t *m, float scale, size_t n) {
 
 /* ------------------------------------------------------------------ attention core */
 
+/* P*m*scale: the probabilities after dropout, rebuilt whenever needed (the saved P stays
+ * undropped, the softmax backward needs it). n entries. */
+static const float *dropped(float *buf, const float *P, const uint8_t *m, float scale, size_t n) {
+    for (size_t e = 0; e < n; e++) buf[e] = m[e] ? P[e] * scale : 0.0f;
+    return buf;
+}
+
 void t5pt_attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
-                       const attn_dims *a) {
+                            const attn_dims *a) {
     const t5pt_kernels *kern = t5pt_kern();
     const int H = a->H, dk = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dk;
+    const size_t kv_stride = a->kv_stride ? a->kv_stride : (size_t)Tk * inner;
     const long BH = (long)a->B * H;
     /* Each (batch, head) pair is independent: one thread computes it whole. */
     T5PT_OMP_FOR_DYNAMIC
     for (long bh = 0; bh < BH; bh++) {
         const int b = (int)(bh / H), h = (int)(bh % H);
+        const size_t kb = (size_t)(a->kv_row ? a->kv_row[b] : b);     /* batch row of the keys */
         const float *Q = q + (size_t)b * Tq * inner + (size_t)h * dk;   /* [Tq,dk] stride inner */
-        const float *K = k + (size_t)b * Tk * inner + (size_t)h * dk;   /* [Tk,dk] */
-        const float *V = v + (size_t)b * Tk * inner + (size_t)h * dk;   /* [Tk,dk] */
-        float *A = probs + (size_t)bh * Tq * Tk;                        /* [Tq,Tk] */
+        const float *K = k + kb * kv_stride + (size_t)h * dk;           /* [Tk,dk] */
+        const float *V = v + kb * kv_stride + (size_t)h * dk;           /* [Tk,dk] */
+        const float *mask = a->key_mask ? a->key_mask + kb * Tk : NULL; /* [Tk] */
+        float *P = probs + (size_t)bh * Tq * Tk;                        /* [Tq,Tk] */
         float *C = ctx + (size_t)b * Tq * inner + (size_t)h * dk;       /* [Tq,dk] */
         /* S = Q K^T, unscaled */
-        t5pt_sgemm(0, 1, Tq, Tk, dk, 1.0f, Q, inner, K, inner, 0.0f, A, Tk);
+        if (Tq == 1)
+            for (int j = 0; j < Tk; j++) P[j] = kern->dot(Q, K + (size_t)j * inner, dk);
+        else
+            t5pt_sgemm(0, 1, Tq, Tk, dk, 1.0f, Q, inner, K, inner, 0.0f, P, Tk);
         for (int i = 0; i < Tq; i++) {
-            float *row = A + (size_t)i * Tk;
+            float *row = P + (size_t)i * Tk;
             const float *bias = a->pos_bias ? a->pos_bias + ((size_t)h * Tq + i) * Tk : NULL;
-            const float *mask = a->key_mask ? a->key_mask + (size_t)b * Tk : NULL;
             /* causal: keys after the query get probability exactly 0 (what exp(-huge) gives) */
-            int n = a->causal ? (i + 1 < Tk ? i + 1 : Tk) : Tk;
+            const int seen = a->q0 + i + 1;
+            const int n = a->causal && seen < Tk ? seen : Tk;
             kern->softmax_forward(row, bias, mask, n);
             if (n < Tk) memset(row + n, 0, (size_t)(Tk - n) * sizeof(float));
         }
-        const float *Ause = A;
-        if (a->drop) {
-            /* dropout on the probabilities: ctx uses A*m, the saved A stays undropped
-             * (the softmax backward needs it); A*m is rebuilt in the backward. */
-            float *Ad = a->drop_buf + (size_t)bh * Tq * Tk;
-            const uint8_t *m = a->drop + (size_t)bh * Tq * Tk;
-            for (size_t e = 0; e < (size_t)Tq * Tk; e++) Ad[e] = m[e] ? A[e] * a->drop_scale : 0.0f;
-            Ause = Ad;
+        const float *Puse = P;   /* dropout on the probabilities: ctx uses P*m */
+        if (a->drop)
+            Puse = dropped(a->drop_buf + (size_t)bh * Tq * Tk, P, a->drop + (size_t)bh * Tq * Tk, a->drop_scale,
+                           (size_t)Tq * Tk);
+        /* ctx = P V */
+        if (Tq == 1) {
+            memset(C, 0, (size_t)dk * sizeof(float));
+            for (int j = 0; j < Tk; j++) kern->axpy(C, Puse[j], V + (size_t)j * inner, dk);
+        } else {
+            t5pt_sgemm(0, 0, Tq, dk, Tk, 1.0f, Puse, Tk, V, inner, 0.0f, C, inner);
         }
-        /* ctx = A V */
-        t5pt_sgemm(0, 0, Tq, dk, Tk, 1.0f, Ause, Tk, V, inner, 0.0f, C, inner);
     }
 }
 
-void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, float *scratch2, const float *dctx,
-                        const float *q, const float *k, const float *v, const float *probs, const attn_dims *a,
-                        const attn_rows *rows) {
+void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float *q, const float *k, const float *v,
+                             const float *probs, const attn_dims *a, const attn_rows *rows) {
     const t5pt_kernels *kern = t5pt_kern();
     const int H = a->H, dkv = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dkv;
     const long BH = (long)a->B * H;
@@ -152,8 +165,8 @@ void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, fl
         const size_t koff = (size_t)b * Tk * inner + (size_t)h * dkv;
         const float *Q = q + qoff, *K = k + koff, *V = v + koff;
         const float *dC = dctx + qoff;                                  /* [Tq,dk] */
-        const float *A = probs + (size_t)bh * Tq * Tk;                  /* [Tq,Tk] */
-        float *dA = scratch + (size_t)bh * Tq * Tk;                     /* [Tq,Tk] */
+        const float *P = probs + (size_t)bh * Tq * Tk;                  /* [Tq,Tk] */
+        float *dP = g->scratch + (size_t)bh * Tq * Tk;                  /* [Tq,Tk] */
         const uint8_t *m = a->drop ? a->drop + (size_t)bh * Tq * Tk : NULL;
         /* queries 0..qn-1 carry gradient, keys 0..kn-1 can receive it (the rest are masked) */
         const int qn = rows && rows->qlen ? rows->qlen[b] : Tq;
@@ -164,87 +177,85 @@ void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, fl
         const int qr0 = sel ? rows->sel0[b] : 0, qrn = sel ? rows->nsel : qn;
         const int kr0 = sel ? rows->sel0[b] : 0, krn = sel ? rows->nsel : kn;
 
-        /* ctx = Ad V  =>  dV = Ad^T dC over the live queries (Ad = A*m with dropout) */
-        const float *Ad = A;
-        if (m) {
-            float *buf = scratch2 + (size_t)bh * Tq * Tk;
-            for (size_t e = 0; e < (size_t)qn * Tk; e++) buf[e] = m[e] ? A[e] * a->drop_scale : 0.0f;
-            Ad = buf;
-        }
+        /* ctx = Pd V  =>  dV = Pd^T dC over the live queries (Pd = P*m with dropout) */
+        const float *Pd = m ? dropped(a->drop_buf + (size_t)bh * Tq * Tk, P, m, a->drop_scale, (size_t)qn * Tk) : P;
         if (krn > 0)
-            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, Ad + kr0, Tk, dC, inner, 0.0f, dv + koff + (size_t)kr0 * inner, inner);
+            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, Pd + kr0, Tk, dC, inner, 0.0f, g->dv + koff + (size_t)kr0 * inner,
+                       inner);
 
-        /* dAd = dC V^T [qn,kn], then through the dropout mask */
-        t5pt_sgemm(0, 1, qn, kn, dkv, 1.0f, dC, inner, V, inner, 0.0f, dA, Tk);
+        /* dPd = dC V^T [qn,kn], then through the dropout mask */
+        t5pt_sgemm(0, 1, qn, kn, dkv, 1.0f, dC, inner, V, inner, 0.0f, dP, Tk);
         if (m)
             for (int i = 0; i < qn; i++)
                 for (int j = 0; j < kn; j++) {
                     size_t e = (size_t)i * Tk + j;
-                    dA[e] = m[e] ? dA[e] * a->drop_scale : 0.0f;
+                    dP[e] = m[e] ? dP[e] * a->drop_scale : 0.0f;
                 }
 
-        /* softmax backward row by row, in place: dS = A * (dA - <A, dA>).
-         * Masked keys (j >= kn, or after the query when causal) have A == 0 exactly,
-         * so leaving them out of <A, dA> is exact and their dS is 0. Position bias and
+        /* softmax backward row by row, in place: dS = P * (dP - <P, dP>).
+         * Masked keys (j >= kn, or after the query when causal) have P == 0 exactly,
+         * so leaving them out of <P, dP> is exact and their dS is 0. Position bias and
          * mask are constants: no gradient. */
         for (int i = 0; i < qn; i++) {
-            float *row = dA + (size_t)i * Tk;
+            float *row = dP + (size_t)i * Tk;
             int n = a->causal && i + 1 < kn ? i + 1 : kn;
-            kern->softmax_backward(row, A + (size_t)i * Tk, row, n);
+            kern->softmax_backward(row, P + (size_t)i * Tk, row, n);
             if (n < kn) memset(row + n, 0, (size_t)(kn - n) * sizeof(float));
         }
-        const float *dS = dA;   /* [qn,kn] live part */
+        const float *dS = dP;   /* [qn,kn] live part */
 
         /* S = Q K^T  =>  dQ = dS K, dK = dS^T Q */
-        if (dq && qrn > 0)
+        if (g->dq && qrn > 0)
             t5pt_sgemm(0, 0, qrn, dkv, kn, 1.0f, dS + (size_t)qr0 * Tk, Tk, K, inner, 0.0f,
-                       dq + qoff + (size_t)qr0 * inner, inner);
+                       g->dq + qoff + (size_t)qr0 * inner, inner);
         if (krn > 0)
-            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, dS + kr0, Tk, Q, inner, 0.0f, dk + koff + (size_t)kr0 * inner, inner);
+            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, dS + kr0, Tk, Q, inner, 0.0f, g->dk + koff + (size_t)kr0 * inner,
+                       inner);
     }
 }
 
 /* ------------------------------------------------------------------ feed-forward */
 
 void t5pt_ffn_forward(float *y, float *pre, float *lin, float *act, const float *x, const t5pt_block_weights *w,
-                 int gated, int M, int f, const uint8_t *drop, float drop_scale) {
+                      int gated, int M, int f, const uint8_t *drop, float drop_scale) {
     const t5pt_kernels *k = t5pt_kern();
     const int d = w->wo.N;
     if (gated) {
         t5pt_linear_forward(pre, f, x, d, M, &w->wi_0, 0.0f);   /* a = wi_0 x   [M,f] */
         t5pt_linear_forward(lin, f, x, d, M, &w->wi_1, 0.0f);   /* b = wi_1 x   [M,f] */
-        T5PT_OMP_FOR
+        T5PT_OMP_FOR_IF((size_t)M * f >= T5PT_OMP_MIN_FLOATS)
         for (int r = 0; r < M; r++)
             k->gated_gelu_forward(act + (size_t)r * f, pre + (size_t)r * f, lin + (size_t)r * f, f);
     } else {
         t5pt_linear_forward(pre, f, x, d, M, &w->wi, 0.0f);     /* wi x         [M,f] */
-        T5PT_OMP_FOR
+        T5PT_OMP_FOR_IF((size_t)M * f >= T5PT_OMP_MIN_FLOATS)
         for (int r = 0; r < M; r++) k->relu_forward(act + (size_t)r * f, pre + (size_t)r * f, f);
     }
     t5pt_dropout_apply(act, drop, drop_scale, (size_t)M * f);
     t5pt_linear_forward(y, d, act, f, M, &w->wo, 0.0f);         /* y = wo h     [M,d] */
 }
 
-void t5pt_ffn_backward(float *dx, float *g1, float *g2, float *g3, const float *dy, const float *pre, const float *lin,
-                  const t5pt_block_weights *w, int gated, int M, int f, const uint8_t *drop, float drop_scale) {
+void t5pt_ffn_backward(float *dx, float *d_act, float *d_pre, float *d_lin, const float *dy, const float *pre,
+                       const float *lin, const t5pt_block_weights *w, int gated, int M, int f, const uint8_t *drop,
+                       float drop_scale) {
     const t5pt_kernels *k = t5pt_kern();
     const int d = w->wo.N;
-    t5pt_linear_backward(g1, f, dy, d, M, &w->wo, 0.0f);         /* dh = dy Wo   [M,f] */
-    t5pt_dropout_apply(g1, drop, drop_scale, (size_t)M * f);
+    t5pt_linear_backward(d_act, f, dy, d, M, &w->wo, 0.0f);      /* dh = dy Wo   [M,f] */
+    t5pt_dropout_apply(d_act, drop, drop_scale, (size_t)M * f);
     if (gated) {
         T5PT_OMP_FOR
         for (int r = 0; r < M; r++)
-            k->gated_gelu_backward(g2 + (size_t)r * f, g3 + (size_t)r * f, g1 + (size_t)r * f, pre + (size_t)r * f,
-                                   lin + (size_t)r * f, f);
-        t5pt_linear_backward(dx, d, g2, f, M, &w->wi_0, 0.0f);   /* dx  = da Wi0 */
-        t5pt_linear_backward(dx, d, g3, f, M, &w->wi_1, 1.0f);   /* dx += db Wi1 */
+            k->gated_gelu_backward(d_pre + (size_t)r * f, d_lin + (size_t)r * f, d_act + (size_t)r * f,
+                                   pre + (size_t)r * f, lin + (size_t)r * f, f);
+        t5pt_linear_backward(dx, d, d_pre, f, M, &w->wi_0, 0.0f);   /* dx  = da Wi0 */
+        t5pt_linear_backward(dx, d, d_lin, f, M, &w->wi_1, 1.0f);   /* dx += db Wi1 */
     } else {
-        (void)g2;
-        (void)g3;
+        (void)d_pre;
+        (void)d_lin;
         (void)lin;
         T5PT_OMP_FOR
         for (int r = 0; r < M; r++)   /* in place: dpre = dh * (pre > 0) */
-            k->relu_backward(g1 + (size_t)r * f, g1 + (size_t)r * f, pre + (size_t)r * f, f);
-        t5pt_linear_backward(dx, d, g1, f, M, &w->wi, 0.0f);     /* dx = dpre Wi */
+            k->relu_backward(d_act + (size_t)r * f, d_act + (size_t)r * f, pre + (size_t)r * f, f);
+        t5pt_linear_backward(dx, d, d_act, f, M, &w->wi, 0.0f);     /* dx = dpre Wi */
     }
 }

@@ -17,11 +17,17 @@
 
 /* OpenMP loop pragma that disappears in NO_OMP builds (no unknown-pragma warning). */
 #ifdef _OPENMP
+#define T5PT_PRAGMA(text) _Pragma(#text)
 #define T5PT_OMP_FOR _Pragma("omp parallel for schedule(static)")
 #define T5PT_OMP_FOR_DYNAMIC _Pragma("omp parallel for schedule(dynamic, 1)")
+/* Only when cond holds: small loops (one decoding step's rows) are cheaper than waking
+ * threads. Row-wise kernels go parallel from T5PT_OMP_MIN_FLOATS floats on. */
+#define T5PT_OMP_MIN_FLOATS 32768
+#define T5PT_OMP_FOR_IF(cond) T5PT_PRAGMA(omp parallel for schedule(static) if (cond))
 #else
 #define T5PT_OMP_FOR
 #define T5PT_OMP_FOR_DYNAMIC
+#define T5PT_OMP_FOR_IF(cond)
 #endif
 
 /* Additive mask value for a masked key: HF uses torch.finfo(float32).min. Any
@@ -35,10 +41,12 @@
  * truncation. bidirectional: encoder; otherwise causal (decoder). */
 int t5pt_relative_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
 
-/* bias[h, i, j] = table[bucket(j - i), h] for i < Tq, j < Tk; table is [num_buckets, H].
+/* bias[h, i, j] = table[bucket(j - (q0 + i)), h] for i < Tq, j < Tk: queries at positions
+ * q0 .. q0+Tq-1 (q0 = 0 for a full sequence; the newest position in cached decoding) against
+ * keys at positions 0 .. Tk-1. table is [num_buckets, H].
  * diag: scratch of Tq + Tk - 1 ints (the bucket of each diagonal). */
-void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, int H, int Tq, int Tk, int bidirectional,
-                           int num_buckets, int max_distance);
+void t5pt_position_bias_forward(float *bias, int32_t *diag, const float *table, int H, int Tq, int Tk, int q0,
+                                int bidirectional, int num_buckets, int max_distance);
 
 /* ------------------------------------------------------------------ RMSNorm */
 
@@ -64,21 +72,28 @@ void t5pt_dropout_apply(float *x, const uint8_t *m, float scale, size_t n);
 
 /* The part of an attention sublayer between the projections:
  *   S = Q K^T (NOT scaled by 1/sqrt(dk): T5 folds it into the init) + pos_bias + key_mask
- *   A = softmax(S) (then dropout), ctx = A V
- * q: [B,Tq,inner], k, v: [B,Tk,inner], ctx: [B,Tq,inner], probs: [B,H,Tq,Tk] (pre-dropout, kept). */
+ *   P = softmax(S) (then dropout), ctx = P V
+ * q: [B,Tq,inner], k, v: [B,Tk,inner], ctx: [B,Tq,inner], probs: [B,H,Tq,Tk] (pre-dropout, kept).
+ * Fields left 0 / NULL in a designated initialiser mean the plain case. */
 typedef struct {
     int B, H, dk;            /* inner = H*dk is the row stride of q, k, v, ctx */
     int Tq, Tk;
     const float *pos_bias;   /* [H,Tq,Tk] shared relative position bias, or NULL (cross-attention) */
     const float *key_mask;   /* [B,Tk] additive 0 / T5PT_MASK_NEG, or NULL */
-    int causal;              /* query i sees keys 0..i only (decoder self-attention) */
+    int causal;              /* query i sees keys 0..q0+i only (decoder self-attention) */
     const uint8_t *drop;     /* [B,H,Tq,Tk] dropout mask of the probabilities, or NULL */
-    float *drop_buf;         /* [B,H,Tq,Tk] forward scratch for the dropped probabilities (with drop) */
+    float *drop_buf;         /* [B,H,Tq,Tk] scratch for the dropped probabilities (with drop) */
     float drop_scale;
+    /* Forward only, for cached decoding (the backward takes the plain layout): */
+    int q0;                  /* position of query 0 (causal: query i sees keys 0..q0+i) */
+    size_t kv_stride;        /* floats between batch rows of k and v (0: Tk*inner); a cache holds more rows */
+    const int32_t *kv_row;   /* [B] batch row of k, v and key_mask for each query batch row (NULL: the same) */
 } attn_dims;
 
+/* One query row per (batch, head) (Tq == 1, cached decoding) is computed as dot products
+ * and a weighted sum of value rows (a GEMV: nothing to pack); more rows as GEMMs. */
 void t5pt_attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
-                       const attn_dims *a);
+                            const attn_dims *a);
 
 /* Which rows of an attention backward matter, per batch row b (NULL pointers: all).
  *   qlen: queries 0..qlen[b]-1 carry gradient; dctx of later queries is never read.
@@ -91,12 +106,18 @@ typedef struct {
     int nsel;
 } attn_rows;
 
-/* Gradients of the core w.r.t. q, k, v from dctx [B,Tq,inner] (rows NULL: every row).
- * scratch: [B,H,Tq,Tk] (dA, then dS in place); scratch2: [B,H,Tq,Tk] only used with dropout.
- * dq may be NULL (query side constant, nothing to compute). */
-void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, float *scratch2, const float *dctx,
-                        const float *q, const float *k, const float *v, const float *probs, const attn_dims *a,
-                        const attn_rows *rows);
+/* What the attention backward writes: the gradients w.r.t. its inputs and one scratch. */
+typedef struct {
+    float *dq;               /* [B,Tq,inner], or NULL: the queries are constants, nothing to compute */
+    float *dk, *dv;          /* [B,Tk,inner] */
+    float *scratch;          /* [B,H,Tq,Tk]: dP, then dS in place */
+} attn_grads;
+
+/* Gradients of the core w.r.t. q, k, v from dctx [B,Tq,inner] (rows NULL: every row), given
+ * the forward's inputs and probabilities. With dropout, a->drop_buf holds the rebuilt dropped
+ * probabilities. */
+void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float *q, const float *k, const float *v,
+                             const float *probs, const attn_dims *a, const attn_rows *rows);
 
 /* ------------------------------------------------------------------ feed-forward */
 
@@ -104,9 +125,11 @@ void t5pt_attention_backward(float *dq, float *dk, float *dv, float *scratch, fl
  * gated-gelu: y = wo( drop( gelu_tanh(wi_0 x) * (wi_1 x) ) )     pre = wi_0 x, lin = wi_1 x
  * x [M,d], y [M,d]; act [M,f] is scratch (only the pre-activations are kept). */
 void t5pt_ffn_forward(float *y, float *pre, float *lin, float *act, const float *x, const t5pt_block_weights *w,
-                 int gated, int M, int f, const uint8_t *drop, float drop_scale);
-/* dx[M,d] = d/dx from dy[M,d]; g1, g2, g3 are [M,f] scratch (g3 only for gated). */
-void t5pt_ffn_backward(float *dx, float *g1, float *g2, float *g3, const float *dy, const float *pre, const float *lin,
-                  const t5pt_block_weights *w, int gated, int M, int f, const uint8_t *drop, float drop_scale);
+                      int gated, int M, int f, const uint8_t *drop, float drop_scale);
+/* dx[M,d] = d/dx from dy[M,d]. Scratch [M,f]: d_act (the activation's gradient; relu: then
+ * the pre-activation's, in place), d_pre and d_lin (gated only: of wi_0 x and wi_1 x). */
+void t5pt_ffn_backward(float *dx, float *d_act, float *d_pre, float *d_lin, const float *dy, const float *pre,
+                       const float *lin, const t5pt_block_weights *w, int gated, int M, int f, const uint8_t *drop,
+                       float drop_scale);
 
 #endif

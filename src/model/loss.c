@@ -15,13 +15,19 @@
 #include "simd/kernels.h"
 #include "model/layers.h"
 
+/* The factor on the head's input: d_model^-0.5 when the head is the tied embedding (HF:
+ * sequence_output * (model_dim ** -0.5), the Python double rounded to float32), else 1.
+ * The one definition for the forward, the backward and cached decoding. */
+static float head_input_scale(const t5pt_model *m) {
+    return m->cfg.tie_word_embeddings ? (float)pow((double)m->cfg.d_model, -0.5) : 1.0f;
+}
+
 void t5pt_lm_head_forward(float *logits, float *xs, const float *x, const t5pt_model *m, int M) {
     const int d = m->cfg.d_model;
     const float *in = x;
     if (m->cfg.tie_word_embeddings) {
-        /* HF: sequence_output * (model_dim ** -0.5) in float32 */
         const t5pt_kernels *k = t5pt_kern();
-        const float s = (float)pow((double)d, -0.5);
+        const float s = head_input_scale(m);
         T5PT_OMP_FOR
         for (int r = 0; r < M; r++) k->scale(xs + (size_t)r * d, x + (size_t)r * d, s, d);
         in = xs;
@@ -65,7 +71,7 @@ void t5pt_lm_head_xent_backward(float *dx, float *g_logits, float *g_rows, int32
     }
     /* dx' = dlogits head  [nv,d] for the labelled rows only */
     t5pt_linear_backward(g_rows, d, g_logits, V, nv, &m->lm_head, 0.0f);
-    const float s = m->cfg.tie_word_embeddings ? (float)pow((double)d, -0.5) : 1.0f;
+    const float s = head_input_scale(m);
     T5PT_OMP_FOR
     for (int i = 0; i < nv; i++) k->scale(dx + (size_t)valid_rows[i] * d, g_rows + (size_t)i * d, s, d);
 }

@@ -1,7 +1,7 @@
 /* t5.c — the T5 encoder-decoder with a soft prompt: context and arenas, prompt
  * placement, the stack drivers (forward and backward into the prompt), accessors.
  *
- * Forward (HF T5ForConditionalGeneration semantics, see DESIGN.md "Numerics"):
+ * Forward (HF T5ForConditionalGeneration semantics, listed in golden/README.md "Semantics"):
  *   E = place(embed(input_ids), P)                                   [B,Tenc,d]
  *   encoder block: h += drop(SelfAttn(RMSNorm(h)));  h += drop(FFN(RMSNorm(h)))
  *   H_enc = drop(RMSNorm(h))
@@ -11,6 +11,7 @@
  * Backward: only activation gradients, from the loss down to the prompt rows of E.
  */
 #include "model/ctx.h"
+#include "model/decoder.h"
 
 #include <limits.h>
 #include <math.h>
@@ -48,7 +49,7 @@ t5pt_status t5pt_placement_parse(t5pt_placement *pl, const char *text) {
     return t5pt_set_error(T5PT_ERR_ARG, "placement '%s': expected prepend, append or at:K (K >= 0)", text);
 }
 
-/* First prompt row of a batch row with len real tokens (GOLDEN_FORMAT.md). */
+/* First prompt row of a batch row with len real tokens (as golden/reference.py place_prompt). */
 static int prompt_start(t5pt_placement pl, int len) {
     switch (pl.kind) {
     case T5PT_PLACE_APPEND: return len;
@@ -59,25 +60,49 @@ static int prompt_start(t5pt_placement pl, int len) {
 
 /* ------------------------------------------------------------------ arena layout */
 
-/* A bump allocator over one arena. With base == NULL it only measures. */
-typedef struct {
-    char *base;
-    size_t off;
-} bump;
-
-static void *take(bump *b, size_t bytes) {
-    size_t off = (b->off + 63) & ~(size_t)63;   /* every tensor 64-byte aligned */
-    b->off = off + bytes;
-    return b->base ? b->base + off : NULL;
+/* What one block keeps for the backward, over M rows (att_self: [B,H,T,T] floats), in the
+ * forward arena fa, and its dropout masks in da. A decoder block (M_enc > 0: the rows of the
+ * encoder output) also keeps its cross-attention (att_cross: [B,H,L,Tenc]). */
+static void take_layer_acts(t5pt_layer_acts *acts, t5pt_bump *fa, t5pt_bump *da, size_t M, size_t att_self,
+                            size_t M_enc, size_t att_cross, const t5pt_config *cfg, int dropout) {
+    const size_t d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff;
+    const size_t inner = (size_t)cfg->num_heads * (size_t)cfg->d_kv;
+    const int decoder = M_enc > 0;
+    memset(acts, 0, sizeof *acts);
+    acts->rstd_self = TAKE_F(fa, M);
+    acts->rstd_cross = decoder ? TAKE_F(fa, M) : NULL;
+    acts->rstd_ff = TAKE_F(fa, M);
+    acts->h_self = TAKE_F(fa, M * d);
+    acts->h_cross = decoder ? TAKE_F(fa, M * d) : NULL;
+    acts->out = TAKE_F(fa, M * d);
+    acts->q = TAKE_F(fa, M * inner);
+    acts->k = TAKE_F(fa, M * inner);
+    acts->v = TAKE_F(fa, M * inner);
+    acts->probs = TAKE_F(fa, att_self);
+    if (decoder) {
+        acts->cq = TAKE_F(fa, M * inner);
+        acts->ck = TAKE_F(fa, M_enc * inner);
+        acts->cv = TAKE_F(fa, M_enc * inner);
+        acts->cprobs = TAKE_F(fa, att_cross);
+    }
+    acts->ff_pre = TAKE_F(fa, M * f);
+    acts->ff_lin = cfg->gated_gelu ? TAKE_F(fa, M * f) : NULL;
+    if (!dropout) return;
+    acts->m_self_p = TAKE_U8(da, att_self);
+    acts->m_self_out = TAKE_U8(da, M * d);
+    if (decoder) {
+        acts->m_cross_p = TAKE_U8(da, att_cross);
+        acts->m_cross_out = TAKE_U8(da, M * d);
+    }
+    acts->m_ff_act = TAKE_U8(da, M * f);
+    acts->m_ff_out = TAKE_U8(da, M * d);
 }
-#define TAKE_F(b, n) ((float *)take((b), (size_t)(n) * sizeof(float)))
-#define TAKE_I(b, n) ((int32_t *)take((b), (size_t)(n) * sizeof(int32_t)))
-#define TAKE_U8(b, n) ((uint8_t *)take((b), (size_t)(n)))
 
 /* Lays out all tensors for the shape (B, Tenc, L, n) in the three arenas (a NULL
  * base only measures). Sizes grow monotonically with every dimension, so a layout
  * for dims <= the maxima fits in arenas measured at the maxima. */
-static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, bump *fa, bump *ga, bump *da) {
+static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt_bump *fa, t5pt_bump *ga,
+                   t5pt_bump *da) {
     const t5pt_config *cfg = &c->m->cfg;
     const size_t d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff, H = (size_t)cfg->num_heads;
     const size_t inner = H * (size_t)cfg->d_kv, V = (size_t)cfg->vocab_size;
@@ -92,52 +117,21 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, bump
     c->enc_mask = TAKE_I(fa, Me);
     c->enc_addmask = TAKE_F(fa, Me);
     c->prompt_at = TAKE_I(fa, B);
-    c->enc_ext = TAKE_I(fa, B);
-    c->seg_r0 = TAKE_I(fa, B);
-    c->seg_len = TAKE_I(fa, B);
+    c->enc_live_len = TAKE_I(fa, B);
+    c->live_first = TAKE_I(fa, B);
+    c->live_rows = TAKE_I(fa, B);
     c->dec_ids = TAKE_I(fa, Md);
     c->labels = TAKE_I(fa, Md);
     c->enc_bias = TAKE_F(fa, H * Tenc * Tenc);
     c->dec_bias = TAKE_F(fa, H * L * L);
     c->diag = TAKE_I(fa, 2 * (size_t)(Tenc > L ? Tenc : L));
     c->inputs_embeds = TAKE_F(fa, Me * d);
-    for (int l = 0; l < cfg->num_layers; l++) {
-        t5pt_layer_acts *A = &c->enc[l];
-        memset(A, 0, sizeof *A);
-        A->rstd_self = TAKE_F(fa, Me);
-        A->rstd_ff = TAKE_F(fa, Me);
-        A->h_self = TAKE_F(fa, Me * d);
-        A->out = TAKE_F(fa, Me * d);
-        A->q = TAKE_F(fa, Me * inner);
-        A->k = TAKE_F(fa, Me * inner);
-        A->v = TAKE_F(fa, Me * inner);
-        A->probs = TAKE_F(fa, att_e);
-        A->ff_pre = TAKE_F(fa, Me * f);
-        A->ff_lin = gated ? TAKE_F(fa, Me * f) : NULL;
-    }
+    for (int l = 0; l < cfg->num_layers; l++) take_layer_acts(&c->enc[l], fa, da, Me, att_e, 0, 0, cfg, dropout);
     c->enc_final = TAKE_F(fa, Me * d);
     c->enc_final_rstd = TAKE_F(fa, Me);
     c->dec_h0 = TAKE_F(fa, Md * d);
-    for (int l = 0; l < cfg->num_decoder_layers; l++) {
-        t5pt_layer_acts *A = &c->dec[l];
-        memset(A, 0, sizeof *A);
-        A->rstd_self = TAKE_F(fa, Md);
-        A->rstd_cross = TAKE_F(fa, Md);
-        A->rstd_ff = TAKE_F(fa, Md);
-        A->h_self = TAKE_F(fa, Md * d);
-        A->h_cross = TAKE_F(fa, Md * d);
-        A->out = TAKE_F(fa, Md * d);
-        A->q = TAKE_F(fa, Md * inner);
-        A->k = TAKE_F(fa, Md * inner);
-        A->v = TAKE_F(fa, Md * inner);
-        A->probs = TAKE_F(fa, att_ds);
-        A->cq = TAKE_F(fa, Md * inner);
-        A->ck = TAKE_F(fa, Me * inner);
-        A->cv = TAKE_F(fa, Me * inner);
-        A->cprobs = TAKE_F(fa, att_dc);
-        A->ff_pre = TAKE_F(fa, Md * f);
-        A->ff_lin = gated ? TAKE_F(fa, Md * f) : NULL;
-    }
+    for (int l = 0; l < cfg->num_decoder_layers; l++)
+        take_layer_acts(&c->dec[l], fa, da, Md, att_ds, Me, att_dc, cfg, dropout);
     c->dec_final = TAKE_F(fa, Md * d);
     c->dec_final_rstd = TAKE_F(fa, Md);
     c->logits = TAKE_F(fa, Md * V);
@@ -156,9 +150,9 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, bump
     c->g_k = TAKE_F(ga, Mx * inner);
     c->g_v = TAKE_F(ga, Mx * inner);
     c->g_att = TAKE_F(ga, att_max);
-    c->g_f1 = TAKE_F(ga, Mx * f);
-    c->g_f2 = gated ? TAKE_F(ga, Mx * f) : NULL;
-    c->g_f3 = gated ? TAKE_F(ga, Mx * f) : NULL;
+    c->g_ff_act = TAKE_F(ga, Mx * f);
+    c->g_ff_pre = gated ? TAKE_F(ga, Mx * f) : NULL;
+    c->g_ff_lin = gated ? TAKE_F(ga, Mx * f) : NULL;
     c->g_henc = TAKE_F(ga, Me * d);
     c->g_logits = TAKE_F(ga, Md * V);
     c->g_rows = TAKE_F(ga, Md * d);
@@ -166,34 +160,17 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, bump
     c->dP = TAKE_F(ga, (size_t)n * d);
 
     /* dropout: masks for every HF dropout site, the pre-dropout copy of the encoder
-     * input, and float slabs for the dropped attention probabilities */
+     * input, and a float slab for the dropped attention probabilities */
     c->m_enc_emb = c->m_enc_final = c->m_dec_emb = c->m_dec_final = NULL;
-    c->s_drop = c->g_att2 = NULL;
+    c->s_drop = NULL;
     c->enc_h0 = c->inputs_embeds;
     if (dropout) {
-        c->enc_h0 = (float *)take(da, Me * d * sizeof(float));
-        c->s_drop = (float *)take(da, att_max * sizeof(float));
-        c->g_att2 = (float *)take(da, att_max * sizeof(float));
+        c->enc_h0 = TAKE_F(da, Me * d);
+        c->s_drop = TAKE_F(da, att_max);
         c->m_enc_emb = TAKE_U8(da, Me * d);
         c->m_enc_final = TAKE_U8(da, Me * d);
         c->m_dec_emb = TAKE_U8(da, Md * d);
         c->m_dec_final = TAKE_U8(da, Md * d);
-        for (int l = 0; l < cfg->num_layers; l++) {
-            t5pt_layer_acts *A = &c->enc[l];
-            A->m_self_p = TAKE_U8(da, att_e);
-            A->m_self_out = TAKE_U8(da, Me * d);
-            A->m_ff_act = TAKE_U8(da, Me * f);
-            A->m_ff_out = TAKE_U8(da, Me * d);
-        }
-        for (int l = 0; l < cfg->num_decoder_layers; l++) {
-            t5pt_layer_acts *A = &c->dec[l];
-            A->m_self_p = TAKE_U8(da, att_ds);
-            A->m_self_out = TAKE_U8(da, Md * d);
-            A->m_cross_p = TAKE_U8(da, att_dc);
-            A->m_cross_out = TAKE_U8(da, Md * d);
-            A->m_ff_act = TAKE_U8(da, Md * f);
-            A->m_ff_out = TAKE_U8(da, Md * d);
-        }
     }
 }
 
@@ -227,7 +204,7 @@ t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int 
         t5pt_ctx_free(c);
         return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_ctx_create: out of memory");
     }
-    bump fa = {NULL, 0}, ga = {NULL, 0}, da = {NULL, 0};
+    t5pt_bump fa = {NULL, 0}, ga = {NULL, 0}, da = {NULL, 0};
     layout(c, max_B, max_T + prompt_len, max_L, prompt_len, 1, &fa, &ga, &da);
     c->arena_bytes = fa.off + 64;
     c->garena_bytes = ga.off + 64;
@@ -270,36 +247,71 @@ static uint8_t *drop_mask(t5pt_ctx *c, uint8_t *m, size_t n, int *site) {
     return m;
 }
 
+/* ------------------------------------------------------------------ sublayers */
+
+/* h_out = h_in + drop(s_out): the residual connection around a sublayer whose output is
+ * s_out (dropped in place). h_out may be h_in. */
+static void residual_add(float *h_out, const float *h_in, float *s_out, const uint8_t *mask, float drop_scale,
+                         size_t n) {
+    t5pt_dropout_apply(s_out, mask, drop_scale, n);
+    t5pt_residual_forward(h_out, h_in, s_out, n);
+}
+
+/* Backward of residual_add: the gradient of the sublayer's output s_out, from that of
+ * h_out (c->g_h, which also flows unchanged to h_in): g_h itself without dropout, else a
+ * copy through the mask in c->g_sub. */
+static const float *sublayer_grad(t5pt_ctx *c, const uint8_t *mask, size_t n) {
+    if (!mask) return c->g_h;
+    memcpy(c->g_sub, c->g_h, n * sizeof(float));
+    t5pt_dropout_apply(c->g_sub, mask, c->drop_scale, n);
+    return c->g_sub;
+}
+
+/* The attention gradients land in the context's scratch; dq only where the queries vary. */
+static attn_grads attention_grads(const t5pt_ctx *c, int want_dq) {
+    return (attn_grads){.dq = want_dq ? c->g_q : NULL, .dk = c->g_k, .dv = c->g_v, .scratch = c->g_att};
+}
+
 /* ------------------------------------------------------------------ encoder */
+
+/* The encoder self-attention over all B*Tenc rows: relative position bias, padding mask. */
+static attn_dims enc_self_attn(const t5pt_ctx *c, const t5pt_layer_acts *acts) {
+    const t5pt_config *cfg = &c->m->cfg;
+    return (attn_dims){.B = c->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = c->Tenc, .Tk = c->Tenc,
+                       .pos_bias = c->enc_bias, .key_mask = c->enc_addmask, .drop = acts->m_self_p,
+                       .drop_buf = c->s_drop, .drop_scale = c->drop_scale};
+}
 
 /* h_out = block_l(x_in) over all B*Tenc rows. */
 static void enc_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) {
     const t5pt_config *cfg = &c->m->cfg;
     const t5pt_block_weights *w = &c->m->enc[l];
-    t5pt_layer_acts *A = &c->enc[l];
+    t5pt_layer_acts *acts = &c->enc[l];
     const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff, Tenc = c->Tenc;
     const int Me = c->B * Tenc;
+    const size_t nd = (size_t)Me * d;
     const float eps = cfg->layer_norm_epsilon;
+    /* the masks in the order of HF's dropout sites (each site its own stream) */
+    drop_mask(c, acts->m_self_p, (size_t)c->B * cfg->num_heads * Tenc * Tenc, site);
+    drop_mask(c, acts->m_self_out, nd, site);
+    drop_mask(c, acts->m_ff_act, (size_t)Me * f, site);
+    drop_mask(c, acts->m_ff_out, nd, site);
 
     /* self-attention sublayer: h_self = x + drop(o(attn(q, k, v of RMSNorm(x)))) */
-    t5pt_rmsnorm_forward(c->s_norm, A->rstd_self, x_in, w->ln_self, Me, d, eps);
-    t5pt_linear_forward(A->q, inner, c->s_norm, d, Me, &w->self.q, 0.0f);
-    t5pt_linear_forward(A->k, inner, c->s_norm, d, Me, &w->self.k, 0.0f);
-    t5pt_linear_forward(A->v, inner, c->s_norm, d, Me, &w->self.v, 0.0f);
-    attn_dims ad = {c->B, cfg->num_heads, cfg->d_kv, Tenc, Tenc, c->enc_bias, c->enc_addmask, 0,
-                    drop_mask(c, A->m_self_p, (size_t)c->B * cfg->num_heads * Tenc * Tenc, site), c->s_drop,
-                    c->drop_scale};
-    t5pt_attention_forward(c->s_ctx, A->probs, A->q, A->k, A->v, &ad);
+    t5pt_rmsnorm_forward(c->s_norm, acts->rstd_self, x_in, w->ln_self, Me, d, eps);
+    t5pt_linear_forward(acts->q, inner, c->s_norm, d, Me, &w->self.q, 0.0f);
+    t5pt_linear_forward(acts->k, inner, c->s_norm, d, Me, &w->self.k, 0.0f);
+    t5pt_linear_forward(acts->v, inner, c->s_norm, d, Me, &w->self.v, 0.0f);
+    const attn_dims self_attn = enc_self_attn(c, acts);
+    t5pt_attention_forward(c->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
     t5pt_linear_forward(c->s_out, d, c->s_ctx, inner, Me, &w->self.o, 0.0f);
-    t5pt_dropout_apply(c->s_out, drop_mask(c, A->m_self_out, (size_t)Me * d, site), c->drop_scale, (size_t)Me * d);
-    t5pt_residual_forward(A->h_self, x_in, c->s_out, (size_t)Me * d);
+    residual_add(acts->h_self, x_in, c->s_out, acts->m_self_out, c->drop_scale, nd);
 
     /* FFN sublayer: out = h_self + drop(FFN(RMSNorm(h_self))) */
-    t5pt_rmsnorm_forward(c->s_norm, A->rstd_ff, A->h_self, w->ln_ff, Me, d, eps);
-    t5pt_ffn_forward(c->s_out, A->ff_pre, A->ff_lin, c->s_act, c->s_norm, w, cfg->gated_gelu, Me, f,
-                drop_mask(c, A->m_ff_act, (size_t)Me * f, site), c->drop_scale);
-    t5pt_dropout_apply(c->s_out, drop_mask(c, A->m_ff_out, (size_t)Me * d, site), c->drop_scale, (size_t)Me * d);
-    t5pt_residual_forward(A->out, A->h_self, c->s_out, (size_t)Me * d);
+    t5pt_rmsnorm_forward(c->s_norm, acts->rstd_ff, acts->h_self, w->ln_ff, Me, d, eps);
+    t5pt_ffn_forward(c->s_out, acts->ff_pre, acts->ff_lin, c->s_act, c->s_norm, w, cfg->gated_gelu, Me, f,
+                     acts->m_ff_act, c->drop_scale);
+    residual_add(acts->out, acts->h_self, c->s_out, acts->m_ff_out, c->drop_scale, nd);
 }
 
 /* p + r * width, or NULL for a NULL p (optional tensors such as dropout masks). */
@@ -317,110 +329,137 @@ static void enc_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) 
 static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     const t5pt_config *cfg = &c->m->cfg;
     const t5pt_block_weights *w = &c->m->enc[l];
-    const t5pt_layer_acts *A = &c->enc[l];
+    const t5pt_layer_acts *acts = &c->enc[l];
     const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff, Tenc = c->Tenc;
-    const int Me = c->B * Tenc;
-    const size_t nd = (size_t)Me * d;
-    const float *dy;
+    const size_t nd = (size_t)c->B * Tenc * d;
 
     /* FFN sublayer: out = h_self + drop(FFN(RMSNorm(h_self)))  =>  d h_self = d out + ... */
-    dy = c->g_h;
-    if (A->m_ff_out) {
-        memcpy(c->g_sub, c->g_h, nd * sizeof(float));
-        t5pt_dropout_apply(c->g_sub, A->m_ff_out, c->drop_scale, nd);
-        dy = c->g_sub;
-    }
-    for (int sg = 0; sg < c->nseg; sg++) {
-        const int r0 = c->seg_r0[sg], M = c->seg_len[sg];
-        t5pt_ffn_backward(c->g_norm + (size_t)r0 * d, c->g_f1 + (size_t)r0 * f, ROWS(c->g_f2, r0, f), ROWS(c->g_f3, r0, f),
-                     dy + (size_t)r0 * d, A->ff_pre + (size_t)r0 * f, ROWS(A->ff_lin, r0, f), w, cfg->gated_gelu, M, f,
-                     ROWS(A->m_ff_act, r0, f), c->drop_scale);
-        t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, c->g_norm + (size_t)r0 * d, A->h_self + (size_t)r0 * d, w->ln_ff,
-                         A->rstd_ff + r0, M, d);
+    const float *dy = sublayer_grad(c, acts->m_ff_out, nd);
+    for (int sg = 0; sg < c->n_live; sg++) {
+        const int r0 = c->live_first[sg], M = c->live_rows[sg];
+        t5pt_ffn_backward(c->g_norm + (size_t)r0 * d, c->g_ff_act + (size_t)r0 * f, ROWS(c->g_ff_pre, r0, f),
+                          ROWS(c->g_ff_lin, r0, f), dy + (size_t)r0 * d, acts->ff_pre + (size_t)r0 * f,
+                          ROWS(acts->ff_lin, r0, f), w, cfg->gated_gelu, M, f, ROWS(acts->m_ff_act, r0, f),
+                          c->drop_scale);
+        t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, c->g_norm + (size_t)r0 * d, acts->h_self + (size_t)r0 * d,
+                              w->ln_ff, acts->rstd_ff + r0, M, d);
     }
 
     /* self-attention sublayer: h_self = x + drop(o(ctx)) */
-    dy = c->g_h;
-    if (A->m_self_out) {
-        memcpy(c->g_sub, c->g_h, nd * sizeof(float));
-        t5pt_dropout_apply(c->g_sub, A->m_self_out, c->drop_scale, nd);
-        dy = c->g_sub;
-    }
-    for (int sg = 0; sg < c->nseg; sg++) {   /* dctx = dy Wo  [M,inner] */
-        const int r0 = c->seg_r0[sg], M = c->seg_len[sg];
+    dy = sublayer_grad(c, acts->m_self_out, nd);
+    for (int sg = 0; sg < c->n_live; sg++) {   /* dctx = dy Wo  [M,inner] */
+        const int r0 = c->live_first[sg], M = c->live_rows[sg];
         t5pt_linear_backward(c->g_ctx + (size_t)r0 * inner, inner, dy + (size_t)r0 * d, d, M, &w->self.o, 0.0f);
     }
-    attn_dims ad = {c->B, cfg->num_heads, cfg->d_kv, Tenc, Tenc, c->enc_bias, c->enc_addmask, 0,
-                    A->m_self_p, c->s_drop, c->drop_scale};
+    const attn_dims self_attn = enc_self_attn(c, acts);
+    const attn_grads grads = attention_grads(c, 1);
     if (l > 0) {
-        attn_rows rows = {c->enc_ext, c->enc_ext, NULL, 0};
-        t5pt_attention_backward(c->g_q, c->g_k, c->g_v, c->g_att, c->g_att2, c->g_ctx, A->q, A->k, A->v, A->probs, &ad,
-                           &rows);
+        const attn_rows rows = {.qlen = c->enc_live_len, .klen = c->enc_live_len};
+        t5pt_attention_backward(&grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, &rows);
         /* dxn = dq Wq + dk Wk + dv Wv, then through RMSNorm into the residual gradient */
-        for (int sg = 0; sg < c->nseg; sg++) {
-            const int r0 = c->seg_r0[sg], M = c->seg_len[sg];
+        for (int sg = 0; sg < c->n_live; sg++) {
+            const int r0 = c->live_first[sg], M = c->live_rows[sg];
             float *gn = c->g_norm + (size_t)r0 * d;
             t5pt_linear_backward(gn, d, c->g_q + (size_t)r0 * inner, inner, M, &w->self.q, 0.0f);
             t5pt_linear_backward(gn, d, c->g_k + (size_t)r0 * inner, inner, M, &w->self.k, 1.0f);
             t5pt_linear_backward(gn, d, c->g_v + (size_t)r0 * inner, inner, M, &w->self.v, 1.0f);
-            t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, gn, x_in + (size_t)r0 * d, w->ln_self, A->rstd_self + r0, M, d);
+            t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, gn, x_in + (size_t)r0 * d, w->ln_self,
+                                  acts->rstd_self + r0, M, d);
         }
     } else if (c->n > 0) {
         const int n = c->n;
-        attn_rows rows = {c->enc_ext, c->enc_ext, c->prompt_at, n};
-        t5pt_attention_backward(c->g_q, c->g_k, c->g_v, c->g_att, c->g_att2, c->g_ctx, A->q, A->k, A->v, A->probs, &ad,
-                           &rows);
+        const attn_rows rows = {.qlen = c->enc_live_len, .klen = c->enc_live_len, .sel0 = c->prompt_at, .nsel = n};
+        t5pt_attention_backward(&grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, &rows);
         for (int b = 0; b < c->B; b++) {
             const size_t r0 = (size_t)b * Tenc + (size_t)c->prompt_at[b];   /* first prompt row */
             float *gn = c->g_norm + r0 * d;
             t5pt_linear_backward(gn, d, c->g_q + r0 * inner, inner, n, &w->self.q, 0.0f);
             t5pt_linear_backward(gn, d, c->g_k + r0 * inner, inner, n, &w->self.k, 1.0f);
             t5pt_linear_backward(gn, d, c->g_v + r0 * inner, inner, n, &w->self.v, 1.0f);
-            t5pt_rmsnorm_backward(c->g_h + r0 * d, gn, x_in + r0 * d, w->ln_self, A->rstd_self + r0, n, d);
+            t5pt_rmsnorm_backward(c->g_h + r0 * d, gn, x_in + r0 * d, w->ln_self, acts->rstd_self + r0, n, d);
         }
     }
 }
 
 /* ------------------------------------------------------------------ decoder */
 
-static void dec_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) {
-    const t5pt_config *cfg = &c->m->cfg;
-    const t5pt_block_weights *w = &c->m->dec[l];
-    t5pt_layer_acts *A = &c->dec[l];
-    const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff, H = cfg->num_heads;
-    const int L = c->L, Tenc = c->Tenc, Md = c->B * L, Me = c->B * Tenc;
+void t5pt_cross_kv_forward(float *ck, float *cv, const float *H_enc, int M_enc, const t5pt_block_weights *w) {
+    const int d = w->cross.k.K, inner = w->cross.k.N;
+    t5pt_linear_forward(ck, inner, H_enc, d, M_enc, &w->cross.k, 0.0f);
+    t5pt_linear_forward(cv, inner, H_enc, d, M_enc, &w->cross.v, 0.0f);
+}
+
+/* The self-attention of the decoder pass p: causal, relative position bias, positions
+ * pos0.. of each batch row against 0..pos0+T-1. */
+static attn_dims dec_self_attn(const t5pt_config *cfg, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+    return (attn_dims){.B = p->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = p->T, .Tk = p->pos0 + p->T,
+                       .pos_bias = p->self_bias, .causal = 1, .drop = acts->m_self_p, .drop_buf = p->s_drop,
+                       .drop_scale = p->drop_scale, .q0 = p->pos0, .kv_stride = p->kv_stride};
+}
+
+/* The cross-attention of the decoder pass p: every encoder position, the encoder mask. */
+static attn_dims dec_cross_attn(const t5pt_config *cfg, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+    return (attn_dims){.B = p->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = p->T, .Tk = p->Tenc,
+                       .key_mask = p->enc_mask, .drop = acts->m_cross_p, .drop_buf = p->s_drop,
+                       .drop_scale = p->drop_scale, .kv_row = p->enc_row};
+}
+
+/* y = x W^T for the B*T rows of pass p, into the rows of positions pos0..pos0+T-1 of a
+ * [B, kv_stride] key or value buffer (contiguous in the full forward, a cache when
+ * decoding). */
+static void linear_into_positions(float *y, const float *x, const t5pt_linear *lin, const t5pt_dec_pass *p) {
+    const int d = lin->K, inner = lin->N;
+    float *y0 = y + (size_t)p->pos0 * inner;
+    if (p->T == 1) /* one row per batch row: rows kv_stride apart */
+        t5pt_linear_forward(y0, (int)p->kv_stride, x, d, p->B, lin, 0.0f);
+    else if (p->kv_stride == (size_t)p->T * inner) /* the rows are contiguous */
+        t5pt_linear_forward(y0, inner, x, d, p->B * p->T, lin, 0.0f);
+    else
+        for (int b = 0; b < p->B; b++)
+            t5pt_linear_forward(y0 + (size_t)b * p->kv_stride, inner, x + (size_t)b * p->T * d, d, p->T, lin, 0.0f);
+}
+
+void t5pt_decoder_block_forward(const t5pt_model *m, int l, t5pt_layer_acts *acts, const float *x_in,
+                                const t5pt_dec_pass *p) {
+    const t5pt_config *cfg = &m->cfg;
+    const t5pt_block_weights *w = &m->dec[l];
+    const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff;
+    const int M = p->B * p->T;
+    const size_t nd = (size_t)M * d;
     const float eps = cfg->layer_norm_epsilon;
 
     /* causal self-attention: h_self = x + drop(o(attn(RMSNorm(x)))) */
-    t5pt_rmsnorm_forward(c->s_norm, A->rstd_self, x_in, w->ln_self, Md, d, eps);
-    t5pt_linear_forward(A->q, inner, c->s_norm, d, Md, &w->self.q, 0.0f);
-    t5pt_linear_forward(A->k, inner, c->s_norm, d, Md, &w->self.k, 0.0f);
-    t5pt_linear_forward(A->v, inner, c->s_norm, d, Md, &w->self.v, 0.0f);
-    attn_dims ad = {c->B, H, cfg->d_kv, L, L, c->dec_bias, NULL, 1,
-                    drop_mask(c, A->m_self_p, (size_t)c->B * H * L * L, site), c->s_drop, c->drop_scale};
-    t5pt_attention_forward(c->s_ctx, A->probs, A->q, A->k, A->v, &ad);
-    t5pt_linear_forward(c->s_out, d, c->s_ctx, inner, Md, &w->self.o, 0.0f);
-    t5pt_dropout_apply(c->s_out, drop_mask(c, A->m_self_out, (size_t)Md * d, site), c->drop_scale, (size_t)Md * d);
-    t5pt_residual_forward(A->h_self, x_in, c->s_out, (size_t)Md * d);
+    t5pt_rmsnorm_forward(p->s_norm, acts->rstd_self, x_in, w->ln_self, M, d, eps);
+    t5pt_linear_forward(acts->q, inner, p->s_norm, d, M, &w->self.q, 0.0f);
+    linear_into_positions(acts->k, p->s_norm, &w->self.k, p);
+    linear_into_positions(acts->v, p->s_norm, &w->self.v, p);
+    const attn_dims self_attn = dec_self_attn(cfg, p, acts);
+    t5pt_attention_forward(p->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
+    t5pt_linear_forward(p->s_out, d, p->s_ctx, inner, M, &w->self.o, 0.0f);
+    residual_add(acts->h_self, x_in, p->s_out, acts->m_self_out, p->drop_scale, nd);
 
     /* cross-attention on the encoder output (no position bias, encoder mask on keys) */
-    t5pt_rmsnorm_forward(c->s_norm, A->rstd_cross, A->h_self, w->ln_cross, Md, d, eps);
-    t5pt_linear_forward(A->cq, inner, c->s_norm, d, Md, &w->cross.q, 0.0f);
-    t5pt_linear_forward(A->ck, inner, c->enc_final, d, Me, &w->cross.k, 0.0f);
-    t5pt_linear_forward(A->cv, inner, c->enc_final, d, Me, &w->cross.v, 0.0f);
-    attn_dims cd = {c->B, H, cfg->d_kv, L, Tenc, NULL, c->enc_addmask, 0,
-                    drop_mask(c, A->m_cross_p, (size_t)c->B * H * L * Tenc, site), c->s_drop, c->drop_scale};
-    t5pt_attention_forward(c->s_ctx, A->cprobs, A->cq, A->ck, A->cv, &cd);
-    t5pt_linear_forward(c->s_out, d, c->s_ctx, inner, Md, &w->cross.o, 0.0f);
-    t5pt_dropout_apply(c->s_out, drop_mask(c, A->m_cross_out, (size_t)Md * d, site), c->drop_scale, (size_t)Md * d);
-    t5pt_residual_forward(A->h_cross, A->h_self, c->s_out, (size_t)Md * d);
+    t5pt_rmsnorm_forward(p->s_norm, acts->rstd_cross, acts->h_self, w->ln_cross, M, d, eps);
+    t5pt_linear_forward(acts->cq, inner, p->s_norm, d, M, &w->cross.q, 0.0f);
+    const attn_dims cross_attn = dec_cross_attn(cfg, p, acts);
+    t5pt_attention_forward(p->s_ctx, acts->cprobs, acts->cq, acts->ck, acts->cv, &cross_attn);
+    t5pt_linear_forward(p->s_out, d, p->s_ctx, inner, M, &w->cross.o, 0.0f);
+    residual_add(acts->h_cross, acts->h_self, p->s_out, acts->m_cross_out, p->drop_scale, nd);
 
     /* FFN */
-    t5pt_rmsnorm_forward(c->s_norm, A->rstd_ff, A->h_cross, w->ln_ff, Md, d, eps);
-    t5pt_ffn_forward(c->s_out, A->ff_pre, A->ff_lin, c->s_act, c->s_norm, w, cfg->gated_gelu, Md, f,
-                drop_mask(c, A->m_ff_act, (size_t)Md * f, site), c->drop_scale);
-    t5pt_dropout_apply(c->s_out, drop_mask(c, A->m_ff_out, (size_t)Md * d, site), c->drop_scale, (size_t)Md * d);
-    t5pt_residual_forward(A->out, A->h_cross, c->s_out, (size_t)Md * d);
+    t5pt_rmsnorm_forward(p->s_norm, acts->rstd_ff, acts->h_cross, w->ln_ff, M, d, eps);
+    t5pt_ffn_forward(p->s_out, acts->ff_pre, acts->ff_lin, p->s_act, p->s_norm, w, cfg->gated_gelu, M, f,
+                     acts->m_ff_act, p->drop_scale);
+    residual_add(acts->out, acts->h_cross, p->s_out, acts->m_ff_out, p->drop_scale, nd);
+}
+
+/* The decoder pass of the full forward: every position of every batch row at once. */
+static t5pt_dec_pass full_dec_pass(const t5pt_ctx *c) {
+    const t5pt_config *cfg = &c->m->cfg;
+    return (t5pt_dec_pass){.B = c->B, .T = c->L, .pos0 = 0,
+                           .kv_stride = (size_t)c->L * cfg->num_heads * cfg->d_kv, .self_bias = c->dec_bias,
+                           .Tenc = c->Tenc, .enc_mask = c->enc_addmask, .s_norm = c->s_norm, .s_ctx = c->s_ctx,
+                           .s_out = c->s_out, .s_act = c->s_act, .s_drop = c->s_drop, .drop_scale = c->drop_scale};
 }
 
 /* c->g_h: d out on entry, d x_in on return (l > 0). The cross-attention adds the
@@ -432,60 +471,47 @@ static void dec_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) 
 static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     const t5pt_config *cfg = &c->m->cfg;
     const t5pt_block_weights *w = &c->m->dec[l];
-    const t5pt_layer_acts *A = &c->dec[l];
-    const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff, H = cfg->num_heads;
-    const int L = c->L, Tenc = c->Tenc, Md = c->B * L;
+    const t5pt_layer_acts *acts = &c->dec[l];
+    const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff;
+    const int Md = c->B * c->L;
     const size_t nd = (size_t)Md * d;
-    const float *dy;
+    const t5pt_dec_pass pass = full_dec_pass(c);
 
     /* FFN: out = h_cross + drop(FFN(RMSNorm(h_cross))) */
-    dy = c->g_h;
-    if (A->m_ff_out) {
-        memcpy(c->g_sub, c->g_h, nd * sizeof(float));
-        t5pt_dropout_apply(c->g_sub, A->m_ff_out, c->drop_scale, nd);
-        dy = c->g_sub;
-    }
-    t5pt_ffn_backward(c->g_norm, c->g_f1, c->g_f2, c->g_f3, dy, A->ff_pre, A->ff_lin, w, cfg->gated_gelu, Md, f,
-                 A->m_ff_act, c->drop_scale);
-    t5pt_rmsnorm_backward(c->g_h, c->g_norm, A->h_cross, w->ln_ff, A->rstd_ff, Md, d);
+    const float *dy = sublayer_grad(c, acts->m_ff_out, nd);
+    t5pt_ffn_backward(c->g_norm, c->g_ff_act, c->g_ff_pre, c->g_ff_lin, dy, acts->ff_pre, acts->ff_lin, w,
+                      cfg->gated_gelu, Md, f, acts->m_ff_act, c->drop_scale);
+    t5pt_rmsnorm_backward(c->g_h, c->g_norm, acts->h_cross, w->ln_ff, acts->rstd_ff, Md, d);
 
     /* cross-attention: h_cross = h_self + drop(o(attn(q(RMSNorm(h_self)), k(H_enc), v(H_enc)))) */
-    dy = c->g_h;
-    if (A->m_cross_out) {
-        memcpy(c->g_sub, c->g_h, nd * sizeof(float));
-        t5pt_dropout_apply(c->g_sub, A->m_cross_out, c->drop_scale, nd);
-        dy = c->g_sub;
-    }
+    dy = sublayer_grad(c, acts->m_cross_out, nd);
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->cross.o, 0.0f);
-    attn_dims cd = {c->B, H, cfg->d_kv, L, Tenc, NULL, c->enc_addmask, 0, A->m_cross_p, c->s_drop, c->drop_scale};
-    attn_rows crows = {NULL, c->enc_ext, NULL, 0};   /* keys past enc_ext are masked */
-    t5pt_attention_backward(l > 0 ? c->g_q : NULL, c->g_k, c->g_v, c->g_att, c->g_att2, c->g_ctx, A->cq, A->ck, A->cv,
-                       A->cprobs, &cd, &crows);
+    const attn_dims cross_attn = dec_cross_attn(cfg, &pass, acts);
+    const attn_rows cross_rows = {.klen = c->enc_live_len};   /* keys past enc_live_len are masked */
+    const attn_grads cross_grads = attention_grads(c, l > 0);
+    t5pt_attention_backward(&cross_grads, c->g_ctx, acts->cq, acts->ck, acts->cv, acts->cprobs, &cross_attn,
+                            &cross_rows);
     /* dH_enc += dK Wk + dV Wv   [Me,d], live encoder rows only */
-    for (int sg = 0; sg < c->nseg; sg++) {
-        const int r0 = c->seg_r0[sg], M = c->seg_len[sg];
+    for (int sg = 0; sg < c->n_live; sg++) {
+        const int r0 = c->live_first[sg], M = c->live_rows[sg];
         float *gh = c->g_henc + (size_t)r0 * d;
         t5pt_linear_backward(gh, d, c->g_k + (size_t)r0 * inner, inner, M, &w->cross.k, 1.0f);
         t5pt_linear_backward(gh, d, c->g_v + (size_t)r0 * inner, inner, M, &w->cross.v, 1.0f);
     }
     if (l == 0) return;   /* see above: everything below depends only on decoder_input_ids */
     t5pt_linear_backward(c->g_norm, d, c->g_q, inner, Md, &w->cross.q, 0.0f);
-    t5pt_rmsnorm_backward(c->g_h, c->g_norm, A->h_self, w->ln_cross, A->rstd_cross, Md, d);
+    t5pt_rmsnorm_backward(c->g_h, c->g_norm, acts->h_self, w->ln_cross, acts->rstd_cross, Md, d);
 
     /* causal self-attention: h_self = x + drop(o(attn(RMSNorm(x)))) */
-    dy = c->g_h;
-    if (A->m_self_out) {
-        memcpy(c->g_sub, c->g_h, nd * sizeof(float));
-        t5pt_dropout_apply(c->g_sub, A->m_self_out, c->drop_scale, nd);
-        dy = c->g_sub;
-    }
+    dy = sublayer_grad(c, acts->m_self_out, nd);
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->self.o, 0.0f);
-    attn_dims ad = {c->B, H, cfg->d_kv, L, L, c->dec_bias, NULL, 1, A->m_self_p, c->s_drop, c->drop_scale};
-    t5pt_attention_backward(c->g_q, c->g_k, c->g_v, c->g_att, c->g_att2, c->g_ctx, A->q, A->k, A->v, A->probs, &ad, NULL);
+    const attn_dims self_attn = dec_self_attn(cfg, &pass, acts);
+    const attn_grads self_grads = attention_grads(c, 1);
+    t5pt_attention_backward(&self_grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, NULL);
     t5pt_linear_backward(c->g_norm, d, c->g_q, inner, Md, &w->self.q, 0.0f);
     t5pt_linear_backward(c->g_norm, d, c->g_k, inner, Md, &w->self.k, 1.0f);
     t5pt_linear_backward(c->g_norm, d, c->g_v, inner, Md, &w->self.v, 1.0f);
-    t5pt_rmsnorm_backward(c->g_h, c->g_norm, x_in, w->ln_self, A->rstd_self, Md, d);
+    t5pt_rmsnorm_backward(c->g_h, c->g_norm, x_in, w->ln_self, acts->rstd_self, Md, d);
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -521,26 +547,26 @@ static t5pt_status check_inputs(const t5pt_ctx *c, const float *P, int n, t5pt_p
 }
 
 /* Live rows of the encoder for the backward. A row after the last unmasked row of
- * its batch row (enc_ext[b]) is padding: in every layer it is a masked key (exact
+ * its batch row (enc_live_len[b]) is padding: in every layer it is a masked key (exact
  * probability 0 for every query) and a masked cross-attention key, so nothing it
  * computes reaches the loss and its gradient is exactly 0. The backward skips such
- * rows: segment s covers rows seg_r0[s] .. seg_r0[s]+seg_len[s]-1 of [B*Tenc]. Without
- * padding there is one segment of all rows (one big GEMM per weight). */
+ * rows: segment s covers rows live_first[s] .. live_first[s]+live_rows[s]-1 of
+ * [B*Tenc]. Without padding there is one segment of all rows (one big GEMM per weight). */
 static void live_segments(t5pt_ctx *c) {
     int full = 1;
-    for (int b = 0; b < c->B; b++) full &= c->enc_ext[b] == c->Tenc;
-    c->nseg = 0;
+    for (int b = 0; b < c->B; b++) full &= c->enc_live_len[b] == c->Tenc;
+    c->n_live = 0;
     if (full) {
-        c->seg_r0[0] = 0;
-        c->seg_len[0] = c->B * c->Tenc;
-        c->nseg = 1;
+        c->live_first[0] = 0;
+        c->live_rows[0] = c->B * c->Tenc;
+        c->n_live = 1;
         return;
     }
     for (int b = 0; b < c->B; b++) {
-        if (c->enc_ext[b] == 0) continue;
-        c->seg_r0[c->nseg] = b * c->Tenc;
-        c->seg_len[c->nseg] = c->enc_ext[b];
-        c->nseg++;
+        if (c->enc_live_len[b] == 0) continue;
+        c->live_first[c->n_live] = b * c->Tenc;
+        c->live_rows[c->n_live] = c->enc_live_len[b];
+        c->n_live++;
     }
 }
 
@@ -572,12 +598,12 @@ static void embed_and_place(t5pt_ctx *c, const float *P, t5pt_placement pl, cons
             else
                 em[t] = mk ? (mk[src] != 0) : 1;
         }
-        int ext = 0;
+        int live_len = 0;
         for (int t = 0; t < Tenc; t++) {
             c->enc_addmask[(size_t)b * Tenc + t] = em[t] ? 0.0f : T5PT_MASK_NEG;
-            if (em[t]) ext = t + 1;
+            if (em[t]) live_len = t + 1;
         }
-        c->enc_ext[b] = ext;
+        c->enc_live_len[b] = live_len;
     }
     live_segments(c);
 }
@@ -606,15 +632,15 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
     c->L = batch->labels ? batch->L : 0;
     c->n = n;
     c->Tenc = batch->T + n;
-    bump fa = {c->arena, 0}, ga = {c->garena, 0}, da = {c->darena, 0};
+    t5pt_bump fa = {c->arena, 0}, ga = {c->garena, 0}, da = {c->darena, 0};
     layout(c, c->B, c->Tenc, c->L, n, c->drop_on, &fa, &ga, &da);
     int site = 0;
     const int Me = c->B * c->Tenc, Md = c->B * c->L;
 
     /* ---- encoder ---- */
     embed_and_place(c, P, pl, batch);
-    t5pt_position_bias_forward(c->enc_bias, c->diag, m->enc_rel_bias, H, c->Tenc, c->Tenc, 1, cfg->rel_num_buckets,
-                          cfg->rel_max_distance);
+    t5pt_position_bias_forward(c->enc_bias, c->diag, m->enc_rel_bias, H, c->Tenc, c->Tenc, 0, 1, cfg->rel_num_buckets,
+                               cfg->rel_max_distance);
     if (c->drop_on) {
         memcpy(c->enc_h0, c->inputs_embeds, (size_t)Me * d * sizeof(float));
         t5pt_dropout_apply(c->enc_h0, drop_mask(c, c->m_enc_emb, (size_t)Me * d, &site), c->drop_scale, (size_t)Me * d);
@@ -637,9 +663,21 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
             }
         }
         t5pt_dropout_apply(c->dec_h0, drop_mask(c, c->m_dec_emb, (size_t)Md * d, &site), c->drop_scale, (size_t)Md * d);
-        t5pt_position_bias_forward(c->dec_bias, c->diag, m->dec_rel_bias, H, L, L, 0, cfg->rel_num_buckets, cfg->rel_max_distance);
-        for (int l = 0; l < cfg->num_decoder_layers; l++)
-            dec_block_forward(c, l, l == 0 ? c->dec_h0 : c->dec[l - 1].out, &site);
+        t5pt_position_bias_forward(c->dec_bias, c->diag, m->dec_rel_bias, H, L, L, 0, 0, cfg->rel_num_buckets,
+                                   cfg->rel_max_distance);
+        const t5pt_dec_pass pass = full_dec_pass(c);
+        for (int l = 0; l < cfg->num_decoder_layers; l++) {
+            t5pt_layer_acts *acts = &c->dec[l];
+            t5pt_cross_kv_forward(acts->ck, acts->cv, c->enc_final, Me, &m->dec[l]);
+            /* the masks in the order of HF's dropout sites (each site its own stream) */
+            drop_mask(c, acts->m_self_p, (size_t)c->B * H * L * L, &site);
+            drop_mask(c, acts->m_self_out, (size_t)Md * d, &site);
+            drop_mask(c, acts->m_cross_p, (size_t)c->B * H * L * c->Tenc, &site);
+            drop_mask(c, acts->m_cross_out, (size_t)Md * d, &site);
+            drop_mask(c, acts->m_ff_act, (size_t)Md * cfg->d_ff, &site);
+            drop_mask(c, acts->m_ff_out, (size_t)Md * d, &site);
+            t5pt_decoder_block_forward(m, l, acts, l == 0 ? c->dec_h0 : c->dec[l - 1].out, &pass);
+        }
         t5pt_rmsnorm_forward(c->dec_final, c->dec_final_rstd, c->dec[cfg->num_decoder_layers - 1].out, m->dec_final_ln, Md,
                         d, eps);
         t5pt_dropout_apply(c->dec_final, drop_mask(c, c->m_dec_final, (size_t)Md * d, &site), c->drop_scale,
@@ -688,8 +726,8 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
     t5pt_dropout_apply(c->g_henc, c->m_enc_final, c->drop_scale, (size_t)Me * d);
     memset(c->g_h, 0, (size_t)Me * d * sizeof(float));
     const float *enc_last = c->enc[cfg->num_layers - 1].out;
-    for (int sg = 0; sg < c->nseg; sg++) {
-        const int r0 = c->seg_r0[sg], M = c->seg_len[sg];
+    for (int sg = 0; sg < c->n_live; sg++) {
+        const int r0 = c->live_first[sg], M = c->live_rows[sg];
         t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, c->g_henc + (size_t)r0 * d, enc_last + (size_t)r0 * d,
                          m->enc_final_ln, c->enc_final_rstd + r0, M, d);
     }

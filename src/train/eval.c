@@ -1,199 +1,19 @@
-/* eval.c — greedy decoding with a key/value cache, rank classification,
- * prompt ensembles and dataset accuracy.
- *
- * The decoder step below is the T5 decoder block of the reference written for one
- * new position at a time:
- *   x  = embed(token)
- *   per layer:  x += SelfAttn(RMSNorm(x))      keys/values of positions 0..t (cached)
- *               x += CrossAttn(RMSNorm(x), H)  keys/values of the encoder output (computed once)
- *               x += FFN(RMSNorm(x))
- *   logits = lm_head(RMSNorm(x) [* d^-0.5 when tied])
- * Attention scores are not scaled by 1/sqrt(d_kv) (T5); the decoder's relative position
- * bias (block 0's table, causal buckets) is shared by every layer; cross-attention has
- * only the encoder padding mask.
+/* eval.c — greedy decoding and rank classification over the cached decoder
+ * (model/decode.h), prompt ensembles and dataset accuracy.
  */
 #include "train/eval.h"
 #include "base/internal.h"
+#include "model/decode.h"
 #include "model/model.h"
 #include "simd/kernels.h"
-#include "simd/gemm.h"
-#include "model/layers.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct t5pt_kvdec {
-    const t5pt_model *m;
-    int Benc, Tenc, R, max_steps, t;
-    int inner, nl;
-    int *row_enc;          /* [R] */
-    float *ck, *cv;        /* [nl][Benc*Tenc][inner]  cross-attention keys / values */
-    float *mask;           /* [Benc*Tenc] additive encoder mask */
-    float *sk, *sv;        /* [nl][R][max_steps][inner]  self-attention cache */
-    float *bias;           /* [H][max_steps] position bias of the current query */
-    float *x, *h, *tmp;    /* [R, d] */
-    float *rstd;           /* [R] RMSNorm scratch (t5pt_rmsnorm_forward saves it; unused here) */
-    float *q, *att;        /* [R, inner] */
-    float *fa, *fb, *fc;   /* [R, d_ff] FFN pre-activations (wi / wi_0, wi_1) and activation */
-    float *scores;         /* [R*H][max(Tenc, max_steps)]: one row per (row, head) task */
-    float *logits;         /* [R, V] */
-};
-
-void t5pt_kvdec_free(t5pt_kvdec *k) {
-    if (!k) return;
-    free(k->row_enc);
-    float *bufs[] = {k->ck, k->cv, k->mask, k->sk, k->sv, k->bias, k->x, k->h, k->tmp,
-                     k->rstd, k->q, k->att, k->fa, k->fb, k->fc, k->scores, k->logits};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) t5pt_free_aligned(bufs[i]);
-    free(k);
-}
 
 static float *zalloc(size_t n) {
     float *p = t5pt_alloc_aligned(n * sizeof(float));
     if (p) memset(p, 0, n * sizeof(float));
     return p;
-}
-
-t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float *H_enc, const int32_t *enc_mask,
-                              int Benc, int Tenc, int R, const int *row_enc, int max_steps) {
-    *out = NULL;
-    const t5pt_config *cfg = &m->cfg;
-    if (Benc <= 0 || Tenc <= 0 || R <= 0 || max_steps <= 0)
-        return t5pt_set_error(T5PT_ERR_ARG, "decoder: empty batch (B=%d T=%d R=%d steps=%d)", Benc, Tenc, R, max_steps);
-    t5pt_kvdec *k = calloc(1, sizeof *k);
-    if (!k) return t5pt_set_error(T5PT_ERR_NOMEM, "decoder: out of memory");
-    k->m = m;
-    k->Benc = Benc;
-    k->Tenc = Tenc;
-    k->R = R;
-    k->max_steps = max_steps;
-    k->inner = cfg->num_heads * cfg->d_kv;
-    k->nl = cfg->num_decoder_layers;
-    size_t d = (size_t)cfg->d_model, inner = (size_t)k->inner, nl = (size_t)k->nl, BT = (size_t)Benc * Tenc;
-    size_t smax = (size_t)(Tenc > max_steps ? Tenc : max_steps);
-    k->row_enc = malloc((size_t)R * sizeof(int));
-    k->ck = zalloc(nl * BT * inner);
-    k->cv = zalloc(nl * BT * inner);
-    k->mask = zalloc(BT);
-    k->sk = zalloc(nl * R * max_steps * inner);
-    k->sv = zalloc(nl * R * max_steps * inner);
-    k->bias = zalloc((size_t)cfg->num_heads * max_steps);
-    k->x = zalloc(R * d);
-    k->h = zalloc(R * d);
-    k->tmp = zalloc(R * d);
-    k->rstd = zalloc((size_t)R);
-    k->q = zalloc(R * inner);
-    k->att = zalloc(R * inner);
-    k->fa = zalloc((size_t)R * cfg->d_ff);
-    k->fb = zalloc((size_t)R * cfg->d_ff);
-    k->fc = zalloc((size_t)R * cfg->d_ff);
-    k->scores = zalloc((size_t)R * cfg->num_heads * smax);
-    k->logits = zalloc((size_t)R * cfg->vocab_size);
-    if (!k->row_enc || !k->ck || !k->cv || !k->mask || !k->sk || !k->sv || !k->bias || !k->x || !k->h || !k->tmp ||
-        !k->rstd || !k->q || !k->att || !k->fa || !k->fb || !k->fc || !k->scores || !k->logits) {
-        t5pt_kvdec_free(k);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "decoder: out of memory for the key/value cache (R=%d, Tenc=%d)", R, Tenc);
-    }
-    for (int r = 0; r < R; r++) {
-        if (row_enc[r] < 0 || row_enc[r] >= Benc) {
-            t5pt_kvdec_free(k);
-            return t5pt_set_error(T5PT_ERR_ARG, "decoder: row %d points at encoder row %d of %d", r, row_enc[r], Benc);
-        }
-        k->row_enc[r] = row_enc[r];
-    }
-    for (size_t i = 0; i < BT; i++) k->mask[i] = enc_mask[i] ? 0.0f : T5PT_MASK_NEG;
-    /* Cross-attention keys and values depend only on the encoder output: once per layer. */
-    for (int l = 0; l < k->nl; l++) {
-        const t5pt_block_weights *w = &m->dec[l];
-        t5pt_linear_forward(k->ck + (size_t)l * BT * inner, (int)inner, H_enc, (int)d, (int)BT, &w->cross.k, 0.0f);
-        t5pt_linear_forward(k->cv + (size_t)l * BT * inner, (int)inner, H_enc, (int)d, (int)BT, &w->cross.v, 0.0f);
-    }
-    *out = k;
-    return T5PT_OK;
-}
-
-/* out[dkv] = softmax(q·K^T + bias + mask) · V over nk keys with row stride ld. */
-static void attend(const t5pt_kernels *kr, const float *q, const float *K, const float *V, int ld, int nk,
-                   const float *bias, const float *mask, float *s, float *out, int dkv) {
-    for (int j = 0; j < nk; j++) s[j] = kr->dot(q, K + (size_t)j * ld, dkv);
-    kr->softmax_forward(s, bias, mask, nk);
-    memset(out, 0, (size_t)dkv * sizeof(float));
-    for (int j = 0; j < nk; j++) kr->axpy(out, s[j], V + (size_t)j * ld, dkv);
-}
-
-t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **logits) {
-    const t5pt_model *m = k->m;
-    const t5pt_config *cfg = &m->cfg;
-    const t5pt_kernels *kr = t5pt_kern();
-    if (k->t >= k->max_steps)
-        return t5pt_set_error(T5PT_ERR_ARG, "decoder: more than %d steps", k->max_steps);
-    const int R = k->R, d = cfg->d_model, H = cfg->num_heads, dkv = cfg->d_kv, inner = k->inner, f = cfg->d_ff;
-    const int t = k->t, S = k->max_steps, Tenc = k->Tenc;
-    const size_t BT = (size_t)k->Benc * Tenc, smax = (size_t)(Tenc > S ? Tenc : S);
-    const float eps = cfg->layer_norm_epsilon;
-
-    for (int r = 0; r < R; r++) {
-        const float *e = t5pt_model_embedding(m, tokens[r]);
-        if (!e) return t5pt_set_error(T5PT_ERR_ARG, "decoder: token id %d outside the vocabulary (%d)", tokens[r],
-                                      cfg->vocab_size);
-        memcpy(k->x + (size_t)r * d, e, (size_t)d * sizeof(float));
-    }
-    /* position bias of query t against keys 0..t: causal bucket of j - t, table [nb, H] */
-    for (int j = 0; j <= t; j++) {
-        int bkt = t5pt_relative_bucket(j - t, 0, cfg->rel_num_buckets, cfg->rel_max_distance);
-        for (int h = 0; h < H; h++) k->bias[(size_t)h * S + j] = m->dec_rel_bias[(size_t)bkt * H + h];
-    }
-
-    for (int l = 0; l < k->nl; l++) {
-        const t5pt_block_weights *w = &m->dec[l];
-        float *sk = k->sk + (size_t)l * R * S * inner, *sv = k->sv + (size_t)l * R * S * inner;
-        /* --- causal self-attention; this position's K/V go straight into the cache */
-        t5pt_rmsnorm_forward(k->h, k->rstd, k->x, w->ln_self, R, d, eps);
-        t5pt_linear_forward(k->q, inner, k->h, d, R, &w->self.q, 0.0f);
-        t5pt_linear_forward(sk + (size_t)t * inner, S * inner, k->h, d, R, &w->self.k, 0.0f);
-        t5pt_linear_forward(sv + (size_t)t * inner, S * inner, k->h, d, R, &w->self.v, 0.0f);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-        for (int rh = 0; rh < R * H; rh++) {
-            int r = rh / H, h = rh % H;
-            const float *base = sk + (size_t)r * S * inner + (size_t)h * dkv;
-            const float *vbase = sv + (size_t)r * S * inner + (size_t)h * dkv;
-            attend(kr, k->q + (size_t)r * inner + (size_t)h * dkv, base, vbase, inner, t + 1, k->bias + (size_t)h * S,
-                   NULL, k->scores + (size_t)rh * smax, k->att + (size_t)r * inner + (size_t)h * dkv, dkv);
-        }
-        t5pt_linear_forward(k->tmp, d, k->att, inner, R, &w->self.o, 0.0f);
-        kr->acc(k->x, k->tmp, R * d);
-
-        /* --- cross-attention over the encoder output of this row's example */
-        t5pt_rmsnorm_forward(k->h, k->rstd, k->x, w->ln_cross, R, d, eps);
-        t5pt_linear_forward(k->q, inner, k->h, d, R, &w->cross.q, 0.0f);
-        const float *ck = k->ck + (size_t)l * BT * inner, *cv = k->cv + (size_t)l * BT * inner;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-        for (int rh = 0; rh < R * H; rh++) {
-            int r = rh / H, h = rh % H;
-            size_t b = (size_t)k->row_enc[r];
-            attend(kr, k->q + (size_t)r * inner + (size_t)h * dkv, ck + b * Tenc * inner + (size_t)h * dkv,
-                   cv + b * Tenc * inner + (size_t)h * dkv, inner, Tenc, NULL, k->mask + b * Tenc,
-                   k->scores + (size_t)rh * smax, k->att + (size_t)r * inner + (size_t)h * dkv, dkv);
-        }
-        t5pt_linear_forward(k->tmp, d, k->att, inner, R, &w->cross.o, 0.0f);
-        kr->acc(k->x, k->tmp, R * d);
-
-        /* --- feed-forward */
-        t5pt_rmsnorm_forward(k->h, k->rstd, k->x, w->ln_ff, R, d, eps);
-        t5pt_ffn_forward(k->tmp, k->fa, k->fb, k->fc, k->h, w, cfg->gated_gelu, R, f, NULL, 1.0f);
-        kr->acc(k->x, k->tmp, R * d);
-    }
-    t5pt_rmsnorm_forward(k->h, k->rstd, k->x, m->dec_final_ln, R, d, eps);
-    if (cfg->tie_word_embeddings) kr->scale(k->h, k->h, 1.0f / sqrtf((float)d), R * d);
-    t5pt_linear_forward(k->logits, cfg->vocab_size, k->h, d, R, &m->lm_head, 0.0f);
-    k->t++;
-    *logits = k->logits;
-    return T5PT_OK;
 }
 
 /* ------------------------------------------------------------ encoder for E prompts */
@@ -398,163 +218,230 @@ static char *trim_dup(const char *s) {
     return p;
 }
 
+/* Every Hugging Face T5 checkpoint has 32128 embedding rows for a 32100-piece vocabulary, so
+ * greedy decoding can pick an id the tokenizer cannot name. Hugging Face's tokenizers skip
+ * such ids when decoding (huggingface/tokenizers, tokenizers/src/tokenizer/mod.rs,
+ * Tokenizer::decode: ids without a token are filtered out), so they decode as empty text here. */
+t5pt_status t5pt_decode_generated(const t5pt_tokenizer *tok, const int32_t *ids, int n, int eos, char **text) {
+    *text = NULL;
+    const int V = t5pt_tokenizer_vocab_size(tok);
+    int32_t *keep = malloc((size_t)(n > 0 ? n : 1) * sizeof *keep);
+    if (!keep) return t5pt_set_error(T5PT_ERR_NOMEM, "decode: out of memory");
+    int k = 0;
+    for (int i = 0; i < n && ids[i] != eos; i++)
+        if (ids[i] >= 0 && ids[i] < V) keep[k++] = ids[i];
+    t5pt_status st = t5pt_tokenizer_decode(tok, keep, k, text);
+    free(keep);
+    return st;
+}
+
 /* Decodes ids[0..n) (stopping before </s>) to trimmed text. */
 static t5pt_status decode_trim(const t5pt_tokenizer *tok, const int32_t *ids, int n, int eos, char **out) {
-    int k = 0;
-    while (k < n && ids[k] != eos) k++;
     char *raw;
-    t5pt_status st = t5pt_tokenizer_decode(tok, ids, k, &raw);
+    t5pt_status st = t5pt_decode_generated(tok, ids, n, eos, &raw);
     if (st != T5PT_OK) return st;
     *out = trim_dup(raw);
     free(raw);
     return *out ? T5PT_OK : t5pt_set_error(T5PT_ERR_NOMEM, "out of memory");
 }
 
+/* The buffers of one t5pt_evaluate call (besides the result). */
+typedef struct {
+    int B;                 /* examples per encoder batch (<= N) */
+    int max_new;           /* greedy limit */
+    t5pt_ctx *c;
+    t5pt_batch_buf bb;
+    int *idx;              /* [B] rows of the current batch */
+    char **tgt_text;       /* [N] decoded, trimmed targets (NULL: no target) */
+    int32_t *gen;          /* [E*B, max_new] greedy ids of the current batch */
+    int *lens;             /* [E*B] */
+    int32_t *cand;         /* [C, Lc] label candidates */
+    int Lc;
+    char **label_text;     /* [C] decoded, trimmed labels */
+    int *gold;             /* [N] label index of each target (-1: none) */
+    float *nll;            /* [E*B, C] */
+} eval_work;
+
+static void eval_work_free(eval_work *w, int N, int C) {
+    if (w->label_text) for (int j = 0; j < C; j++) free(w->label_text[j]);
+    if (w->tgt_text) for (int i = 0; i < N; i++) free(w->tgt_text[i]);
+    free(w->label_text);
+    free(w->tgt_text);
+    free(w->gold);
+    free(w->idx);
+    free(w->gen);
+    free(w->lens);
+    free(w->cand);
+    free(w->nll);
+    t5pt_batch_buf_free(&w->bb);
+    t5pt_ctx_free(w->c);
+}
+
+/* Arenas, the reference texts of the targets, and (with labels) the candidates and each
+ * example's gold label. */
+static t5pt_status eval_prepare(eval_work *w, const t5pt_model *m, const t5pt_tokenizer *tok, int E, int nmax,
+                                const t5pt_dataset *d, const t5pt_eval_options *o, t5pt_eval_result *res) {
+    const int N = d->n, C = o->num_labels, eos = m->cfg.eos_token_id;
+    t5pt_status st = t5pt_ctx_create(&w->c, m, w->B, d->max_src, 1, nmax);
+    if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
+        st = t5pt_set_error(st, "%.600s (longest input %d tokens, batch %d: lower --max-src-len or --batch)",
+                            t5pt_last_error(), d->max_src, w->B);
+    if (st != T5PT_OK) return st;
+    w->idx = malloc((size_t)w->B * sizeof(int));
+    w->tgt_text = calloc((size_t)N, sizeof(char *));
+    w->gold = malloc((size_t)N * sizeof(int));
+    if (!w->idx || !w->tgt_text || !w->gold) return t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
+    /* reference texts: the decoded target ids, so tokenizer normalisation cannot cause a mismatch */
+    for (int i = 0; i < N; i++) {
+        if (!d->ex[i].target) continue;
+        res->scored++;
+        if ((st = decode_trim(tok, d->ex[i].tgt, d->ex[i].tgt_len, eos, &w->tgt_text[i])) != T5PT_OK) return st;
+    }
+    if (o->generate) {
+        res->gen_acc = calloc((size_t)E, sizeof(double));
+        res->gen_pred = calloc((size_t)E * N, sizeof(char *));
+        res->gen_vote = calloc((size_t)N, sizeof(char *));
+        w->gen = malloc((size_t)E * w->B * w->max_new * sizeof(int32_t));
+        w->lens = malloc((size_t)E * w->B * sizeof(int));
+        if (!res->gen_acc || !res->gen_pred || !res->gen_vote || !w->gen || !w->lens)
+            return t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
+    }
+    if (C <= 0) return T5PT_OK;
+    if ((st = t5pt_labels_tokenize(tok, o->labels, C, &w->cand, &w->Lc)) != T5PT_OK) return st;
+    res->rank_acc = calloc((size_t)E, sizeof(double));
+    res->rank_pred = malloc((size_t)E * N * sizeof(int));
+    res->rank_vote = malloc((size_t)N * sizeof(int));
+    res->rank_nll = malloc((size_t)E * N * C * sizeof(float));
+    w->nll = malloc((size_t)E * w->B * C * sizeof(float));
+    w->label_text = calloc((size_t)C, sizeof(char *));
+    if (!res->rank_acc || !res->rank_pred || !res->rank_vote || !res->rank_nll || !w->nll || !w->label_text)
+        return t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
+    for (int j = 0; j < C; j++)
+        if ((st = decode_trim(tok, w->cand + (size_t)j * w->Lc, w->Lc, eos, &w->label_text[j])) != T5PT_OK) return st;
+    /* gold label of each example: the label whose text equals the target's */
+    for (int i = 0; i < N; i++) {
+        w->gold[i] = -1;
+        if (!w->tgt_text[i]) continue;
+        for (int j = 0; j < C && w->gold[i] < 0; j++)
+            if (strcmp(w->label_text[j], w->tgt_text[i]) == 0) w->gold[i] = j;
+        if (w->gold[i] < 0) res->targets_not_in_labels++;
+    }
+    return T5PT_OK;
+}
+
+/* Examples start .. start+cnt-1: greedy generations and label scores of every prompt. */
+static t5pt_status eval_batch(eval_work *w, const t5pt_model *m, const t5pt_tokenizer *tok, const float *const *P,
+                              const int *n, int E, const t5pt_dataset *d, const t5pt_eval_options *o, int start,
+                              int cnt, t5pt_eval_result *res) {
+    const int N = d->n, C = o->num_labels;
+    for (int r = 0; r < cnt; r++) w->idx[r] = start + r;
+    t5pt_status st = t5pt_batch_build(&w->bb, d, w->idx, cnt, 0);
+    if (st == T5PT_OK && o->generate) {
+        st = t5pt_greedy(w->c, m, P, n, E, o->pl, &w->bb.view, w->max_new, 1, w->gen, w->lens);
+        if (st == T5PT_ERR_NOMEM)   /* the key/value cache grows with both */
+            st = t5pt_set_error(st, "%.600s (lower --max-new-tokens, now %d, or --batch, now %d)", t5pt_last_error(),
+                                w->max_new, w->B);
+        for (int e = 0; st == T5PT_OK && e < E; e++)
+            for (int r = 0; st == T5PT_OK && r < cnt; r++) {
+                size_t row = (size_t)e * cnt + r;
+                st = decode_trim(tok, w->gen + row * w->max_new, w->lens[row], m->cfg.eos_token_id,
+                                 &res->gen_pred[(size_t)e * N + start + r]);
+            }
+    }
+    if (st == T5PT_OK && C > 0) {
+        st = t5pt_rank_nll(w->c, m, P, n, E, o->pl, &w->bb.view, w->cand, C, w->Lc, w->nll);
+        for (int e = 0; st == T5PT_OK && e < E; e++)
+            for (int r = 0; r < cnt; r++) {
+                const float *s = w->nll + ((size_t)e * cnt + r) * C;
+                int best = 0;
+                for (int j = 1; j < C; j++) if (s[j] < s[best]) best = j;
+                res->rank_pred[(size_t)e * N + start + r] = best;
+                memcpy(res->rank_nll + ((size_t)e * N + start + r) * C, s, (size_t)C * sizeof(float));
+            }
+    }
+    return st;
+}
+
+/* Example i's majority vote over the E prompts' generations (ties: the earliest prompt's answer);
+ * counts each prompt's exact matches. Returns 1 when the vote matches the target, -1 on OOM. */
+static int vote_generation(const eval_work *w, int E, int N, int i, t5pt_eval_result *res) {
+    int best = 0, best_count = 0;
+    for (int e = 0; e < E; e++) {
+        const char *p = res->gen_pred[(size_t)e * N + i];
+        int count = 0;
+        for (int e2 = 0; e2 < E; e2++) count += strcmp(p, res->gen_pred[(size_t)e2 * N + i]) == 0;
+        if (count > best_count) { best_count = count; best = e; }
+        if (w->tgt_text[i] && strcmp(p, w->tgt_text[i]) == 0) res->gen_acc[e] += 1;
+    }
+    res->gen_vote[i] = trim_dup(res->gen_pred[(size_t)best * N + i]);
+    if (!res->gen_vote[i]) return -1;
+    return w->tgt_text[i] && strcmp(res->gen_vote[i], w->tgt_text[i]) == 0;
+}
+
+/* Example i's majority vote over the prompts' label choices (ties: the lowest summed NLL);
+ * counts each prompt's correct choices. Returns 1 when the vote is the gold label. */
+static int vote_rank(const eval_work *w, int E, int N, int C, int i, t5pt_eval_result *res) {
+    int best = -1, best_count = 0;
+    float best_sum = 0;
+    for (int j = 0; j < C; j++) {
+        int count = 0;
+        float sum = 0;
+        for (int e = 0; e < E; e++) {
+            count += res->rank_pred[(size_t)e * N + i] == j;
+            sum += res->rank_nll[((size_t)e * N + i) * C + j];
+        }
+        if (count > best_count || (count == best_count && count > 0 && sum < best_sum)) {
+            best = j;
+            best_count = count;
+            best_sum = sum;
+        }
+    }
+    res->rank_vote[i] = best;
+    for (int e = 0; e < E; e++)
+        if (w->gold[i] >= 0 && res->rank_pred[(size_t)e * N + i] == w->gold[i]) res->rank_acc[e] += 1;
+    return w->gold[i] >= 0 && best == w->gold[i];
+}
+
+/* Accuracies of every prompt and of the majority votes. */
+static t5pt_status eval_tally(const eval_work *w, int E, const t5pt_dataset *d, const t5pt_eval_options *o,
+                              t5pt_eval_result *res) {
+    const int N = d->n, C = o->num_labels;
+    if (res->scored == 0) return T5PT_OK;
+    int vote_gen_ok = 0, vote_rank_ok = 0;
+    for (int i = 0; i < N; i++) {
+        if (o->generate) {
+            int ok = vote_generation(w, E, N, i, res);
+            if (ok < 0) return t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
+            vote_gen_ok += ok;
+        }
+        if (C > 0) vote_rank_ok += vote_rank(w, E, N, C, i, res);
+    }
+    for (int e = 0; e < E; e++) {
+        if (res->gen_acc) res->gen_acc[e] /= res->scored;
+        if (res->rank_acc) res->rank_acc[e] /= res->scored;
+    }
+    res->gen_vote_acc = (double)vote_gen_ok / res->scored;
+    res->rank_vote_acc = (double)vote_rank_ok / res->scored;
+    return T5PT_OK;
+}
+
 t5pt_status t5pt_evaluate(const t5pt_model *m, const t5pt_tokenizer *tok, const float *const *P, const int *n, int E,
                           const t5pt_dataset *d, const t5pt_eval_options *o, t5pt_eval_result *res) {
     memset(res, 0, sizeof *res);
     if (E <= 0 || d->n <= 0) return t5pt_set_error(T5PT_ERR_ARG, "evaluate: no prompts or no examples");
-    const int N = d->n, C = o->num_labels, eos = m->cfg.eos_token_id;
-    const int B0 = o->batch > 0 ? o->batch : 16, B = B0 < N ? B0 : N;   /* no batch exceeds N rows */
-    int max_new = o->max_new_tokens > 0 ? o->max_new_tokens : (d->max_tgt + 4 > 8 ? d->max_tgt + 4 : 8);
+    const int N = d->n, B0 = o->batch > 0 ? o->batch : 16;
     int nmax = 0;
     for (int e = 0; e < E; e++) if (n[e] > nmax) nmax = n[e];
     res->n_prompts = E;
     res->n = N;
-
-    t5pt_ctx *c = NULL;
-    t5pt_batch_buf bb = {0};
-    int32_t *cand = NULL, *gen = NULL;
-    int *lens = NULL, *idx = NULL, *gold = NULL, Lc = 0;
-    char **tgt_text = NULL;
-    float *nll = NULL;
-    t5pt_status st = t5pt_ctx_create(&c, m, B, d->max_src, 1, nmax);
-    idx = malloc((size_t)B * sizeof(int));
-    tgt_text = calloc((size_t)N, sizeof(char *));
-    gold = malloc((size_t)N * sizeof(int));
-    if (st == T5PT_OK && (!idx || !tgt_text || !gold)) st = t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
-
-    /* reference texts: the decoded target ids, so tokenizer normalisation cannot cause a mismatch */
-    for (int i = 0; st == T5PT_OK && i < N; i++) {
-        if (!d->ex[i].target) continue;
-        res->scored++;
-        st = decode_trim(tok, d->ex[i].tgt, d->ex[i].tgt_len, eos, &tgt_text[i]);
-    }
-    if (st == T5PT_OK && o->generate) {
-        res->gen_acc = calloc((size_t)E, sizeof(double));
-        res->gen_pred = calloc((size_t)E * N, sizeof(char *));
-        res->gen_vote = calloc((size_t)N, sizeof(char *));
-        gen = malloc((size_t)E * B * max_new * sizeof(int32_t));
-        lens = malloc((size_t)E * B * sizeof(int));
-        if (!res->gen_acc || !res->gen_pred || !res->gen_vote || !gen || !lens)
-            st = t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
-    }
-    char **label_text = NULL;
-    if (st == T5PT_OK && C > 0) {
-        st = t5pt_labels_tokenize(tok, o->labels, C, &cand, &Lc);
-        res->rank_acc = calloc((size_t)E, sizeof(double));
-        res->rank_pred = malloc((size_t)E * N * sizeof(int));
-        res->rank_vote = malloc((size_t)N * sizeof(int));
-        res->rank_nll = malloc((size_t)E * N * C * sizeof(float));
-        nll = malloc((size_t)E * B * C * sizeof(float));
-        label_text = calloc((size_t)C, sizeof(char *));
-        if (st == T5PT_OK && (!res->rank_acc || !res->rank_pred || !res->rank_vote || !res->rank_nll || !nll ||
-                              !label_text))
-            st = t5pt_set_error(T5PT_ERR_NOMEM, "evaluate: out of memory");
-        for (int j = 0; st == T5PT_OK && j < C; j++)
-            st = decode_trim(tok, cand + (size_t)j * Lc, Lc, eos, &label_text[j]);
-        /* gold label of each example: the label whose text equals the target's */
-        for (int i = 0; st == T5PT_OK && i < N; i++) {
-            gold[i] = -1;
-            if (!tgt_text[i]) continue;
-            for (int j = 0; j < C && gold[i] < 0; j++) if (strcmp(label_text[j], tgt_text[i]) == 0) gold[i] = j;
-            if (gold[i] < 0) res->targets_not_in_labels++;
-        }
-    }
-
-    for (int start = 0; st == T5PT_OK && start < N; start += B) {
-        int cnt = N - start < B ? N - start : B;
-        for (int r = 0; r < cnt; r++) idx[r] = start + r;
-        st = t5pt_batch_build(&bb, d, idx, cnt, 0);
-        if (st != T5PT_OK) break;
-        if (o->generate) {
-            st = t5pt_greedy(c, m, P, n, E, o->pl, &bb.view, max_new, 1, gen, lens);
-            for (int e = 0; st == T5PT_OK && e < E; e++)
-                for (int r = 0; st == T5PT_OK && r < cnt; r++) {
-                    size_t row = (size_t)e * cnt + r;
-                    st = decode_trim(tok, gen + row * max_new, lens[row], eos, &res->gen_pred[(size_t)e * N + start + r]);
-                }
-        }
-        if (st == T5PT_OK && C > 0) {
-            st = t5pt_rank_nll(c, m, P, n, E, o->pl, &bb.view, cand, C, Lc, nll);
-            for (int e = 0; st == T5PT_OK && e < E; e++)
-                for (int r = 0; r < cnt; r++) {
-                    const float *s = nll + ((size_t)e * cnt + r) * C;
-                    int best = 0;
-                    for (int j = 1; j < C; j++) if (s[j] < s[best]) best = j;
-                    res->rank_pred[(size_t)e * N + start + r] = best;
-                    memcpy(res->rank_nll + ((size_t)e * N + start + r) * C, s, (size_t)C * sizeof(float));
-                }
-        }
-    }
-
-    /* accuracies and majority votes (ties: the earliest prompt's answer / the lowest total NLL) */
-    if (st == T5PT_OK && res->scored > 0) {
-        int vote_gen_ok = 0, vote_rank_ok = 0;
-        for (int i = 0; i < N; i++) {
-            if (o->generate) {
-                int best = 0, best_count = 0;
-                for (int e = 0; e < E; e++) {
-                    const char *p = res->gen_pred[(size_t)e * N + i];
-                    int count = 0;
-                    for (int e2 = 0; e2 < E; e2++) count += strcmp(p, res->gen_pred[(size_t)e2 * N + i]) == 0;
-                    if (count > best_count) { best_count = count; best = e; }
-                    if (tgt_text[i] && strcmp(p, tgt_text[i]) == 0) res->gen_acc[e] += 1;
-                }
-                res->gen_vote[i] = trim_dup(res->gen_pred[(size_t)best * N + i]);
-                if (!res->gen_vote[i]) { st = t5pt_set_error(T5PT_ERR_NOMEM, "out of memory"); break; }
-                if (tgt_text[i] && strcmp(res->gen_vote[i], tgt_text[i]) == 0) vote_gen_ok++;
-            }
-            if (C > 0) {
-                int best = -1, best_count = 0;
-                float best_sum = 0;
-                for (int j = 0; j < C; j++) {
-                    int count = 0;
-                    float sum = 0;
-                    for (int e = 0; e < E; e++) {
-                        count += res->rank_pred[(size_t)e * N + i] == j;
-                        sum += res->rank_nll[((size_t)e * N + i) * C + j];
-                    }
-                    if (count > best_count || (count == best_count && count > 0 && sum < best_sum)) {
-                        best = j; best_count = count; best_sum = sum;
-                    }
-                }
-                res->rank_vote[i] = best;
-                for (int e = 0; e < E; e++)
-                    if (gold[i] >= 0 && res->rank_pred[(size_t)e * N + i] == gold[i]) res->rank_acc[e] += 1;
-                if (gold[i] >= 0 && best == gold[i]) vote_rank_ok++;
-            }
-        }
-        for (int e = 0; e < E; e++) {
-            if (res->gen_acc) res->gen_acc[e] /= res->scored;
-            if (res->rank_acc) res->rank_acc[e] /= res->scored;
-        }
-        res->gen_vote_acc = (double)vote_gen_ok / res->scored;
-        res->rank_vote_acc = (double)vote_rank_ok / res->scored;
-    }
-
-    if (label_text) for (int j = 0; j < C; j++) free(label_text[j]);
-    free(label_text);
-    if (tgt_text) for (int i = 0; i < N; i++) free(tgt_text[i]);
-    free(tgt_text);
-    free(gold);
-    free(idx);
-    free(gen);
-    free(lens);
-    free(cand);
-    free(nll);
-    t5pt_batch_buf_free(&bb);
-    t5pt_ctx_free(c);
+    eval_work w = {0};
+    w.B = B0 < N ? B0 : N;   /* no batch exceeds N rows */
+    w.max_new = o->max_new_tokens > 0 ? o->max_new_tokens : (d->max_tgt + 4 > 8 ? d->max_tgt + 4 : 8);
+    t5pt_status st = eval_prepare(&w, m, tok, E, nmax, d, o, res);
+    for (int start = 0; st == T5PT_OK && start < N; start += w.B)
+        st = eval_batch(&w, m, tok, P, n, E, d, o, start, N - start < w.B ? N - start : w.B, res);
+    if (st == T5PT_OK) st = eval_tally(&w, E, d, o, res);
+    eval_work_free(&w, N, o->num_labels);
     if (st != T5PT_OK) t5pt_eval_result_free(res);
     return st;
 }

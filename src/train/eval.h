@@ -1,32 +1,17 @@
 /* eval.h — scoring a prompt: greedy decoding with a key/value cache, rank
  * classification, prompt ensembles, and dataset-level accuracy.
  *
- * The encoder runs once per (batch, prompt) through t5pt_forward (labels NULL).
- * The decoder then runs one token at a time with a cache (t5pt_kvdec):
- *   - self-attention K/V of every previous step are kept per layer and row, so
- *     step t costs O(t) instead of re-running the t previous positions;
- *   - cross-attention K/V of the encoder output are computed once per layer.
- * Decoder rows point at encoder rows (row_enc), so rank classification (C candidate
- * label sequences per example) and ensembles (E prompts per example) share one
- * encoder output and run as one decoder batch.
+ * The encoder runs once per (batch, prompt) through t5pt_forward (labels NULL); the
+ * decoder then runs one token at a time with the cached decoder of model/decode.h, whose
+ * rows point at encoder rows, so rank classification (C candidate label sequences per
+ * example) and ensembles (E prompts per example) share one encoder output and run as one
+ * decoder batch.
  */
 #ifndef T5PT_EVAL_H
 #define T5PT_EVAL_H
 
 #include "t5pt.h"
 #include "train/data.h"
-
-/* ------------------------------------------------------------ incremental decoder */
-typedef struct t5pt_kvdec t5pt_kvdec;
-
-/* H_enc [Benc, Tenc, d] (encoder_last_hidden_state), enc_mask [Benc, Tenc] (1 real / 0 pad),
- * R decoder rows, row_enc[R] = encoder row of each decoder row, up to max_steps tokens. */
-t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float *H_enc, const int32_t *enc_mask,
-                              int Benc, int Tenc, int R, const int *row_enc, int max_steps);
-/* Feeds one token per row (tokens[R]) at the next position; *logits -> [R, V] (owned by the decoder,
- * valid until the next step). */
-t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **logits);
-void t5pt_kvdec_free(t5pt_kvdec *k);
 
 /* ------------------------------------------------------------ batch-level scoring
  * E prompts P[e] of n[e] rows (n[e] may be 0), all with placement pl, over the same batch
@@ -77,6 +62,11 @@ void t5pt_eval_options_default(t5pt_eval_options *o);
 t5pt_status t5pt_evaluate(const t5pt_model *m, const t5pt_tokenizer *tok, const float *const *P, const int *n, int E,
                           const t5pt_dataset *d, const t5pt_eval_options *o, t5pt_eval_result *res);
 void t5pt_eval_result_free(t5pt_eval_result *r);
+
+/* Text of generated ids[0..n): stops before the first eos; ids the tokenizer has no piece for
+ * (rows 32100..32127 of every Hugging Face T5 checkpoint) decode as empty text, as Hugging
+ * Face's tokenizers decode them. *text is malloc'd. */
+t5pt_status t5pt_decode_generated(const t5pt_tokenizer *tok, const int32_t *ids, int n, int eos, char **text);
 
 /* Tokenizes label words into a candidate matrix [C, *Lc] (each with </s>, -100 padded); malloc'd. */
 t5pt_status t5pt_labels_tokenize(const t5pt_tokenizer *tok, const char *const *labels, int C, int32_t **cand,

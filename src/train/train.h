@@ -13,11 +13,31 @@
  * the best prompt and its metric — so a run resumed from any checkpoint ends
  * bit-identical to an uninterrupted one.
  *
- * Files under out_dir:
+ * A checkpoint also records the run's settings (prompt length, batch, seed, optimizer and
+ * its hyperparameters, schedule, dropout, placement, a fingerprint of the tokenized
+ * training and validation data, labels, eval-every, patience); resuming with any of them
+ * different is refused, naming the flag. The data order and RNG state it holds are checked
+ * against a replay from the seed.
+ *
+ * Numerical faults stop the run (T5PT_ERR_NUMERIC, the message names the step): a loss or
+ * prompt gradient that is NaN/Inf (caught before the update), or a prompt that diverged —
+ * a value that is not finite, or an RMS above T5PT_DIVERGED_RMS_FACTOR times the largest
+ * RMS of any embedding row (no learned prompt needs to be a thousand times larger than
+ * every word the model knows; at that size the residual stream drowns every layer's
+ * output). Nothing is written after a fault: the last checkpoint (every saved state passed
+ * these checks) and an existing result stay as they were.
+ *
+ * Files under out_dir (created if missing, after every input was loaded):
  *   adapter_config.json + adapter_model.safetensors   the result (PEFT layout): the best
  *       prompt by the validation metric when there is a validation set, else the last one.
  *       Written only at the end (or on a requested stop), never after a failure.
  *   checkpoint.safetensors   resume state (temp file + rename, so a kill leaves the old one).
+ *   .t5pt-train.lock         held (flock) while a run uses out_dir: a second run into the same
+ *       directory is refused. Temp files a killed run left (NAME.tmp.PID, PID gone) are removed.
+ * A run that fails before writing anything removes the directory again if it created it.
+ *
+ * The metrics log (JSONL) is checked for write errors (a full disk stops the run); on resume
+ * a regular file is cut back to the lines up to the checkpoint's step, so no step repeats.
  *
  * The library never prints: progress goes to the callback, metrics to the JSONL file.
  */
@@ -43,6 +63,7 @@ typedef struct {
     double best_metric;              /* best so far */
     int best_step;
     int improved;
+    const float *prompt;             /* the current prompt [n, d_model] (read-only, valid during the call) */
 } t5pt_train_progress;
 
 /* Called after every step and every evaluation. Return non-zero to stop: the loop
@@ -68,8 +89,7 @@ typedef struct {
     const char *const *labels;       /* rank classification over these when num_labels > 0, */
     int num_labels;                  /* else exact match of greedy generations */
     int eval_batch;                  /* 16 */
-    const char *base_model;          /* recorded in adapter_config.json */
-    const char *init_name;           /* "RANDOM", "TEXT", ... for adapter_config.json */
+    t5pt_peft_info peft;             /* recorded in adapter_config.json (base model, init, placement, ...) */
     volatile sig_atomic_t *stop_flag;/* set by a signal handler: checkpoint and stop */
     t5pt_train_callback callback;
     void *user;
@@ -89,6 +109,13 @@ typedef struct {
 
 void t5pt_train_options_default(t5pt_train_options *o);
 
+/* Steps the run will take on n_examples (o->steps, else o->epochs x ceil(n / batch)), checked
+ * for overflow: T5PT_ERR_ARG naming --steps / --epochs / --batch when it exceeds INT_MAX. */
+t5pt_status t5pt_train_total_steps(const t5pt_train_options *o, int n_examples, int *total);
+
+/* The divergence rule: a prompt whose RMS exceeds this factor times the largest embedding-row RMS. */
+#define T5PT_DIVERGED_RMS_FACTOR 1000.0
+
 /* Trains P[n, d_model] in place (on return: the last prompt, not the best). */
 t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5pt_dataset *valid, float *P, int n,
                        const t5pt_train_options *o, t5pt_train_result *res);
@@ -97,7 +124,8 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
 char *t5pt_checkpoint_path(const char *out_dir);
 /* Reads and checks a checkpoint as --resume does for a run with prompt [n, d], N training
  * examples and options o: P receives its prompt and opt its optimizer state. The reader's
- * own entry point, for tests and the fuzz harness (t5pt_train calls the same code). */
+ * own entry point, for tests and the fuzz harness (t5pt_train calls the same code); the
+ * recorded settings (learning rate, data fingerprint, ...) are compared by t5pt_train only. */
 t5pt_status t5pt_checkpoint_read(const char *path, float *P, int n, int d, int N, t5pt_optim *opt,
                                  const t5pt_train_options *o);
 

@@ -1,0 +1,76 @@
+/* vec_avx512.h — the vector layer for AVX-512 F/BW/DQ/VL: 16 floats per vector.
+ *
+ * The same operations as vec_avx2.h (see there), over zmm registers. Included only by
+ * simd/avx512.c, compiled with the AVX-512 flags, or, in the test-only emulated build
+ * (-DT5PT_AVX512_SIMDE), with the AVX2 flags against SIMDe (simd/avx512_simde.h).
+ * Partial vectors use masked loads and stores: lanes past n are neither read nor
+ * written, and read as 0.
+ */
+#ifndef T5PT_VEC_AVX512_H
+#define T5PT_VEC_AVX512_H
+
+#ifdef T5PT_AVX512_SIMDE
+#include "simd/avx512_simde.h"
+#else
+#include <immintrin.h>
+#endif
+#include <stdint.h>
+
+#define VLEN 16
+typedef __m512 vfloat;
+
+static inline vfloat vset1(float x) { return _mm512_set1_ps(x); }
+static inline vfloat vzero(void) { return _mm512_setzero_ps(); }
+static inline vfloat vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vstore(float *p, vfloat v) { _mm512_storeu_ps(p, v); }
+
+/* Mask of the lanes j < n (all 16 when n >= 16). */
+static inline __mmask16 vtail_mask(int n) { return n >= VLEN ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+static inline vfloat vload_n(const float *p, int n) {
+    return n >= VLEN ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(vtail_mask(n), p);
+}
+static inline void vstore_n(float *p, vfloat v, int n) {
+    if (n >= VLEN)
+        _mm512_storeu_ps(p, v);
+    else
+        _mm512_mask_storeu_ps(p, vtail_mask(n), v);
+}
+static inline vfloat vkeep_n(vfloat v, int n, float fill) {
+    if (n >= VLEN) return v;
+    return _mm512_mask_mov_ps(_mm512_set1_ps(fill), vtail_mask(n), v);
+}
+
+static inline vfloat vadd(vfloat a, vfloat b) { return _mm512_add_ps(a, b); }
+static inline vfloat vsub(vfloat a, vfloat b) { return _mm512_sub_ps(a, b); }
+static inline vfloat vmul(vfloat a, vfloat b) { return _mm512_mul_ps(a, b); }
+static inline vfloat vdiv(vfloat a, vfloat b) { return _mm512_div_ps(a, b); }
+static inline vfloat vmax(vfloat a, vfloat b) { return _mm512_max_ps(a, b); }
+static inline vfloat vmin(vfloat a, vfloat b) { return _mm512_min_ps(a, b); }
+static inline vfloat vfma(vfloat a, vfloat b, vfloat c) { return _mm512_fmadd_ps(a, b, c); }   /* a b + c */
+static inline vfloat vfnma(vfloat a, vfloat b, vfloat c) { return _mm512_fnmadd_ps(a, b, c); } /* c - a b */
+static inline vfloat vwhere_pos(vfloat x, vfloat y) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), y);
+}
+static inline vfloat vround(vfloat x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+/* y * 2^n in one step (vscalefps: also the right overflow to inf and underflow to 0/denormal) */
+static inline vfloat vldexp(vfloat y, vfloat n) { return _mm512_scalef_ps(y, n); }
+
+static inline float vhsum(vfloat v) { return _mm512_reduce_add_ps(v); }
+static inline float vhmax(vfloat v) { return _mm512_reduce_max_ps(v); }
+
+static inline vfloat vload_bf16(const uint16_t *p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+static inline vfloat vload_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+static inline vfloat vload_bf16_n(const uint16_t *p, int n) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(vtail_mask(n), p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+static inline vfloat vload_f16_n(const uint16_t *p, int n) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vtail_mask(n), p));
+}
+
+#endif

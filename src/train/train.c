@@ -392,6 +392,15 @@ static t5pt_status read_position(trainer *t, const st_file *f, const int64_t *st
         st[S_POS] > t->N || st[S_BEST_STEP] < 0 || st[S_BEST_STEP] > st[S_STEP] || st[S_BAD_EVALS] < 0 ||
         st[S_BAD_EVALS] > INT_MAX || (st[S_HAS_BEST] != 0 && st[S_HAS_BEST] != 1))
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: step, epoch, data position or best step out of range", path);
+    /* Each epoch takes ceil(N / batch) steps and a new one starts inside a step (train_one_step),
+     * so epoch e > 0 needs more than e * ceil(N / batch) steps. A larger epoch is damage, and the
+     * replay below would shuffle the data order that many times (found by fuzz_checkpoint: a
+     * flipped bit in the epoch made --resume spin for minutes before calling the file corrupt). */
+    const int64_t batch = t->o->batch > 0 ? t->o->batch : 1, per_epoch = (t->N + batch - 1) / batch;
+    if (st[S_EPOCH] > 0 && st[S_EPOCH] * per_epoch >= st[S_STEP])
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: epoch %lld cannot be reached in %lld steps of %lld per epoch: the "
+                              "checkpoint is damaged", path, (long long)st[S_EPOCH], (long long)st[S_STEP],
+                              (long long)per_epoch);
     const st_tensor *tperm = t5pt_st_get(f, "perm");
     int64_t want_perm[1] = {t->N};
     t5pt_status r = tperm ? t5pt_st_check_shape(f, tperm, 1, want_perm)

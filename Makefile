@@ -14,6 +14,7 @@
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
 #   make golden       regenerate golden/ with the PyTorch reference (needs python3-torch)
 #   make demo         train + eval on the shipped default task (the README's first command)
+#   make docs         regenerate the numbers and figures of docs/gradient-flow.md (docs/make_docs.sh)
 #   make clean
 #
 # Options: NO_OMP=1 (no OpenMP), BUILD=dir, CC=..., CI=true or WERROR=1 (warnings are errors).
@@ -104,7 +105,7 @@ FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
 .PHONY: all shared test test-paths fuzz-replay asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
-        install uninstall bench golden demo clean FORCE
+        install uninstall bench golden demo docs clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
 .SECONDARY: $(TEST_HELPER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(PIC_OBJ)
@@ -202,7 +203,7 @@ test: $(TEST_BIN) $(BIN) $(SHLIB) $(FUZZ_REPLAY)
 	exit $$fail
 
 # The golden and kernel suites again on every other SIMD path this CPU has.
-GOLDEN_NAMES = test_forward test_backward test_eval test_train
+GOLDEN_NAMES = test_forward test_backward test_eval test_train test_teach
 GOLDEN_TESTS = $(patsubst %,$(BUILD)/tests/%,$(GOLDEN_NAMES))
 test-paths: $(TEST_BIN) $(BIN)
 	@fail=0; for p in $$(./$(BIN) info --paths); do \
@@ -299,6 +300,9 @@ golden:
 
 demo: $(BIN)
 	./examples/demo.sh
+
+docs: $(BIN)
+	T5PT=./$(BIN) ./docs/make_docs.sh
 
 clean:
 	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD) build-fuzz

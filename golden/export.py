@@ -4,7 +4,7 @@
     /usr/bin/python3 golden/export.py            # everything, in place (old output removed)
     /usr/bin/python3 golden/export.py NAME ...   # only these cases (no cleaning)
 
-Deterministic: fixed seeds, single thread.  See golden/README.md and GOLDEN_FORMAT.md.
+Deterministic: fixed seeds, single thread.  See golden/README.md.
 """
 import json
 import os

@@ -135,7 +135,7 @@ def ffn(x, W, prefix, cfg):
 
 def place_prompt(X, mask, P, placement, K=None):
     """X [B,T,d] token embeddings, mask [B,T] (right padded), P [n,d].
-    Returns E [B,n+T,d], mask_enc [B,n+T] (see GOLDEN_FORMAT.md)."""
+    Returns E [B,n+T,d], mask_enc [B,n+T] (golden/README.md, Semantics)."""
     B, T, _ = X.shape
     n = P.shape[0]
     rows, masks = [], []
@@ -236,7 +236,7 @@ class T5Ref:
         return E, mask_enc, blocks, last, buckets
 
     def forward(self, input_ids, attention_mask, labels, P, placement, K=None):
-        """Full forward.  Returns a dict of every intermediate named as in GOLDEN_FORMAT.md."""
+        """Full forward.  Returns a dict of every intermediate, named as in golden/README.md (Case format)."""
         cfg = self.cfg
         E, mask_enc, eblocks, H_enc, ebuckets = self.encode(input_ids, attention_mask, P, placement, K)
         dec_ids = shift_right(labels, cfg.start_id, cfg.pad_id)

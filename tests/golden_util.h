@@ -1,6 +1,6 @@
 /* golden_util.h — helpers shared by the tests that compare t5pt with the PyTorch goldens.
  *
- * A case is a directory golden/cases/<name>/ (see GOLDEN_FORMAT.md), found relative to
+ * A case is a directory golden/cases/<name>/ (golden/README.md, Case format), found relative to
  * the repository root (the Makefile runs tests there). Typical use:
  *
  *   char **names; int n = golden_list(&names);          // cases with expected.safetensors

@@ -20,9 +20,14 @@
  *     untouched.
  *
  * Learning uses the shipped demo (examples/tiny-t5 + examples/sentiment); with
- * T5PT_TEST_SMALL=1 (emulators) and in sanitizer builds it runs at the smallest size that still learns
- * (10 prompt rows, batch 12, 20 steps, 40 validation examples; smaller sizes stopped learning
- * on some SIMD path) and asserts that it learned.
+ * T5PT_TEST_SMALL=1 (emulators) and in sanitizer builds it runs smaller (10 prompt rows, batch 12,
+ * 40 steps, 40 validation examples) and asserts that it learned.
+ * Both sizes learn for every seed, not for a lucky one: a SIMD path with other rounding takes
+ * another trajectory, as another seed does. Measured with `t5pt train` over seeds 1-16 (the
+ * seed drives data order, dropout and init): at lr 0.1 all 16 reach rank accuracy 1.0 at both
+ * sizes (full: by step 20-50; small: by step 15-40). At Adafactor's default lr 0.3 this tiny
+ * model oscillates: 5 of 16 seeds stayed below 0.95 within 50 steps, and the small size with
+ * 20 steps failed for 6 of 16 (at lr 0.1 too, for 6 of 16).
  * The other tests use a small random T5 with the real T5 vocabulary and an "always answer yes"
  * task: they check bit-exact replay and the failure paths, not learning.
  */
@@ -185,7 +190,8 @@ START_TEST(test_learns_task) {
     t5pt_train_options o;
     base_options(&o, out);
     o.batch = small ? 12 : 32;
-    o.steps = small ? 20 : 50;
+    o.steps = small ? 40 : 50;
+    o.oc.lr = 0.1f;   /* see the top of this file: every seed learns at 0.1, not at 0.3 */
     o.eval_every = small ? 5 : 10;
     o.eval_batch = 50;
     o.seed = 3;   /* dropout stays at the paper's 0.1: without it this tiny model learns far slower */

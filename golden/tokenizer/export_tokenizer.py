@@ -288,6 +288,19 @@ def synthetic(rng, sp):
     return out
 
 
+class _chdir:
+    """contextlib.chdir for Pythons before 3.11."""
+    def __init__(self, path):
+        self.path, self.old = path, None
+
+    def __enter__(self):
+        self.old = os.getcwd()
+        os.chdir(self.path)
+
+    def __exit__(self, *exc):
+        os.chdir(self.old)
+
+
 def make_tiny_models():
     """Tiny SentencePiece models with settings T5 does not use, to test the generic paths:
     identity normalizer, a user-defined rule charsmap, and no dummy prefix / no whitespace
@@ -295,11 +308,14 @@ def make_tiny_models():
     import contextlib, tempfile
     out = os.path.join(DATA, 'models')
     os.makedirs(out, exist_ok=True)
-    with tempfile.TemporaryDirectory() as d:
-        text = os.path.join(d, 'train.txt')
+    # Trained inside the temporary directory under relative names: the trainer records its
+    # input and output paths in the model, and a random directory name would make every
+    # regeneration differ in those bytes.
+    with tempfile.TemporaryDirectory() as d, contextlib.chdir(d) if hasattr(contextlib, 'chdir') else _chdir(d):
+        text = 'train.txt'
         with open(text, 'w') as f:
             f.write('Hello world. Hallo Welt! Bonjour le monde. Ｆｕｌｌ width ﬁ ligature. abc abd\n' * 20)
-        rules = os.path.join(d, 'rules.tsv')
+        rules = 'rules.tsv'
         with open(rules, 'w') as f:
             f.write('41\t61\nFF21\t61\n46 49\t66 69\nFB01\t66 69\n3000\t20\n9\t20\n')
         for name, extra in [('identity', dict(normalization_rule_name='identity')),
@@ -307,10 +323,10 @@ def make_tiny_models():
                             ('nows', dict(normalization_rule_name='identity', add_dummy_prefix=False,
                                           remove_extra_whitespaces=False))]:
             with open(os.devnull, 'w') as null, contextlib.redirect_stderr(null):
-                spm.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(d, name), vocab_size=40,
+                spm.SentencePieceTrainer.train(input=text, model_prefix=name, vocab_size=40,
                                                hard_vocab_limit=False, character_coverage=1.0, num_threads=1,
                                                minloglevel=2, **extra)
-            with open(os.path.join(d, name + '.model'), 'rb') as f, open(os.path.join(out, name + '.model'), 'wb') as g:
+            with open(name + '.model', 'rb') as f, open(os.path.join(out, name + '.model'), 'wb') as g:
                 g.write(f.read())
 
 
@@ -321,9 +337,8 @@ def make_corpus():
     rng = random.Random(20261128)
     sp = spm.SentencePieceProcessor(model_file=MODEL)
     ents = []
-    tv = '/work/shared/t5-assets/test_vectors.jsonl'
-    if os.path.exists(tv):
-        ents += [entry('t5_test_vectors', json.loads(l)['input']) for l in open(tv, encoding='utf-8')]
+    tv = os.path.join(ROOT, 'assets/t5/test_vectors.jsonl')   # provenance: assets/t5/SOURCES.md
+    ents += [entry('t5_test_vectors', json.loads(l)['input']) for l in open(tv, encoding='utf-8')]
     ents += [entry('hf_level', s) for s in ['I <extra_id_0> like walking my cute dog\n and\x17 then, 生活的真谛是  \t\t\t\t \n\n61',
                                              '<pad> Today is <unk> nice day </s>', 'hi</s>', '</s>>',
                                              '<pad>Hello world!</s>', '<pad>Hello <extra_id_0>!</s><pad>',

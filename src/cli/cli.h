@@ -19,6 +19,11 @@ int cli_dump(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_init_model(int argc, char **argv);
 int cli_bench(int argc, char **argv);   /* src/cli/cmd_bench.c (SIMD engineer) */
+int cli_trace(int argc, char **argv);   /* teaching: src/cli/cmd_trace.c */
+int cli_neighbors(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+/* The figure of `t5pt plot` from n metrics logs into out (atomic); also `train --plot`. */
+t5pt_status cli_plot_metrics(const char *const *paths, int n, const char *out);
 
 /* ---- option rows several commands share (one wording, one range) */
 #define CLI_OPT_MODEL(dst)                                                                                          \
@@ -80,6 +85,18 @@ int cli_parse_labels(const char *cmd, const char *arg, char ***labels, int *coun
 /* Splits "a,b,c" into a malloc'd array of malloc'd strings (backslash escapes a comma). */
 char **cli_split_labels(const char *s, int *count);
 void cli_free_strings(char **v, int n);
+
+/* A batch file (safetensors: input_ids [B,T], optional attention_mask [B,T], labels [B,L],
+ * int32 or int64), checked against itself: 0, or 1 after naming the problem. */
+typedef struct {
+    int32_t *ids, *mask, *labels;
+    t5pt_batch view;
+} cli_batch_tensors;
+int cli_read_batch(const char *cmd, const char *path, cli_batch_tensors *b);
+/* A soft prompt file (PEFT directory, .safetensors, .npy) for the model of model_dir: refused
+ * with one line when its width is not d_model or it has no row. 0 or the exit status. */
+int cli_load_prompt(const char *cmd, const char *path, const char *model_dir, int d_model, float **P, int *n);
+void cli_batch_tensors_free(cli_batch_tensors *b);
 
 /* Reads one line from f into a growing buffer (without the newline); -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);

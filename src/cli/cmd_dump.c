@@ -67,31 +67,25 @@ static int optim_config(const dump_args *a, t5pt_optim_config *oc) {
     return cli_check_optim("dump", oc);
 }
 
-/* The batch file's ids, mask (optional) and labels, checked against each other. */
-typedef struct {
-    int32_t *ids, *mask, *labels;
-    t5pt_batch view;
-} batch_tensors;
-
-static void batch_tensors_free(batch_tensors *b) {
+void cli_batch_tensors_free(cli_batch_tensors *b) {
     free(b->ids);
     free(b->mask);
     free(b->labels);
 }
 
-static int read_batch(const char *path, batch_tensors *b) {
+int cli_read_batch(const char *cmd, const char *path, cli_batch_tensors *b) {
     st_file *f;
     int B = 0, T = 0, mB = 0, mT = 0, lB = 0, L = 0, rc = 0;
-    if (t5pt_st_open(&f, path) != T5PT_OK) return cli_fail_lib("dump");
+    if (t5pt_st_open(&f, path) != T5PT_OK) return cli_fail_lib(cmd);
     if (read_ids(f, "input_ids", 0, &b->ids, &B, &T) != T5PT_OK || read_ids(f, "attention_mask", 1, &b->mask, &mB, &mT) != T5PT_OK ||
         read_ids(f, "labels", 0, &b->labels, &lB, &L) != T5PT_OK)
-        rc = cli_fail_lib("dump");
+        rc = cli_fail_lib(cmd);
     else if (b->mask && (mB != B || mT != T))
-        rc = cli_fail("dump", "%s: attention_mask is [%d,%d], input_ids [%d,%d]", path, mB, mT, B, T);
+        rc = cli_fail(cmd, "%s: attention_mask is [%d,%d], input_ids [%d,%d]", path, mB, mT, B, T);
     else if (lB != B)
-        rc = cli_fail("dump", "%s: labels have %d rows, input_ids %d", path, lB, B);
+        rc = cli_fail(cmd, "%s: labels have %d rows, input_ids %d", path, lB, B);
     else if (B <= 0 || T <= 0 || L <= 0)
-        rc = cli_fail("dump", "%s: empty batch [%d,%d] / labels [%d,%d]", path, B, T, lB, L);
+        rc = cli_fail(cmd, "%s: empty batch [%d,%d] / labels [%d,%d]", path, B, T, lB, L);
     t5pt_st_close(f);
     b->view = (t5pt_batch){.B = B, .T = T, .L = L, .input_ids = b->ids, .attention_mask = b->mask, .labels = b->labels};
     return rc;
@@ -179,14 +173,14 @@ static t5pt_status add_trajectory(st_writer *w, t5pt_ctx *c, const t5pt_optim_co
 static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_config *oc) {
     const char *cmd = "dump";
     t5pt_model *m = NULL;
-    batch_tensors b = {0};
+    cli_batch_tensors b = {0};
     float *P = NULL;
     int n = 0, rc;
     t5pt_ctx *c = NULL;
     st_writer *w = NULL;
     if (t5pt_model_load(&m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
     const t5pt_config *cfg = t5pt_model_config(m);
-    if ((rc = read_batch(a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n)) != 0) goto out;
+    if ((rc = cli_read_batch(cmd, a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n)) != 0) goto out;
     if ((a->grad || a->steps) && n == 0) {
         rc = cli_fail(cmd, "--grad and --steps need a --prompt with at least one row");
         goto out;
@@ -210,7 +204,7 @@ out:
     t5pt_st_writer_free(w);
     t5pt_ctx_free(c);
     free(P);
-    batch_tensors_free(&b);
+    cli_batch_tensors_free(&b);
     t5pt_model_free(m);
     return rc;
 }

@@ -39,7 +39,7 @@ static const char epilog[] =
 
 typedef struct {
     const char *model, *train, *valid, *out, *placement, *init, *init_text, *labels, *optim, *tokenizer, *preset,
-        *schedule;
+        *schedule, *plot;
     int prompt_len, threads, warmup;
     float lr, weight_decay;
     int have_prompt_len, have_lr, have_weight_decay;
@@ -78,6 +78,8 @@ static void catch_stop_signals(void) {
 typedef struct {
     int tty;
     int last_len;
+    const char *plot, *metrics;   /* --plot: redrawn from the --metrics log at every validation */
+    int plot_failed;
 } progress_state;
 
 static void fmt_eta(char *buf, size_t n, double s) {
@@ -94,6 +96,12 @@ static int on_progress(const t5pt_train_progress *p, void *user) {
         printf("step %d: validation %s %.4f%s (best %.4f at step %d)\n", p->step, p->metric_name, p->metric,
                p->improved ? " *" : "", p->best_metric, p->best_step);
         fflush(stdout);
+        /* the log already holds this validation's line; a figure that cannot be drawn is
+         * reported once and training goes on */
+        if (ps->plot && !ps->plot_failed && cli_plot_metrics(&ps->metrics, 1, ps->plot) != T5PT_OK) {
+            fprintf(stderr, "t5pt train: note: --plot %s: %s (training goes on)\n", ps->plot, t5pt_last_error());
+            ps->plot_failed = 1;
+        }
         ps->last_len = 0;
         return 0;
     }
@@ -130,6 +138,8 @@ static int validate_settings(train_args *a) {
         return cli_usage_error(cmd, "--init-text goes with --init text, not --init %s", a->init);
     if (a->init && !strcmp(a->init, "text") && !a->init_text) return cli_usage_error(cmd, "--init text needs --init-text TEXT");
     if (a->labels && (rc = cli_parse_labels(cmd, a->labels, &a->labels_v, &a->num_labels)) != 0) return rc;
+    if (a->plot && !to->metrics_path)
+        return cli_usage_error(cmd, "--plot draws from the metrics log: give --metrics FILE too");
     if (a->init && !strcmp(a->init, "class-labels") && !a->labels)
         return cli_usage_error(cmd, "--init class-labels needs --labels");
     return 0;
@@ -148,6 +158,12 @@ static int check_paths(const train_args *a) {
         const char *m = a->to.metrics_path;
         int inside_new_out = !t5pt_is_dir(a->out) && !strncmp(m, a->out, k) && m[k] == '/' && !strchr(m + k + 1, '/');
         if (!inside_new_out && cli_check_output_file(cmd, "metrics", m)) return 1;
+        const char *pl = a->plot;
+        int plot_in_new_out = pl && !t5pt_is_dir(a->out) && !strncmp(pl, a->out, k) && pl[k] == '/' && !strchr(pl + k + 1, '/');
+        if (pl && !plot_in_new_out && cli_check_output_file(cmd, "plot", pl)) return 1;
+        if (pl && (cli_check_distinct(cmd, "plot", pl, "metrics", m) || cli_check_distinct(cmd, "plot", pl, "train", a->train) ||
+                   (a->valid && cli_check_distinct(cmd, "plot", pl, "valid", a->valid))))
+            return 1;
         if (cli_check_distinct(cmd, "metrics", m, "train", a->train) ||
             (a->valid && cli_check_distinct(cmd, "metrics", m, "valid", a->valid)))
             return 1;
@@ -275,7 +291,7 @@ static int run_training(train_args *a, train_inputs *in) {
     const char *cmd = "train";
     const t5pt_config *cfg = t5pt_model_config(in->m);
     t5pt_train_options *to = &a->to;
-    progress_state ps = {isatty(STDOUT_FILENO), 0};
+    progress_state ps = {isatty(STDOUT_FILENO), 0, a->plot, to->metrics_path, 0};
     to->out_dir = a->out;
     to->tok = in->tok;
     to->labels = (const char *const *)a->labels_v;
@@ -384,6 +400,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
         {.name = "metrics", .kind = CLI_STR, .target = &to->metrics_path, .metavar = "FILE",
          .help = "JSONL log: one line per step (step, epoch, loss, smooth_loss, lr,\n"
                  "tokens_per_s, time) and per validation (step, eval, best, time)",
+         .dflt = "none"},
+        {.name = "plot", .kind = CLI_STR, .target = &a->plot, .metavar = "FILE.svg",
+         .help = "redraw the training curves from the --metrics log at every validation\n(as t5pt plot)",
          .dflt = "none"},
         CLI_HEADING("other"),
         {.name = "preset", .kind = CLI_STR, .target = &a->preset, .metavar = "auto",

@@ -20,6 +20,11 @@ static const char usage[] =
     "  bench       GEMM, micro-kernel peak and training-step benchmarks (make bench adds the tokenizer)\n"
     "  init-model  write a randomly initialised T5 in Hugging Face layout (tests, demos)\n"
     "\n"
+    "for learners (docs/gradient-flow.md):\n"
+    "  trace       one forward + backward: where the prompt's gradient comes from, layer by layer\n"
+    "  neighbors   the vocabulary pieces nearest to each row of a soft prompt\n"
+    "  plot        training curves (loss, validation) from train --metrics logs, as SVG\n"
+    "\n"
     "  t5pt --version    print the version\n"
     "\n"
     "Exit status: 0 success, 1 failure (one line on stderr: \"t5pt <command>: problem\"),\n"
@@ -47,6 +52,8 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"train", cli_train},     {"eval", cli_eval}, {"generate", cli_generate}, {"tokenize", cli_tokenize},
         {"dump", cli_dump},       {"info", cli_info}, {"bench", cli_bench},       {"init-model", cli_init_model},
+        {"trace", cli_trace},     {"neighbors", cli_neighbors},
+        {"plot", cli_plot},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

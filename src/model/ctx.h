@@ -44,6 +44,12 @@ struct t5pt_ctx {
     uint64_t drop_seed, drop_calls;   /* masks of call c use stream (c, site) */
     int drop_on;                      /* dropout active in the current forward */
 
+    /* teaching (src/model/trace.h): both are off unless a learner asks */
+    struct t5pt_trace *trace;         /* records what the backward computes, or NULL */
+    int readable;                     /* 1: the backward skips no work (no padding-row skipping,
+                                         every row in encoder layer 0, decoder layer 0 in full);
+                                         T5PT_READABLE_BACKWARD=1 at t5pt_ctx_create */
+
     /* the current forward */
     int fwd_ok;        /* a forward completed (accessors valid) */
     int have_labels;   /* the forward ran the decoder and the loss */

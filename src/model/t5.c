@@ -23,6 +23,7 @@
 #include "base/internal.h"
 #include "model/layers.h"
 #include "model/loss.h"
+#include "model/trace.h"
 
 /* ------------------------------------------------------------------ placement */
 
@@ -198,6 +199,8 @@ t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int 
     c->max_T = max_T;
     c->max_L = max_L;
     c->max_n = prompt_len;
+    const char *rb = getenv("T5PT_READABLE_BACKWARD");   /* the learner switch (model/trace.h) */
+    c->readable = rb && *rb && strcmp(rb, "0") != 0;
     c->enc = calloc((size_t)m->cfg.num_layers, sizeof *c->enc);
     c->dec = calloc((size_t)(m->cfg.num_decoder_layers > 0 ? m->cfg.num_decoder_layers : 1), sizeof *c->dec);
     if (!c->enc || !c->dec) {
@@ -306,12 +309,14 @@ static void enc_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) 
     t5pt_attention_forward(c->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
     t5pt_linear_forward(c->s_out, d, c->s_ctx, inner, Me, &w->self.o, 0.0f);
     residual_add(acts->h_self, x_in, c->s_out, acts->m_self_out, c->drop_scale, nd);
+    if (c->trace) t5pt_trace_probe(c->trace, 0, l, T5PT_TRACE_SELF, acts->h_self);   /* teaching: FD probe */
 
     /* FFN sublayer: out = h_self + drop(FFN(RMSNorm(h_self))) */
     t5pt_rmsnorm_forward(c->s_norm, acts->rstd_ff, acts->h_self, w->ln_ff, Me, d, eps);
     t5pt_ffn_forward(c->s_out, acts->ff_pre, acts->ff_lin, c->s_act, c->s_norm, w, cfg->gated_gelu, Me, f,
                      acts->m_ff_act, c->drop_scale);
     residual_add(acts->out, acts->h_self, c->s_out, acts->m_ff_out, c->drop_scale, nd);
+    if (c->trace) t5pt_trace_probe(c->trace, 0, l, T5PT_TRACE_FFN, acts->out);   /* teaching: FD probe */
 }
 
 /* p + r * width, or NULL for a NULL p (optional tensors such as dropout masks). */
@@ -332,9 +337,11 @@ static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     const t5pt_layer_acts *acts = &c->enc[l];
     const int d = cfg->d_model, inner = cfg->num_heads * cfg->d_kv, f = cfg->d_ff, Tenc = c->Tenc;
     const size_t nd = (size_t)c->B * Tenc * d;
+    const int32_t *live_len = c->readable ? NULL : c->enc_live_len;   /* NULL: every row (readable) */
 
     /* FFN sublayer: out = h_self + drop(FFN(RMSNorm(h_self)))  =>  d h_self = d out + ... */
     const float *dy = sublayer_grad(c, acts->m_ff_out, nd);
+    if (c->trace) t5pt_trace_sublayer(c->trace, c, 0, l, T5PT_TRACE_FFN, dy);   /* teaching hook */
     for (int sg = 0; sg < c->n_live; sg++) {
         const int r0 = c->live_first[sg], M = c->live_rows[sg];
         t5pt_ffn_backward(c->g_norm + (size_t)r0 * d, c->g_ff_act + (size_t)r0 * f, ROWS(c->g_ff_pre, r0, f),
@@ -347,14 +354,15 @@ static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
 
     /* self-attention sublayer: h_self = x + drop(o(ctx)) */
     dy = sublayer_grad(c, acts->m_self_out, nd);
+    if (c->trace) t5pt_trace_sublayer(c->trace, c, 0, l, T5PT_TRACE_SELF, dy);   /* teaching hook */
     for (int sg = 0; sg < c->n_live; sg++) {   /* dctx = dy Wo  [M,inner] */
         const int r0 = c->live_first[sg], M = c->live_rows[sg];
         t5pt_linear_backward(c->g_ctx + (size_t)r0 * inner, inner, dy + (size_t)r0 * d, d, M, &w->self.o, 0.0f);
     }
     const attn_dims self_attn = enc_self_attn(c, acts);
     const attn_grads grads = attention_grads(c, 1);
-    if (l > 0) {
-        const attn_rows rows = {.qlen = c->enc_live_len, .klen = c->enc_live_len};
+    if (l > 0 || c->readable) {   /* readable: layer 0 like the others, every row */
+        const attn_rows rows = {.qlen = live_len, .klen = live_len};
         t5pt_attention_backward(&grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, &rows);
         /* dxn = dq Wq + dk Wk + dv Wv, then through RMSNorm into the residual gradient */
         for (int sg = 0; sg < c->n_live; sg++) {
@@ -479,31 +487,37 @@ static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
 
     /* FFN: out = h_cross + drop(FFN(RMSNorm(h_cross))) */
     const float *dy = sublayer_grad(c, acts->m_ff_out, nd);
+    if (c->trace) t5pt_trace_sublayer(c->trace, c, 1, l, T5PT_TRACE_FFN, dy);   /* teaching hook */
     t5pt_ffn_backward(c->g_norm, c->g_ff_act, c->g_ff_pre, c->g_ff_lin, dy, acts->ff_pre, acts->ff_lin, w,
                       cfg->gated_gelu, Md, f, acts->m_ff_act, c->drop_scale);
     t5pt_rmsnorm_backward(c->g_h, c->g_norm, acts->h_cross, w->ln_ff, acts->rstd_ff, Md, d);
 
     /* cross-attention: h_cross = h_self + drop(o(attn(q(RMSNorm(h_self)), k(H_enc), v(H_enc)))) */
     dy = sublayer_grad(c, acts->m_cross_out, nd);
+    if (c->trace) t5pt_trace_sublayer(c->trace, c, 1, l, T5PT_TRACE_CROSS, dy);   /* teaching hook */
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->cross.o, 0.0f);
     const attn_dims cross_attn = dec_cross_attn(cfg, &pass, acts);
-    const attn_rows cross_rows = {.klen = c->enc_live_len};   /* keys past enc_live_len are masked */
-    const attn_grads cross_grads = attention_grads(c, l > 0);
+    /* keys past enc_live_len are masked (readable: computed anyway, they come out 0) */
+    const attn_rows cross_rows = {.klen = c->readable ? NULL : c->enc_live_len};
+    const attn_grads cross_grads = attention_grads(c, l > 0 || c->readable);
     t5pt_attention_backward(&cross_grads, c->g_ctx, acts->cq, acts->ck, acts->cv, acts->cprobs, &cross_attn,
                             &cross_rows);
     /* dH_enc += dK Wk + dV Wv   [Me,d], live encoder rows only */
+    if (c->trace) t5pt_trace_cross_before(c->trace, c, c->g_henc);   /* teaching hook */
     for (int sg = 0; sg < c->n_live; sg++) {
         const int r0 = c->live_first[sg], M = c->live_rows[sg];
         float *gh = c->g_henc + (size_t)r0 * d;
         t5pt_linear_backward(gh, d, c->g_k + (size_t)r0 * inner, inner, M, &w->cross.k, 1.0f);
         t5pt_linear_backward(gh, d, c->g_v + (size_t)r0 * inner, inner, M, &w->cross.v, 1.0f);
     }
-    if (l == 0) return;   /* see above: everything below depends only on decoder_input_ids */
+    if (c->trace) t5pt_trace_cross_after(c->trace, c, l, c->g_henc);   /* teaching hook */
+    if (l == 0 && !c->readable) return;   /* see above: everything below depends only on decoder_input_ids */
     t5pt_linear_backward(c->g_norm, d, c->g_q, inner, Md, &w->cross.q, 0.0f);
     t5pt_rmsnorm_backward(c->g_h, c->g_norm, acts->h_self, w->ln_cross, acts->rstd_cross, Md, d);
 
     /* causal self-attention: h_self = x + drop(o(attn(RMSNorm(x)))) */
     dy = sublayer_grad(c, acts->m_self_out, nd);
+    if (c->trace) t5pt_trace_sublayer(c->trace, c, 1, l, T5PT_TRACE_SELF, dy);   /* teaching hook */
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->self.o, 0.0f);
     const attn_dims self_attn = dec_self_attn(cfg, &pass, acts);
     const attn_grads self_grads = attention_grads(c, 1);
@@ -556,7 +570,7 @@ static void live_segments(t5pt_ctx *c) {
     int full = 1;
     for (int b = 0; b < c->B; b++) full &= c->enc_live_len[b] == c->Tenc;
     c->n_live = 0;
-    if (full) {
+    if (full || c->readable) {   /* readable backward: padding rows are computed too */
         c->live_first[0] = 0;
         c->live_rows[0] = c->B * c->Tenc;
         c->n_live = 1;
@@ -677,6 +691,7 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
             drop_mask(c, acts->m_ff_act, (size_t)Md * cfg->d_ff, &site);
             drop_mask(c, acts->m_ff_out, (size_t)Md * d, &site);
             t5pt_decoder_block_forward(m, l, acts, l == 0 ? c->dec_h0 : c->dec[l - 1].out, &pass);
+            if (c->trace) t5pt_trace_probe(c->trace, 1, l, T5PT_TRACE_FFN, acts->out);   /* teaching: FD probe */
         }
         t5pt_rmsnorm_forward(c->dec_final, c->dec_final_rstd, c->dec[cfg->num_decoder_layers - 1].out, m->dec_final_ln, Md,
                         d, eps);
@@ -707,6 +722,7 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
     if (n == 0) return T5PT_OK;
     if (!dP) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_backward: dP is NULL");
     memset(dP, 0, (size_t)n * d * sizeof(float));
+    if (c->trace) t5pt_trace_begin(c->trace, c);   /* teaching hook */
     if (c->n_valid == 0) return T5PT_OK;   /* no label: the loss is the constant 0 */
 
     /* loss -> d decoder_last_hidden_state (rows with a label only) */

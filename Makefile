@@ -3,6 +3,7 @@
 #   make              library (build/libt5pt.a, build/libt5pt.so) and the command build/t5pt
 #   make test         every Check suite (all native SIMD paths for the golden suites)
 #   make asan         the test suite under -fsanitize=address,undefined (build-asan/)
+#   make fuzz-replay  every fuzz harness over its committed corpus (part of make test)
 #   make test-clang   the test suite built with clang (build-clang/)
 #   make test-avx512-emulated  kernel, GEMM and golden suites on the AVX-512 path built through SIMDe
 #                     (build-avx512-emu/; needs libsimde-dev)
@@ -105,7 +106,7 @@ BIN      = $(BUILD)/t5pt
 FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
-.PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
+.PHONY: all shared test test-paths fuzz-replay asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
         install uninstall bench golden demo docs sweep clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
@@ -165,6 +166,21 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(FLAGS_STAMP)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# Fuzz regression: each libFuzzer harness tests/fuzz/fuzz_<name>.c, linked with a plain
+# main() (tests/fuzz/replay.c) instead of libFuzzer, replays tests/fuzz/corpus/<name>/
+# (minimized corpus + crash reproducers). Fuzzing itself: tests/fuzz/run_fuzz.sh.
+FUZZ_HARNESS    = $(filter-out tests/fuzz/fuzz_util.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY     = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_HARNESS))
+FUZZ_HELPER_OBJ = $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/fuzz_util.o
+.SECONDARY: $(FUZZ_HELPER_OBJ)
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPER_OBJ) $(LIB) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(LDFLAGS) $< $(FUZZ_HELPER_OBJ) $(LIB) -o $@ $(LDLIBS)
+fuzz-replay: $(FUZZ_REPLAY)
+	@fail=0; for r in $(FUZZ_REPLAY); do \
+	  echo "== $$r"; ./$$r tests/fuzz/corpus/$${r##*/replay_} || fail=1; \
+	done; exit $$fail
+
 # ------------------------------------------------------------------------------ tests
 # Every suite runs from the repository root; a run fails when any suite fails.
 # Check's default per-test timeout (4 s) is too tight for a loaded 2-core machine or a
@@ -176,14 +192,15 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(FLAGS_STAMP)
 # limit exists to end a hung test, and must never fail a slow one.
 TEST_RUNNER ?=
 export CK_DEFAULT_TIMEOUT ?= 600
-test test-paths test-avx2-emulated test-arm: export OMP_WAIT_POLICY ?= passive
+test test-paths fuzz-replay test-avx2-emulated test-arm: export OMP_WAIT_POLICY ?= passive
 test test-paths: export CK_TIMEOUT_MULTIPLIER ?= 10
 
-test: $(TEST_BIN) $(BIN) $(SHLIB)
+test: $(TEST_BIN) $(BIN) $(SHLIB) $(FUZZ_REPLAY)
 	@fail=0; echo "== tests/test_layers.sh"; tests/test_layers.sh $(LIB) $(SHLIB) || fail=1; \
 	for t in $(TEST_BIN); do \
 	  echo "== $$t"; $(TEST_RUNNER) ./$$t || fail=1; \
 	done; \
+	$(MAKE) --no-print-directory fuzz-replay || fail=1; \
 	$(MAKE) --no-print-directory test-paths || fail=1; \
 	exit $$fail
 
@@ -292,4 +309,4 @@ sweep: $(BIN)
 	OMP_WAIT_POLICY=passive ./examples/sweep.sh
 
 clean:
-	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD)
+	rm -rf build build-asan build-clang build-arm64 $(AVX512_EMU_BUILD) build-fuzz

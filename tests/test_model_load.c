@@ -461,6 +461,22 @@ START_TEST(test_config_bad_values) {
     expect_error(load_config_text("{\"d_model\": 512,}", &c), T5PT_ERR_CONFIG, p, "not valid JSON: line 1 col 17",
                  NULL);
     expect_error(t5pt_config_load(&c, test_tmp("absent.json")), T5PT_ERR_IO, test_tmp("absent.json"), "cannot open", NULL);
+    /* every dim in range, but 4.6e18 weights: the size_t layout used to wrap around to a
+     * 256-byte arena and write past it (tests/fuzz/corpus/config/wrap-layout-4.6e18-weights) */
+    expect_error(load_config_text("{\"vocab_size\": 4844751, \"d_model\": 16777215, \"d_kv\": 16777215, \"num_heads\": 1, "
+                                  "\"d_ff\": 13151963, \"num_layers\": 566, \"num_decoder_layers\": 1383}",
+                                  &c),
+                 T5PT_ERR_CONFIG, test_tmp("config.json"), "a model of 4.61e+18 weights, more than this build can hold",
+                 NULL);
+    t5pt_config big = small_config(1, 0);
+    big.d_model = big.d_ff = big.vocab_size = 1 << 24;
+    ck_assert_int_eq(t5pt_config_validate(&big, "big"), T5PT_ERR_CONFIG);
+    big.d_model = 1 << 16; /* 2.2e12 weights (untied 2^24 x 2^16 embeddings): refused, 2^40 is the limit */
+    ck_assert_int_eq(t5pt_config_validate(&big, "big"), T5PT_ERR_CONFIG);
+    big.vocab_size = 32128;
+    big.d_ff = 4096; /* 8.3e9: accepted (the layout math is exact; allocating it is another matter) */
+    ck_assert_int_eq(t5pt_config_validate(&big, "big"), T5PT_OK);
+    ck_assert_uint_eq(t5pt_config_num_params(&big), 8263761968ull);
 }
 END_TEST
 
@@ -796,6 +812,38 @@ START_TEST(test_bad_shape_for_config) {
 }
 END_TEST
 
+/* NaN / Inf weights are refused by the loader, naming the file, the tensor and the index
+ * (they used to load and make every output quietly wrong). */
+START_TEST(test_bad_non_finite_weight) {
+    t5pt_config c = small_config(0, 1);
+    c.vocab_size = 2048; /* shared.weight [2048, 16] spans several of the loader's 16K-float chunks */
+    t5pt_model *m;
+    ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
+    float *wo = (float *)m->dec[1].wo.W, *emb = (float *)m->shared;
+    save_opts o = {.dtype = ST_F32};
+    wo[5] = NAN;
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, test_tmp("model.safetensors"),
+                      "tensor \"decoder.block.1.layer.2.DenseReluDense.wo.weight\" holds NaN at index 5", NULL);
+    o.dtype = ST_BF16; /* a NaN survives the 16-bit conversion */
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, "decoder.block.1.layer.2.DenseReluDense.wo.weight\" holds NaN at index 5", NULL,
+                      NULL);
+    wo[5] = 0.5f;
+    emb[20001] = -INFINITY;
+    o.dtype = ST_F32;
+    save_model(m, test_tmpdir(), &o);
+    expect_load_error(T5PT_ERR_FORMAT, "tensor \"shared.weight\" holds an infinite value at index 20001", NULL, NULL);
+    emb[20001] = 0.25f;
+    save_model(m, test_tmpdir(), &o);
+    t5pt_model *ok;
+    ck_assert_int_eq(t5pt_model_load(&ok, test_tmpdir()), T5PT_OK);
+    ck_assert_float_eq(ok->shared[20001], 0.25f);
+    t5pt_model_free(ok);
+    t5pt_model_free(m);
+}
+END_TEST
+
 START_TEST(test_bad_config_in_model_dir) {
     t5pt_config c = small_config(0, 1);
     t5pt_model *m;
@@ -805,6 +853,12 @@ START_TEST(test_bad_config_in_model_dir) {
     t5pt_model_free(m);
     test_write_text(test_tmp("config.json"), "{\"feed_forward_proj\": \"gated-silu\"}");
     expect_load_error(T5PT_ERR_CONFIG, test_tmp("config.json"), "feed_forward_proj \"gated-silu\" is not supported", NULL);
+    /* a config with far more blocks than the file has tensors fails before the tensor table
+     * (sized from the config) is allocated */
+    c.num_layers = 100000;
+    write_config(test_tmpdir(), &c, "");
+    expect_load_error(T5PT_ERR_SHAPE, test_tmp("config.json"),
+                      "num_layers + num_decoder_layers = 100003 blocks, but", "config.json does not belong to these weights");
     unlink(test_tmp("config.json"));
     expect_load_error(T5PT_ERR_IO, test_tmp("config.json"), "cannot open", NULL);
 }
@@ -988,6 +1042,7 @@ static Suite *model_suite(void) {
     tcase_add_test(bad, test_bad_dtype);
     tcase_add_test(bad, test_bad_missing_tensor);
     tcase_add_test(bad, test_bad_shape_for_config);
+    tcase_add_test(bad, test_bad_non_finite_weight);
     tcase_add_test(bad, test_bad_config_in_model_dir);
     tcase_add_test(bad, test_bad_directory);
     tcase_add_test(bad, test_bad_shards);

@@ -632,6 +632,16 @@ START_TEST(test_bare_safetensors) {
     ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("r.safetensors"), NULL), T5PT_OK);
     t5pt_st_writer_free(w);
     ck_assert_int_eq(t5pt_prompt_load(test_tmp("r.safetensors"), &Q, &n, &d), T5PT_ERR_SHAPE);
+    /* an integer dtype: the message is written before the file is closed (it used to read
+     * the freed tensor table: a heap use-after-free, reproducer in tests/fuzz/corpus/prompt) */
+    w = t5pt_st_writer_new();
+    int32_t ints[35] = {0};
+    ck_assert_int_eq(t5pt_st_writer_add(w, "prompt_embeddings", ST_I32, 2, shape, ints), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("i.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
+    ck_assert_int_eq(t5pt_prompt_load(test_tmp("i.safetensors"), &Q, &n, &d), T5PT_ERR_FORMAT);
+    ck_assert_msg(strstr(t5pt_last_error(), "prompt_embeddings has dtype I32 (want a float type)"), "%s",
+                  t5pt_last_error());
     /* missing file */
     ck_assert_int_eq(t5pt_prompt_load(test_tmp("none.safetensors"), &Q, &n, &d), T5PT_ERR_IO);
     free(P);

@@ -131,6 +131,55 @@ START_TEST(test_roundtrip) {
 }
 END_TEST
 
+/* The in-memory reader (the fuzz harness's entry point) and element ranges (the model loader
+ * converts and scans tensors chunk by chunk). */
+START_TEST(test_memory_image_and_ranges) {
+    float a[10];
+    uint16_t h[10];
+    for (int i = 0; i < 10; i++) {
+        a[i] = 0.5f * (float)i - 2.0f;
+        h[i] = (uint16_t)(0x3c00 + 0x400 * (i % 3)); /* f16 1, 2, 4 */
+    }
+    st_writer *w = t5pt_st_writer_new();
+    int64_t shape[2] = {2, 5};
+    int32_t ints[2] = {0, 0};
+    int64_t s1[1] = {0};
+    ck_assert_int_eq(t5pt_st_writer_add(w, "a", ST_F32, 2, shape, a), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "h", ST_F16, 2, shape, h), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_add(w, "none", ST_F32, 1, s1, ints), T5PT_OK);
+    ck_assert_int_eq(t5pt_st_writer_save(w, test_tmp("m.safetensors"), NULL), T5PT_OK);
+    t5pt_st_writer_free(w);
+    char *img;
+    size_t len;
+    ck_assert_int_eq(t5pt_read_file(test_tmp("m.safetensors"), &img, &len), T5PT_OK);
+    st_file *f;
+    ck_assert_int_eq(t5pt_st_open_memory(&f, img, len, "image"), T5PT_OK);
+    ck_assert_str_eq(t5pt_st_path(f), "image");
+    ck_assert_int_eq(t5pt_st_count(f), 3);
+    float got[10] = {0};
+    const st_tensor *t = t5pt_st_get(f, "a");
+    ck_assert_int_eq(t5pt_st_read_f32_range(f, t, 3, 4, got), T5PT_OK);
+    ck_assert(memcmp(got, a + 3, 4 * sizeof(float)) == 0);
+    ck_assert_int_eq(t5pt_st_read_f32_range(f, t, 7, 4, got), T5PT_ERR_ARG);  /* past the end */
+    ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "image: tensor \"a\": elements [7, +4) out of range"));
+    t = t5pt_st_get(f, "h");
+    ck_assert_int_eq(t5pt_st_read_f32_range(f, t, 9, 1, got), T5PT_OK);
+    ck_assert(got[0] == 1.0f);  /* element 9: 9 % 3 = 0 */
+    ck_assert_int_eq(t5pt_st_read_f32_range(f, t, 4, 2, got), T5PT_OK);
+    ck_assert(got[0] == 2.0f && got[1] == 4.0f);
+    /* integer reads refuse a float tensor, even an empty one */
+    ck_assert_int_eq(t5pt_st_read_i32(f, t5pt_st_get(f, "none"), ints), T5PT_ERR_SHAPE);
+    t5pt_st_close(f);
+    /* the same checks as a file: a truncated image fails, naming the image */
+    ck_assert_int_eq(t5pt_st_open_memory(&f, img, len - 1, "image"), T5PT_ERR_FORMAT);
+    ck_assert_ptr_null(f);
+    ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "image: "));
+    ck_assert_int_eq(t5pt_st_open_memory(&f, NULL, 0, NULL), T5PT_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(t5pt_last_error(), "<memory>: truncated file (0 bytes"));
+    free(img);
+}
+END_TEST
+
 START_TEST(test_dtype_names) {
     const char *names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
     size_t sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
@@ -467,6 +516,7 @@ static Suite *st_suite(void) {
     TCase *tc = tcase_create("read_write");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_memory_image_and_ranges);
     tcase_add_test(tc, test_dtype_names);
     tcase_add_test(tc, test_half_conversions);
     tcase_add_test(tc, test_half_unaligned_large);

@@ -194,13 +194,38 @@ static t5pt_status parse_header(st_file *f, const char *text, size_t n) {
     return T5PT_OK;
 }
 
-t5pt_status t5pt_st_open(st_file **out, const char *path) {
-    *out = NULL;
+/* The checks common to a mapped file and a caller's buffer: the 8-byte length, then the header. */
+static t5pt_status parse_image(st_file *f, const unsigned char *p, size_t size) {
+    if (size < 8)
+        return t5pt_set_error(T5PT_ERR_FORMAT,
+                              "%s: truncated file (%zu bytes; a safetensors file starts with an 8-byte header length)",
+                              f->path, size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
+    if (n > size - 8)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)",
+                              f->path, (unsigned long long)n, size);
+    if (n > ST_MAX_HEADER)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: header length %llu exceeds 100 MB", f->path, (unsigned long long)n);
+    f->buffer = p + 8 + n;
+    f->buffer_len = size - 8 - (size_t)n;
+    return parse_header(f, (const char *)p + 8, (size_t)n);
+}
+
+static st_file *file_new(const char *path) {
     st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+        t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
     }
+    return f;
+}
+
+t5pt_status t5pt_st_open(st_file **out, const char *path) {
+    *out = NULL;
+    st_file *f = file_new(path);
+    if (!f) return T5PT_ERR_NOMEM;
     t5pt_status st = T5PT_OK;
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -214,10 +239,9 @@ t5pt_status t5pt_st_open(st_file **out, const char *path) {
         goto fail;
     }
     size_t size = (size_t)sb.st_size;
-    if (size < 8) {
+    if (size < 8) {  /* mmap of an empty file fails: report the format problem instead */
         close(fd);
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: truncated file (%zu bytes; a safetensors file starts with an 8-byte header length)",
-                            path, size);
+        st = parse_image(f, (const unsigned char *)"", size);
         goto fail;
     }
     f->map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -228,27 +252,25 @@ t5pt_status t5pt_st_open(st_file **out, const char *path) {
         goto fail;
     }
     f->map_len = size;
-    const unsigned char *p = f->map;
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
-    if (n > size - 8) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)", path,
-                            (unsigned long long)n, size);
-        goto fail;
-    }
-    if (n > ST_MAX_HEADER) {
-        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: header length %llu exceeds 100 MB", path, (unsigned long long)n);
-        goto fail;
-    }
-    f->buffer = p + 8 + n;
-    f->buffer_len = size - 8 - (size_t)n;
-    st = parse_header(f, (const char *)p + 8, (size_t)n);
-    if (st) goto fail;
+    if ((st = parse_image(f, f->map, size))) goto fail;
     *out = f;
     return T5PT_OK;
 fail:
     t5pt_st_close(f);
     return st;
+}
+
+t5pt_status t5pt_st_open_memory(st_file **out, const void *data, size_t len, const char *name) {
+    *out = NULL;
+    st_file *f = file_new(name ? name : "<memory>");
+    if (!f) return T5PT_ERR_NOMEM;
+    t5pt_status st = parse_image(f, data ? data : (const void *)"", data ? len : 0);
+    if (st) {
+        t5pt_st_close(f);
+        return st;
+    }
+    *out = f;
+    return T5PT_OK;
 }
 
 void t5pt_st_close(st_file *f) {
@@ -283,8 +305,14 @@ const char *t5pt_st_metadata(const st_file *f, const char *key) { return f->meta
 /* ------------------------------------------------------------------ conversion */
 
 t5pt_status t5pt_st_read_f32(const st_file *f, const st_tensor *t, float *dst) {
-    const unsigned char *src = t->data;
-    size_t n = t->numel;
+    return t5pt_st_read_f32_range(f, t, 0, t->numel, dst);
+}
+
+t5pt_status t5pt_st_read_f32_range(const st_file *f, const st_tensor *t, size_t first, size_t n, float *dst) {
+    if (first > t->numel || n > t->numel - first)
+        return t5pt_set_error(T5PT_ERR_ARG, "%s: tensor \"%s\": elements [%zu, +%zu) out of range (%zu elements)", f->path,
+                              t->name, first, n, t->numel);
+    const unsigned char *src = (const unsigned char *)t->data + first * t5pt_st_dtype_size(t->dtype);
     switch (t->dtype) {
     case ST_F32:
         memcpy(dst, src, n * 4);
@@ -321,6 +349,9 @@ t5pt_status t5pt_st_read_f32(const st_file *f, const st_tensor *t, float *dst) {
 
 t5pt_status t5pt_st_read_i32(const st_file *f, const st_tensor *t, int32_t *dst) {
     const unsigned char *src = t->data;
+    if (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16 || t->dtype == ST_F64)  /* even when empty */
+        return t5pt_set_error(T5PT_ERR_SHAPE, "%s: tensor \"%s\" has dtype %s, expected an integer type", f->path,
+                              t->name, t5pt_st_dtype_name(t->dtype));
     for (size_t i = 0; i < t->numel; i++) {
         int64_t v;
         switch (t->dtype) {

@@ -31,6 +31,10 @@ typedef struct {
 typedef struct st_file st_file;
 
 t5pt_status t5pt_st_open(st_file **out, const char *path);
+/* The same checks on an image already in memory (data[0..len), not copied: it must outlive
+ * the st_file). `name` stands for the path in error messages. Used by the fuzz harness, where
+ * an exactly sized buffer lets the sanitizer catch any read past the end. */
+t5pt_status t5pt_st_open_memory(st_file **out, const void *data, size_t len, const char *name);
 void t5pt_st_close(st_file *f);
 const char *t5pt_st_path(const st_file *f);
 int t5pt_st_count(const st_file *f);
@@ -43,6 +47,8 @@ size_t t5pt_st_dtype_size(st_dtype t);
 
 /* Converts to f32 (from F32, F16, BF16, F64). dst has room for t->numel floats. */
 t5pt_status t5pt_st_read_f32(const st_file *f, const st_tensor *t, float *dst);
+/* The same for elements [first, first + n) (row-major order) into dst[0..n). */
+t5pt_status t5pt_st_read_f32_range(const st_file *f, const st_tensor *t, size_t first, size_t n, float *dst);
 /* Converts integer tensors (I64, I32, I16, I8, U8, BOOL) to int32, failing on out-of-range values. */
 t5pt_status t5pt_st_read_i32(const st_file *f, const st_tensor *t, int32_t *dst);
 /* Checks rank and dims; -1 in want[] matches any size. Error names the file and tensor. */

@@ -84,6 +84,14 @@ t5pt_status t5pt_config_validate(const t5pt_config *c, const char *path) {
         if (ids[i].v < 0 || ids[i].v >= c->vocab_size)
             return t5pt_set_error(T5PT_ERR_CONFIG, "%s: %s = %d is outside the vocabulary (0..%d)", path, ids[i].name,
                                   ids[i].v, c->vocab_size - 1);
+    /* every size in the weight layout (floats, bytes, offsets) must fit size_t with room to spare:
+     * at most 2^40 weights (4 TiB in fp32), far beyond any T5 */
+    double params = (double)t5pt_config_num_params(c);
+    if (params > 0x1p40 || params * sizeof(float) * 2 >= (double)SIZE_MAX)
+        return t5pt_set_error(T5PT_ERR_CONFIG,
+                              "%s: these sizes give a model of %.3g weights, more than this build can hold (check "
+                              "vocab_size, d_model, d_ff, num_heads * d_kv and the layer counts)",
+                              path, params);
     if (c->gated_gelu != 0 && c->gated_gelu != 1)
         return t5pt_set_error(T5PT_ERR_CONFIG, "%s: gated_gelu must be 0 or 1", path);
     if (c->tie_word_embeddings != 0 && c->tie_word_embeddings != 1)
@@ -414,12 +422,16 @@ const float *t5pt_model_embedding(const t5pt_model *m, int id) {
 size_t t5pt_model_num_params(const t5pt_model *m) { return m ? m->num_params : 0; }
 
 size_t t5pt_config_num_params(const t5pt_config *c) {
-    size_t d = (size_t)c->d_model, inner = (size_t)c->num_heads * (size_t)c->d_kv, f = (size_t)c->d_ff;
-    size_t attn = 4 * d * inner, ffn = (c->gated_gelu ? 3 : 2) * d * f;
-    size_t rel = (size_t)c->rel_num_buckets * (size_t)c->num_heads;
-    size_t emb = (size_t)c->vocab_size * d * (c->tie_word_embeddings ? 1 : 2);
-    return emb + 2 * rel + (size_t)c->num_layers * (attn + ffn + 2 * d) +
-           (size_t)c->num_decoder_layers * (2 * attn + ffn + 3 * d) + 2 * d;
+    /* In double: every dim may be up to 2^24, so the count can pass 2^64 (a size_t would wrap
+     * around and a wrapped layout once gave a 256-byte arena). Exact below 2^53; a count
+     * size_t cannot hold comes back as SIZE_MAX. */
+    double d = c->d_model, inner = (double)c->num_heads * c->d_kv, f = c->d_ff;
+    double attn = 4 * d * inner, ffn = (c->gated_gelu ? 3 : 2) * d * f;
+    double rel = (double)c->rel_num_buckets * c->num_heads;
+    double emb = (double)c->vocab_size * d * (c->tie_word_embeddings ? 1 : 2);
+    double n = emb + 2 * rel + c->num_layers * (attn + ffn + 2 * d) + c->num_decoder_layers * (2 * attn + ffn + 3 * d) +
+               2 * d;
+    return n < (double)SIZE_MAX ? (size_t)n : SIZE_MAX;
 }
 
 /* ------------------------------------------------------------------ random init */
@@ -542,16 +554,39 @@ static t5pt_status source_find(const source *s, const char *name, const st_file 
     return t5pt_set_error(T5PT_ERR_FORMAT, "%s: shard %s of tensor \"%s\" was not opened", s->where, fn, name);
 }
 
-static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, const char *cfg_path) {
+#define SCAN_CHUNK 16384   /* floats converted then scanned at a time: 64 KiB, stays in L2 */
+
+/* Index of the first NaN or Inf in x[0..n), n when all are finite. The blocks are scanned
+ * branch-free on the exponent bits (all ones = NaN or Inf) so that the compiler vectorizes
+ * them. */
+static size_t first_non_finite(const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t bad = 0;
+        for (int k = 0; k < 64; k++) {
+            uint32_t u;
+            memcpy(&u, x + i + k, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad) break;
+    }
+    for (; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
+/* Finds the tensor of spec w (the embedding under any of its three names) and checks its
+ * shape against the config. */
+static t5pt_status find_tensor(const source *s, const wspec *w, const char *cfg_path, const st_file **f,
+                               const st_tensor **t) {
     static const char *const emb_names[] = {"shared.weight", "encoder.embed_tokens.weight",
                                             "decoder.embed_tokens.weight"};
     int is_emb = strcmp(w->name, "shared.weight") == 0;
-    const st_file *f = NULL;
-    const st_tensor *t = NULL;
     t5pt_status st;
-    for (int k = 0; k < (is_emb ? 3 : 1) && !t; k++)
-        if ((st = source_find(s, is_emb ? emb_names[k] : w->name, &f, &t))) return st;
-    if (!t) {
+    *t = NULL;
+    for (int k = 0; k < (is_emb ? 3 : 1) && !*t; k++)
+        if ((st = source_find(s, is_emb ? emb_names[k] : w->name, f, t))) return st;
+    if (!*t) {
         if (is_emb)
             return t5pt_set_error(T5PT_ERR_FORMAT,
                                   "%s: missing tensor \"shared.weight\" (nor encoder.embed_tokens.weight / "
@@ -559,12 +594,43 @@ static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, cons
                                   s->where);
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: missing tensor \"%s\"", s->where, w->name);
     }
-    if ((st = t5pt_st_check_shape(f, t, w->ndim, w->shape))) {
+    if ((st = t5pt_st_check_shape(*f, *t, w->ndim, w->shape))) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", t5pt_last_error());
         return t5pt_set_error(st, "%s (from %s)", msg, cfg_path);
     }
-    return t5pt_st_read_f32(f, t, dst);
+    return T5PT_OK;
+}
+
+/* Converts tensor t to fp32 into dst. A NaN or Inf weight would not stop anything later:
+ * every output would quietly be garbage (empty generations, chance accuracy). So the values
+ * are refused here, each chunk scanned right after its conversion, while still in cache. */
+static t5pt_status read_tensor(const st_file *f, const st_tensor *t, float *dst) {
+    t5pt_status st;
+    for (size_t i = 0; i < t->numel; i += SCAN_CHUNK) {
+        size_t n = t->numel - i < SCAN_CHUNK ? t->numel - i : SCAN_CHUNK;
+        if ((st = t5pt_st_read_f32_range(f, t, i, n, dst + i))) return st;
+        size_t bad = first_non_finite(dst + i, n);
+        if (bad < n)
+            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: tensor \"%s\" holds %s at index %zu: the weights are damaged",
+                                  t5pt_st_path(f), t->name, isnan(dst[i + bad]) ? "NaN" : "an infinite value", i + bad);
+    }
+    return T5PT_OK;
+}
+
+/* The tensor table is sized from config.json before any tensor is looked up: a config that
+ * does not belong to the weights (say num_layers 100000 next to a small file) must fail here,
+ * not after allocating gigabytes for the table. Every block of a real checkpoint has several
+ * tensors, so the block count is bounded by the tensors the files hold. */
+static t5pt_status check_block_count(const source *s, const t5pt_config *c, const char *cfg_path) {
+    size_t tensors = 0, blocks = (size_t)c->num_layers + (size_t)c->num_decoder_layers;
+    for (int k = 0; k < s->nfiles; k++) tensors += (size_t)t5pt_st_count(s->files[k]);
+    if (blocks > tensors)
+        return t5pt_set_error(T5PT_ERR_SHAPE,
+                              "%s: num_layers + num_decoder_layers = %zu blocks, but %s holds only %zu tensors: "
+                              "config.json does not belong to these weights",
+                              cfg_path, blocks, s->where, tensors);
+    return T5PT_OK;
 }
 
 t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
@@ -601,10 +667,18 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
                             dir);
         goto done;
     }
+    if ((st = check_block_count(&src, &cfg, cfg_path))) goto done;
     if ((st = build_layout(&cfg, &m, &L))) goto done;
+    /* every tensor present with its shape before the arena is allocated: its size then
+     * follows from what the files hold, not from config.json alone */
+    const st_file *f;
+    const st_tensor *t;
+    for (int i = 0; i < L.n; i++)
+        if ((st = find_tensor(&src, &L.s[i], cfg_path, &f, &t))) goto done;
     if ((st = place_layout(m, &L))) goto done;
     for (int i = 0; i < L.n; i++)
-        if ((st = load_tensor(&src, &L.s[i], m->arena + L.s[i].off, cfg_path))) goto done;
+        if ((st = find_tensor(&src, &L.s[i], cfg_path, &f, &t)) || (st = read_tensor(f, t, m->arena + L.s[i].off)))
+            goto done;
     st = t5pt_model_pack(m);
 done:
     source_close(&src);

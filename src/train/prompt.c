@@ -487,52 +487,51 @@ static int npy_shape(npy_lex *x, int64_t *dims, int *ndim) {
     }
 }
 
-static t5pt_status load_npy(const char *path, float **out, int *n_out, int *d_out) {
-    char *data;
-    size_t len;
-    t5pt_status st = t5pt_read_file(path, &data, &len);
-    if (st) return st;
-    const unsigned char *u = (const unsigned char *)data;
-    if (len < 10 || memcmp(u, "\x93NUMPY", 6) != 0) {
-        free(data);
+/* What an NPY header says about the array. */
+typedef struct {
+    size_t data_start;          /* offset of the first data byte in the file */
+    char descr[32];             /* dtype, e.g. "<f4" */
+    int fortran;                /* column-major */
+    int ndim;
+    int64_t dims[NPY_MAX_DIMS];
+} npy_header;
+
+/* The fixed preamble: magic, version (1.0, 2.0 or 3.0) and the header length. Sets
+ * *dict / *dict_len to the header dict literal (the text before its closing newline). */
+static t5pt_status npy_preamble(const char *path, const unsigned char *u, size_t len, npy_header *hd, const char **dict,
+                                size_t *dict_len) {
+    if (len < 10 || memcmp(u, "\x93NUMPY", 6) != 0)
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: not an NPY file (no \\x93NUMPY magic)", path);
-    }
     int major = u[6], minor = u[7];
+    if ((major != 1 && major != 2 && major != 3) || minor != 0)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY format version %d.%d is not supported (1.0, 2.0, 3.0 are)", path,
+                              major, minor);
     size_t hlen, start;
-    if (major == 1) {
+    if (major == 1) {   /* 1.0: u16 header length; 2.0 and 3.0: u32 */
         hlen = (size_t)u[8] | (size_t)u[9] << 8;
         start = 10;
-    } else if (major == 2 || major == 3) {
-        if (len < 12) {
-            free(data);
-            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY header is truncated", path);
-        }
+    } else {
+        if (len < 12) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY header is truncated", path);
         hlen = get_le32(u + 8);
         start = 12;
-    } else {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY format version %d.%d is not supported (1.0, 2.0, 3.0 are)", path,
-                              major, minor);
     }
-    if (minor != 0) {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY format version %d.%d is not supported (1.0, 2.0, 3.0 are)", path,
-                              major, minor);
-    }
-    if (hlen > len - start) {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY header length %zu runs past the end of the file (%zu bytes)",
-                              path, hlen, len);
-    }
-    const char *h = data + start;
-    if (hlen == 0 || h[hlen - 1] != '\n') {
-        free(data);
+    if (hlen > len - start)
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY header length %zu runs past the end of the file (%zu bytes)", path,
+                              hlen, len);
+    if (hlen == 0 || u[start + hlen - 1] != '\n')
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: NPY header does not end with a newline", path);
-    }
-    npy_lex x = {h, h + hlen - 1, path};
-    char key[32], descr[32] = "";
-    int have_descr = 0, have_fo = 0, have_shape = 0, fortran = 0, ndim = 0;
-    int64_t dims[NPY_MAX_DIMS];
+    hd->data_start = start + hlen;
+    *dict = (const char *)u + start;
+    *dict_len = hlen - 1;
+    return T5PT_OK;
+}
+
+/* The header dict literal, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (20, 768), }:
+ * exactly the three keys numpy writes, each once, in any order. */
+static t5pt_status npy_dict(const char *path, const char *text, size_t len, npy_header *hd) {
+    npy_lex x = {text, text + len, path};
+    char key[32];
+    int have_descr = 0, have_fo = 0, have_shape = 0;
     const char *bad = NULL;
     if (npy_char(&x, '{')) bad = "the header is not a dict literal";
     while (!bad) {
@@ -542,14 +541,14 @@ static t5pt_status load_npy(const char *path, float **out, int *n_out, int *d_ou
             break;
         }
         if (!strcmp(key, "descr")) {
-            if (have_descr++ || npy_string(&x, descr, sizeof descr)) bad = "bad or repeated 'descr'";
+            if (have_descr++ || npy_string(&x, hd->descr, sizeof hd->descr)) bad = "bad or repeated 'descr'";
         } else if (!strcmp(key, "fortran_order")) {
             if (have_fo++) bad = "repeated 'fortran_order'";
-            else if (npy_word(&x, "True") == 0) fortran = 1;
-            else if (npy_word(&x, "False") == 0) fortran = 0;
+            else if (npy_word(&x, "True") == 0) hd->fortran = 1;
+            else if (npy_word(&x, "False") == 0) hd->fortran = 0;
             else bad = "'fortran_order' is not True or False";
         } else if (!strcmp(key, "shape")) {
-            if (have_shape++ || npy_shape(&x, dims, &ndim)) bad = "bad or repeated 'shape' (want a tuple of integers)";
+            if (have_shape++ || npy_shape(&x, hd->dims, &hd->ndim)) bad = "bad or repeated 'shape' (want a tuple of integers)";
         } else {
             bad = "unknown key in the header dict";
         }
@@ -563,52 +562,64 @@ static t5pt_status load_npy(const char *path, float **out, int *n_out, int *d_ou
         if (x.p != x.end) bad = "text after the header dict";
         else if (!have_descr || !have_fo || !have_shape) bad = "the header needs 'descr', 'fortran_order' and 'shape'";
     }
-    if (bad) {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: malformed NPY header: %s", path, bad);
-    }
-    if (strcmp(descr, "<f4") != 0) {
-        free(data);
+    if (bad) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: malformed NPY header: %s", path, bad);
+    return T5PT_OK;
+}
+
+/* What a prompt must be: little-endian float32, C order, 2-D [n, d] with n, d > 0. */
+static t5pt_status npy_check_prompt(const char *path, const npy_header *hd) {
+    if (strcmp(hd->descr, "<f4") != 0)
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: dtype '%s' is not supported: a prompt must be little-endian float32 ('<f4')",
-                              path, descr);
-    }
-    if (fortran) {
-        free(data);
+                              path, hd->descr);
+    if (hd->fortran)
         return t5pt_set_error(T5PT_ERR_FORMAT,
                               "%s: fortran_order True (column-major) is not supported: save the prompt in C order", path);
-    }
-    if (ndim != 2 || dims[0] <= 0 || dims[1] <= 0 || dims[0] > INT32_MAX || dims[1] > INT32_MAX) {
-        free(data);
+    if (hd->ndim != 2 || hd->dims[0] <= 0 || hd->dims[1] <= 0 || hd->dims[0] > INT32_MAX || hd->dims[1] > INT32_MAX)
         return t5pt_set_error(T5PT_ERR_SHAPE, "%s: a prompt must be a 2-D array [n, d] with n, d > 0 (got %d dims)", path,
-                              ndim);
-    }
-    size_t count = (size_t)dims[0] * (size_t)dims[1];
-    size_t body = len - start - hlen;
+                              hd->ndim);
+    return T5PT_OK;
+}
+
+static t5pt_status load_npy(const char *path, float **out, int *n_out, int *d_out) {
+    char *data = NULL;
+    size_t len;
+    float *P = NULL;
+    npy_header hd = {0};
+    const char *dict = NULL;
+    size_t dict_len = 0;
+    t5pt_status st;
+    if ((st = t5pt_read_file(path, &data, &len))) goto done;
+    if ((st = npy_preamble(path, (const unsigned char *)data, len, &hd, &dict, &dict_len))) goto done;
+    if ((st = npy_dict(path, dict, dict_len, &hd))) goto done;
+    if ((st = npy_check_prompt(path, &hd))) goto done;
+    size_t count = (size_t)hd.dims[0] * (size_t)hd.dims[1];
+    size_t body = len - hd.data_start;
     if (count > SIZE_MAX / 4 || body != count * 4) {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: [%lld, %lld] float32 needs %zu data bytes, the file has %zu", path,
-                              (long long)dims[0], (long long)dims[1], count * 4, body);
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: [%lld, %lld] float32 needs %zu data bytes, the file has %zu", path,
+                            (long long)hd.dims[0], (long long)hd.dims[1], count * 4, body);
+        goto done;
     }
-    float *P = malloc(count * sizeof(float));
-    if (!P) {
-        free(data);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+    if (!(P = malloc(count * sizeof(float)))) {
+        st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
     }
-    const unsigned char *q = u + start + hlen;
+    const unsigned char *q = (const unsigned char *)data + hd.data_start;
     for (size_t k = 0; k < count; k++) {
         uint32_t v = get_le32(q + 4 * k);
         memcpy(&P[k], &v, 4);
-    }
-    free(data);
-    for (size_t k = 0; k < count; k++)
         if (!isfinite(P[k])) {
-            free(P);
-            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: value %zu is not finite", path, k);
+            st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: value %zu is not finite", path, k);
+            goto done;
         }
+    }
     *out = P;
-    *n_out = (int)dims[0];
-    *d_out = (int)dims[1];
-    return T5PT_OK;
+    P = NULL;
+    *n_out = (int)hd.dims[0];
+    *d_out = (int)hd.dims[1];
+done:
+    free(P);
+    free(data);
+    return st;
 }
 
 /* ---------------------------------------------------------------- safetensors / PEFT load */
@@ -632,61 +643,58 @@ static t5pt_status read_prompt_metadata(const st_file *f, const char *path, t5pt
  * want_rows / want_d: required sizes (0 = any); take 0 = all rows. */
 static t5pt_status load_prompt_tensor(const char *path, int want_rows, int want_d, int take, float **out, int *n_out,
                                       int *d_out, t5pt_prompt_info *info) {
-    st_file *f;
+    st_file *f = NULL;
+    float *all = NULL;
     t5pt_status st = t5pt_st_open(&f, path);
     if (st) return st;
+    /* every message is written before t5pt_st_close: t points into f */
     const st_tensor *t = t5pt_st_get(f, "prompt_embeddings");
     if (!t) {
-        t5pt_st_close(f);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: no tensor \"prompt_embeddings\"", path);
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: no tensor \"prompt_embeddings\"", path);
+        goto done;
     }
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
-        t5pt_st_close(f);
-        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: prompt_embeddings has dtype %s (want a float type)", path,
-                              t5pt_st_dtype_name(t->dtype));
+        st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: prompt_embeddings has dtype %s (want a float type)", path,
+                            t5pt_st_dtype_name(t->dtype));
+        goto done;
     }
     if (t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0 || t->shape[0] > INT32_MAX || t->shape[1] > INT32_MAX) {
-        t5pt_st_close(f);
-        return t5pt_set_error(T5PT_ERR_SHAPE, "%s: prompt_embeddings must be 2-D [rows, d] with rows, d > 0", path);
+        st = t5pt_set_error(T5PT_ERR_SHAPE, "%s: prompt_embeddings must be 2-D [rows, d] with rows, d > 0", path);
+        goto done;
     }
     int rows = (int)t->shape[0], d = (int)t->shape[1];
     if ((want_rows && rows != want_rows) || (want_d && d != want_d)) {
-        t5pt_st_close(f);
-        return t5pt_set_error(T5PT_ERR_SHAPE,
-                              "%s: prompt_embeddings is [%d, %d] but adapter_config.json implies [%d, %d]"
-                              " (num_virtual_tokens x num_transformer_submodules, token_dim)",
-                              path, rows, d, want_rows, want_d ? want_d : d);
+        st = t5pt_set_error(T5PT_ERR_SHAPE,
+                            "%s: prompt_embeddings is [%d, %d] but adapter_config.json implies [%d, %d]"
+                            " (num_virtual_tokens x num_transformer_submodules, token_dim)",
+                            path, rows, d, want_rows, want_d ? want_d : d);
+        goto done;
     }
-    if ((st = read_prompt_metadata(f, path, info)) != T5PT_OK) {
-        t5pt_st_close(f);
-        return st;
+    if ((st = read_prompt_metadata(f, path, info)) != T5PT_OK) goto done;
+    if (!(all = malloc(t->numel * sizeof(float)))) {
+        st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
     }
-    float *all = malloc(t->numel * sizeof(float));
-    if (!all) {
-        t5pt_st_close(f);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    st = t5pt_st_read_f32(f, t, all);
-    t5pt_st_close(f);
-    if (st) {
-        free(all);
-        return st;
-    }
+    if ((st = t5pt_st_read_f32(f, t, all))) goto done;
     int n = take ? take : rows;
     for (size_t k = 0; k < (size_t)n * d; k++)
         if (!isfinite(all[k])) {
-            free(all);
-            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: prompt_embeddings value %zu is not finite", path, k);
+            st = t5pt_set_error(T5PT_ERR_FORMAT, "%s: prompt_embeddings value %zu is not finite", path, k);
+            goto done;
         }
     if (n < rows) {
         float *shrunk = realloc(all, (size_t)n * d * sizeof(float));
         if (shrunk) all = shrunk;
     }
     *out = all;
+    all = NULL;
     *n_out = n;
     *d_out = d;
     if (info) info->rows_in_file = rows;
-    return T5PT_OK;
+done:
+    free(all);
+    t5pt_st_close(f);
+    return st;
 }
 
 static int json_int_field(const json_value *root, const char *key, int64_t *v, int *present) {

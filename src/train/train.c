@@ -454,6 +454,15 @@ static t5pt_status read_position(trainer *t, const st_file *f, const int64_t *st
         st[S_POS] > t->N || st[S_BEST_STEP] < 0 || st[S_BEST_STEP] > st[S_STEP] || st[S_BAD_EVALS] < 0 ||
         st[S_BAD_EVALS] > INT_MAX || (st[S_HAS_BEST] != 0 && st[S_HAS_BEST] != 1))
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: step, epoch, data position or best step out of range", path);
+    /* Each epoch takes ceil(N / batch) steps and a new one starts inside a step (train_one_step),
+     * so epoch e > 0 needs more than e * ceil(N / batch) steps. A larger epoch is damage, and the
+     * replay below would shuffle the data order that many times (found by fuzz_checkpoint: a
+     * flipped bit in the epoch made --resume spin for minutes before calling the file corrupt). */
+    const int64_t batch = t->o->batch > 0 ? t->o->batch : 1, per_epoch = (t->N + batch - 1) / batch;
+    if (st[S_EPOCH] > 0 && st[S_EPOCH] * per_epoch >= st[S_STEP])
+        return t5pt_set_error(T5PT_ERR_FORMAT, "%s: epoch %lld cannot be reached in %lld steps of %lld per epoch: the "
+                              "checkpoint is damaged", path, (long long)st[S_EPOCH], (long long)st[S_STEP],
+                              (long long)per_epoch);
     const st_tensor *tperm = t5pt_st_get(f, "perm");
     int64_t want_perm[1] = {t->N};
     t5pt_status r = tperm ? t5pt_st_check_shape(f, tperm, 1, want_perm)
@@ -533,6 +542,33 @@ done:
     free(ostate);
     t5pt_st_close(f);
     if (r == T5PT_OK) t->checkpoint_step = t->s.step;
+    return r;
+}
+
+/* For tests and the fuzz harness: a checkpoint read and checked as --resume reads it for a
+ * run with prompt [n, d], N training examples, --batch/--seed of o and optimizer opt. The
+ * settings a run records (learning rate, data fingerprint, ...) are compared by
+ * t5pt_train only: this reader has no data to fingerprint, so it checks everything else. */
+t5pt_status t5pt_checkpoint_read(const char *path, float *P, int n, int d, int N, t5pt_optim *opt,
+                                 const t5pt_train_options *o) {
+    if (!path || !P || !opt || !o || n <= 0 || d <= 0 || N <= 0)
+        return t5pt_set_error(T5PT_ERR_ARG, "checkpoint: bad arguments");
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = o;
+    t.P = P;
+    t.n = n;
+    t.d = d;
+    t.N = N;
+    t.opt = opt;
+    t.ckpt = strdup(path);
+    t.s.perm = malloc((size_t)N * sizeof(int));
+    t.s.best = malloc((size_t)n * d * sizeof(float));
+    t5pt_status r = t.ckpt && t.s.perm && t.s.best ? checkpoint_load(&t)
+                                                   : t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", path);
+    free(t.ckpt);
+    free(t.s.perm);
+    free(t.s.best);
     return r;
 }
 

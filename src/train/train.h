@@ -155,5 +155,11 @@ t5pt_status t5pt_train(const t5pt_model *m, const t5pt_dataset *train, const t5p
 
 /* Path of the checkpoint file in out_dir (malloc'd). */
 char *t5pt_checkpoint_path(const char *out_dir);
+/* Reads and checks a checkpoint as --resume does for a run with prompt [n, d], N training
+ * examples and options o: P receives its prompt and opt its optimizer state. The reader's
+ * own entry point, for tests and the fuzz harness (t5pt_train calls the same code); the
+ * recorded settings (learning rate, data fingerprint, ...) are compared by t5pt_train only. */
+t5pt_status t5pt_checkpoint_read(const char *path, float *P, int n, int d, int N, t5pt_optim *opt,
+                                 const t5pt_train_options *o);
 
 #endif

@@ -1,0 +1,45 @@
+/* fuzz_common_model.h — what fuzz_config and fuzz_model_dir do with a model they got:
+ * fuzz_model_dir checks that every loaded weight is finite (the loader refuses NaN/Inf);
+ * fuzz_config runs a small random model forward and backward once, so that odd but valid
+ * configurations (one head, d_kv 1, few buckets, long relative distances, untied heads) go
+ * through the whole model. (fuzz_model_dir leaves the run to fuzz_config: a model directory
+ * input is a hundred times larger than a config, and its corpus would grow with every
+ * shape the forward pass tells apart.) */
+#ifndef T5PT_FUZZ_COMMON_MODEL_H
+#define T5PT_FUZZ_COMMON_MODEL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/model.h"
+
+#define FZ_RUN_MAX_PARAMS 200000   /* a forward + backward stays well under a millisecond */
+
+static inline void fz_check_finite(const t5pt_model *m) {
+    for (size_t i = 0; i < m->arena_floats; i++)
+        if (!isfinite(m->arena[i])) {
+            fprintf(stderr, "fuzz: a loaded weight is not finite (arena index %zu)\n", i);
+            abort();
+        }
+}
+
+static inline void fz_run_model(const t5pt_model *m) {
+    const t5pt_config *c = t5pt_model_config(m);
+    if (t5pt_model_num_params(m) > FZ_RUN_MAX_PARAMS || c->d_model > 64) return;
+    enum { B = 2, T = 3, L = 2, N = 2 };
+    int32_t ids[B * T], mask[B * T] = {1, 1, 1, 1, 1, 0}, labels[B * L] = {1, -100, 2, 1};
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 7 + 3) % c->vocab_size;
+    for (int i = 0; i < B * L; i++)
+        if (labels[i] >= c->vocab_size) labels[i] = 0;
+    t5pt_batch batch = {B, T, L, ids, mask, labels};
+    float P[N * 64], dP[N * 64], loss;
+    for (int i = 0; i < N * c->d_model; i++) P[i] = 0.01f * (float)(i % 13) - 0.05f;
+    t5pt_ctx *ctx;
+    if (t5pt_ctx_create(&ctx, m, B, T, L, N) != T5PT_OK) return;
+    t5pt_placement pl = {T5PT_PLACE_AT, 1};
+    if (t5pt_forward(ctx, P, N, pl, &batch, &loss) == T5PT_OK) t5pt_backward(ctx, dP);
+    t5pt_ctx_free(ctx);
+}
+
+#endif

@@ -8,6 +8,8 @@
 #                     (build-avx512-emu/; needs libsimde-dev)
 #   make test-emulated  under qemu: an AVX2-only x86-64 CPU and AArch64 NEON (cross-built in
 #                     build-arm64/); needs qemu-user, gcc-aarch64-linux-gnu and check:arm64
+#   make test-arm-bf16  the bf16 GEMM under qemu-aarch64 with (-cpu max) and without (cortex-a57)
+#                     ARM BF16 (part of test-emulated)
 #   make install      the command, libt5pt.a, libt5pt.so, t5pt.h, t5pt.pc and the T5 tokenizer
 #                     (PREFIX=/usr/local, DESTDIR for staging); make uninstall removes them
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
@@ -106,7 +108,7 @@ BIN      = $(BUILD)/t5pt
 FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
-.PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
+.PHONY: all shared test test-paths asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm test-arm-bf16 \
         install uninstall bench golden demo clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
@@ -211,7 +213,7 @@ asan:
 test-clang:
 	$(MAKE) --no-print-directory CC=clang BUILD=build-clang test
 
-test-emulated: test-avx2-emulated test-arm
+test-emulated: test-avx2-emulated test-arm test-arm-bf16
 
 # Under emulation every suite whose result can depend on the CPU runs: the kernels, GEMM,
 # every golden case (forward, backward, trajectories, cached decoding), the training loop and
@@ -251,6 +253,17 @@ test-arm:
 	@fail=0; for t in $(ARM_TESTS); do \
 	  echo "== qemu-aarch64 $$t"; \
 	  $(EMU_ENV) timeout 1200 qemu-aarch64 ./$$t || fail=1; \
+	done; exit $$fail
+
+# The bf16 GEMM on both kinds of ARM CPU: qemu's "max" has BF16 (the bfdot kernel runs
+# next to the NEON emulation), cortex-a57 has not (only the emulation is offered).
+test-arm-bf16: export OMP_WAIT_POLICY ?= passive
+test-arm-bf16:
+	$(MAKE) --no-print-directory BUILD=build-arm64 CC=$(ARM_CC) LDFLAGS=-static \
+	  CHECK_LIBS="-lcheck -lsubunit -lrt -lm -pthread" build-arm64/tests/test_gemm_bf16
+	@fail=0; for cpu in max cortex-a57; do \
+	  echo "== qemu-aarch64 -cpu $$cpu build-arm64/tests/test_gemm_bf16"; \
+	  $(EMU_ENV) timeout 1200 qemu-aarch64 -cpu $$cpu ./build-arm64/tests/test_gemm_bf16 || fail=1; \
 	done; exit $$fail
 
 # ------------------------------------------------------------------------------ install

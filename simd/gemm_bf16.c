@@ -55,17 +55,62 @@ static inline uint32_t pair(const operand *o, int r, int p, int K) {
     return lo | hi << 16;
 }
 
+/* t5pt_f32_to_bf16 on the bits, written without a branch so that the packing loops
+ * below vectorise: NaN -> quiet NaN, everything else rounded to nearest even. */
+static inline uint32_t round_bits(uint32_t u) {
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x0040u) : r;
+}
+
+static inline uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 /* Rows [r0, r0+h) x depth [p0, p0+kc) as pairs: dst[q*w + i] = pair(r0+i, p0+2q), rows
- * h..w-1 zero, the element past K zero. Walks the source in its storage order. */
+ * h..w-1 zero, the element past K zero. The pairs whose two elements both lie inside K
+ * take a fast path per storage order and type; the odd last one the general one. */
 static void pack_pairs(uint32_t *dst, const operand *o, int r0, int h, int w, int p0, int kc, int K) {
     const int kp = (kc + 1) / 2;
+    const int full = (K - p0) / 2 < kp ? (K - p0) / 2 : kp; /* pairs with both elements < K */
+    const float alpha = o->alpha;
+    const size_t ld = o->ld;
     if (!o->trans) {
-        for (int i = 0; i < h; i++)
-            for (int q = 0; q < kp; q++) dst[(size_t)q * w + i] = pair(o, r0 + i, p0 + 2 * q, K);
+        /* row r holds its depth contiguously: a pair is two neighbours */
+        for (int i = 0; i < h; i++) {
+            size_t row = (size_t)(r0 + i) * ld + (size_t)p0;
+            uint32_t *d = dst + i;
+            if (o->type == T5PT_BF16_SRC_BF16 && alpha == 1.0f) {
+                const uint16_t *s = (const uint16_t *)o->data + row;
+                for (int q = 0; q < full; q++) d[(size_t)q * w] = (uint32_t)s[2 * q] | (uint32_t)s[2 * q + 1] << 16;
+            } else if (o->type == T5PT_BF16_SRC_F32) {
+                const float *s = (const float *)o->data + row;
+                for (int q = 0; q < full; q++)
+                    d[(size_t)q * w] = round_bits(f32_bits(alpha * s[2 * q])) | round_bits(f32_bits(alpha * s[2 * q + 1])) << 16;
+            } else {
+                for (int q = 0; q < full; q++) d[(size_t)q * w] = pair(o, r0 + i, p0 + 2 * q, K);
+            }
+        }
     } else {
-        for (int q = 0; q < kp; q++)
-            for (int i = 0; i < h; i++) dst[(size_t)q * w + i] = pair(o, r0 + i, p0 + 2 * q, K);
+        /* depth p holds the rows contiguously: a pair comes from two source rows */
+        for (int q = 0; q < full; q++) {
+            size_t even = (size_t)(p0 + 2 * q) * ld + (size_t)r0, odd = even + ld;
+            uint32_t *d = dst + (size_t)q * w;
+            if (o->type == T5PT_BF16_SRC_BF16 && alpha == 1.0f) {
+                const uint16_t *s = (const uint16_t *)o->data;
+                for (int i = 0; i < h; i++) d[i] = (uint32_t)s[even + i] | (uint32_t)s[odd + i] << 16;
+            } else if (o->type == T5PT_BF16_SRC_F32) {
+                const float *s = (const float *)o->data;
+                for (int i = 0; i < h; i++)
+                    d[i] = round_bits(f32_bits(alpha * s[even + i])) | round_bits(f32_bits(alpha * s[odd + i])) << 16;
+            } else {
+                for (int i = 0; i < h; i++) d[i] = pair(o, r0 + i, p0 + 2 * q, K);
+            }
+        }
     }
+    for (int q = full; q < kp; q++) /* the last pair when K is odd: its odd element is 0 */
+        for (int i = 0; i < h; i++) dst[(size_t)q * w + i] = pair(o, r0 + i, p0 + 2 * q, K);
     if (h < w)
         for (int q = 0; q < kp; q++) memset(dst + (size_t)q * w + h, 0, (size_t)(w - h) * sizeof(uint32_t));
 }

@@ -49,13 +49,20 @@ static inline float t5pt_bf16_to_f32(uint16_t h) {
 }
 
 /* One ISA's bf16 micro-kernel: C[MR,NR] (row stride ldc) = (accumulate ? C : 0) +
- * sum over kp K-pairs of a[q*MR + i] . b[q*NR + j] (the pair products above).
+ * sum over kp K-pairs of a[q*MR + i] . b[q*NR + j] (the pair products above), or with
+ * a_split the pair (a[2(q*MR + i)], a[2(q*MR + i) + 1]) read as the odd and even floats,
+ * and with b_split b[2q*NR + j] (odd) and b[(2q+1)*NR + j] (even).
  * a, b: packed pair micro-panels, 64-byte aligned. */
 typedef struct t5pt_bf16_kernel {
     const char *name; /* "avx512bf16", "armbf16" (native); "avx2-emul", "neon-emul", "scalar-emul" */
     int native;       /* 1 when the CPU multiplies bf16 pairs itself */
     int mr, nr;       /* register tile */
     int mc;           /* rows of a packed A block (a multiple of mr) */
+    int a_split;      /* 0: A micro-panel [kp][MR] pairs; 1: [kp][MR][2] floats, each pair widened
+                         to fp32 (odd element, then even), for emulations that broadcast
+                         the A element straight from memory */
+    int b_split;      /* 0: B micro-panel [kp][NR] pairs; 1: [kp][2][NR] floats, per pair the row
+                         of odd elements widened to fp32, then the row of even ones */
     void (*micro)(int kp, const uint32_t *a, const uint32_t *b, float *c, int ldc, int accumulate);
 } t5pt_bf16_kernel;
 

@@ -115,6 +115,32 @@ static void pack_pairs(uint32_t *dst, const operand *o, int r0, int h, int w, in
         for (int q = 0; q < kp; q++) memset(dst + (size_t)q * w + h, 0, (size_t)(w - h) * sizeof(uint32_t));
 }
 
+/* For kernels with a_split: the pairs of one packed A micro-panel [kp][mr] widened in
+ * place to [kp][mr][2] floats, odd element first. Walks backwards, so every pair is read
+ * before its slot is written over (slot 2k, 2k+1 >= k). */
+static void split_pairs(uint32_t *buf, size_t n) {
+    for (size_t k = n; k-- > 0;) {
+        uint32_t pr = buf[k];
+        buf[2 * k] = pr & 0xffff0000u;
+        buf[2 * k + 1] = pr << 16;
+    }
+}
+
+/* For kernels with b_split: one packed B panel [kp][nr] of pairs widened in place to
+ * [kp][2][nr] floats (the odd elements' row, then the even ones'). Backwards, through a
+ * copy of the nr pairs of each step, so nothing is overwritten before it is read. */
+static void split_panel(uint32_t *buf, int kp, int nr) {
+    uint32_t tmp[T5PT_BF16_MAX_NR];
+    for (int q = kp; q-- > 0;) {
+        memcpy(tmp, buf + (size_t)q * nr, (size_t)nr * sizeof(uint32_t));
+        uint32_t *odd = buf + (size_t)2 * q * nr, *even = odd + nr;
+        for (int j = 0; j < nr; j++) {
+            odd[j] = tmp[j] & 0xffff0000u;
+            even[j] = tmp[j] << 16;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ macro kernel */
 
 typedef struct {
@@ -132,7 +158,7 @@ typedef struct {
 static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, uint32_t *abuf) {
     const t5pt_bf16_kernel *bk = g->bk;
     const int mr = bk->mr, nr = bk->nr;
-    const size_t bstride = panel_stride(g->K, nr);
+    const size_t bstride = panel_stride(g->K, nr) * (bk->b_split ? 2 : 1);
     float tile[T5PT_BF16_MAX_MR * T5PT_BF16_MAX_NR] __attribute__((aligned(64)));
     int jcol0 = jp0 * nr, jcol1 = jp1 * nr < g->N ? jp1 * nr : g->N;
 
@@ -152,13 +178,15 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, uint
         for (int pc = 0; pc < g->K; pc += T5PT_BF16_KC) {
             int kc = g->K - pc < T5PT_BF16_KC ? g->K - pc : T5PT_BF16_KC, kp = (kc + 1) / 2;
             int accumulate = pc > 0 || g->beta != 0.0f;
-            size_t astride = round16((size_t)kp * mr);
+            size_t astride = round16((size_t)kp * mr * (bk->a_split ? 2 : 1));
             for (int ir = 0; ir < mc; ir += mr) {
                 int h = mc - ir < mr ? mc - ir : mr;
-                pack_pairs(abuf + (size_t)(ir / mr) * astride, &g->a, ic + ir, h, mr, pc, kc, g->K);
+                uint32_t *ap = abuf + (size_t)(ir / mr) * astride;
+                pack_pairs(ap, &g->a, ic + ir, h, mr, pc, kc, g->K);
+                if (bk->a_split) split_pairs(ap, (size_t)kp * mr);
             }
             for (int jp = jp0; jp < jp1; jp++) {
-                const uint32_t *bp = g->Bp + (size_t)jp * bstride + (size_t)(pc / 2) * nr;
+                const uint32_t *bp = g->Bp + (size_t)jp * bstride + (size_t)(pc / 2) * nr * (bk->b_split ? 2 : 1);
                 int j = jp * nr, w = g->N - j < nr ? g->N - j : nr;
                 for (int ir = 0; ir < mc; ir += mr) {
                     const uint32_t *ap = abuf + (size_t)(ir / mr) * astride;
@@ -226,7 +254,7 @@ static void gemm_run(const gemm_job *g, int max_threads) {
     int units = mblocks * nblocks;
     if (nt > units) nt = units;
     int rows = g->M < mc ? g->M : mc, depth = g->K < T5PT_BF16_KC ? g->K : T5PT_BF16_KC;
-    size_t abuf_words = (size_t)((rows + mr - 1) / mr) * round16((size_t)((depth + 1) / 2) * mr);
+    size_t abuf_words = (size_t)((rows + mr - 1) / mr) * round16((size_t)((depth + 1) / 2) * mr * (g->bk->a_split ? 2 : 1));
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -264,7 +292,7 @@ void t5pt_bf16_gemm_ex(int transA, int transB, int M, int N, int K, float alpha,
     uint32_t *bp = NULL;
     if (K > 0) {
         const int nr = bk->nr, panels = (N + nr - 1) / nr;
-        const size_t stride = panel_stride(K, nr);
+        const size_t stride = panel_stride(K, nr) * (bk->b_split ? 2 : 1);
         bp = t5pt_alloc_aligned((size_t)panels * stride * sizeof(uint32_t));
         if (!bp) {
             gemm_range_naive(&g, 0, M, 0, N);
@@ -278,6 +306,7 @@ void t5pt_bf16_gemm_ex(int transA, int transB, int M, int N, int K, float alpha,
         for (int jp = 0; jp < panels; jp++) {
             int j0 = jp * nr, w = N - j0 < nr ? N - j0 : nr;
             pack_pairs(bp + (size_t)jp * stride, &g.b, j0, w, nr, 0, K, K);
+            if (bk->b_split) split_panel(bp + (size_t)jp * stride, (K + 1) / 2, nr);
         }
     }
     g.Bp = bp;

@@ -2,7 +2,7 @@
  *
  *   t5pt bench gemm [--m M --n N --k K] [--form fwd|bwd|both] [--precision fp32|bf16|both] [--reps R]
  *                   [--threads T] [--simd ISA]
- *   t5pt bench peak [--threads T] [--simd ISA]
+ *   t5pt bench peak [--threads T] [--simd ISA] [--precision fp32|bf16]
  *   t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]
  *                   [--prompt-len 100] [--tgt-len 16] [--steps 5] [--warmup 1] [--threads T] [--simd ISA]
  *
@@ -185,8 +185,12 @@ static const char peak_about[] =
 static int bench_peak(int argc, char **argv) {
     const char *cmd = "bench peak";
     int threads = 0;
-    const char *simd = NULL;
-    const cli_option opts[] = {BENCH_OPT_THREADS(&threads), BENCH_OPT_SIMD(&simd), {0}};
+    const char *simd = NULL, *precision = "fp32";
+    const cli_option opts[] = {BENCH_OPT_THREADS(&threads), BENCH_OPT_SIMD(&simd),
+                               {.name = "precision", .kind = CLI_STR, .target = &precision, .metavar = "P",
+                                .help = "bf16: also the bf16 micro-kernel, and its ratio to fp32", .dflt = "fp32",
+                                .choices = "fp32|bf16"},
+                               {0}};
     const cli_command spec = {.name = cmd, .usage = "[options]", .about = peak_about, .options = opts};
     int rc = cli_parse(&spec, argc, argv);
     if (rc != CLI_PARSED) return rc;
@@ -222,6 +226,40 @@ static int bench_peak(int argc, char **argv) {
     }
     if (failed) return cli_fail(cmd, "out of memory");
     printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->gemm.mr, k->gemm.nr, total);
+    if (precision && strcmp(precision, "bf16") == 0) {
+        /* the bf16 micro-kernel on the same depth (kc/2 K-pairs), operands in L1 */
+        const t5pt_bf16_kernel *bk = t5pt_bf16_kern();
+        double fp32 = total;
+        total = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : total, failed)
+#endif
+        {
+            size_t aw = (size_t)bk->mr * kc, bw = (size_t)bk->nr * kc; /* room for split (widened) panels */
+            uint32_t *a = t5pt_alloc_aligned(aw * sizeof(uint32_t)), *b = t5pt_alloc_aligned(bw * sizeof(uint32_t));
+            float *c = t5pt_alloc_aligned((size_t)bk->mr * bk->nr * sizeof(float));
+            if (!a || !b || !c) {
+                failed += 1;
+            } else {
+                for (size_t i = 0; i < aw; i++) a[i] = 0x3a833a83u; /* small values: no overflow */
+                for (size_t i = 0; i < bw; i++) b[i] = 0x3a033a03u;
+                memset(c, 0, (size_t)bk->mr * bk->nr * sizeof(float));
+                double flop = 2.0 * bk->mr * bk->nr * kc, best = 0;
+                long calls = (long)(2e8 / flop) + 1;
+                for (int rep = 0; rep < 5; rep++) {
+                    double t0 = t5pt_seconds();
+                    for (long i = 0; i < calls; i++) bk->micro(kc / 2, a, b, c, bk->nr, 1);
+                    double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
+                    if (g > best) best = g;
+                }
+                total += best;
+            }
+            t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
+        }
+        if (failed) return cli_fail(cmd, "out of memory");
+        printf("peak precision=bf16 kernel=%s native=%s threads=%d micro=%dx%d gflops=%.1f bf16_vs_fp32=%.2f\n",
+               bk->name, bk->native ? "yes" : "no", nt, bk->mr, bk->nr, total, total / fp32);
+    }
     return 0;
 }
 

@@ -9,6 +9,8 @@
 #                     (build-avx512-emu/; needs libsimde-dev)
 #   make test-emulated  under qemu: an AVX2-only x86-64 CPU and AArch64 NEON (cross-built in
 #                     build-arm64/); needs qemu-user, gcc-aarch64-linux-gnu and check:arm64
+#   make test-arm-bf16  the bf16 GEMM under qemu-aarch64 with (-cpu max) and without (cortex-a57)
+#                     ARM BF16 (part of test-emulated)
 #   make install      the command, libt5pt.a, libt5pt.so, t5pt.h, t5pt.pc and the T5 tokenizer
 #                     (PREFIX=/usr/local, DESTDIR for staging); make uninstall removes them
 #   make bench        GEMM / step / tokenizer benchmarks (see BENCHMARKS.md)
@@ -56,9 +58,12 @@ MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(findstring x86_64,$(MACHINE)),)
 AVX2_FLAGS   = -mavx2 -mfma -mf16c
 AVX512_FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
+AVX512BF16_EXTRA = -mavx512bf16
 endif
 ifneq ($(findstring aarch64,$(MACHINE)),)
 NEON_FLAGS   = -march=armv8-a
+# the ARM BF16 kernel only (simd/bf16_armbf16.c), called when the CPU reports HWCAP2_BF16
+ARMBF16_FLAGS = -march=armv8.2-a+bf16
 endif
 # AVX512_SIMDE=1 (test only, `make test-avx512-emulated`): the AVX-512 kernels are built
 # with the AVX2 flags against SIMDe (simd/avx512_simde.h), so an AVX2 CPU runs them.
@@ -66,6 +71,7 @@ endif
 # have no stable ABI, which is of no concern inside one object.)
 ifneq ($(AVX512_SIMDE),)
 AVX512_FLAGS = $(AVX2_FLAGS) -Wno-psabi
+AVX512BF16_EXTRA =
 CPPFLAGS    += -DT5PT_AVX512_SIMDE
 endif
 
@@ -106,7 +112,7 @@ BIN      = $(BUILD)/t5pt
 FLAGS_STAMP   = $(BUILD)/.flags
 DIRS_STAMP    = $(BUILD)/.install-dirs
 
-.PHONY: all shared test test-paths fuzz-replay asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm \
+.PHONY: all shared test test-paths fuzz-replay asan test-clang test-emulated test-avx2-emulated test-avx512-emulated test-arm test-arm-bf16 \
         install uninstall bench golden demo docs sweep clean FORCE
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would otherwise be deleted as intermediates.
@@ -117,7 +123,7 @@ shared: $(SHLIB)
 
 # Everything that decides what the compiler produces. The stamp is rewritten only when
 # this text changes, so its time stamp rebuilds every object exactly then.
-FLAGS_TEXT = $(CC) $(ALL_CFLAGS) $(DEPFLAGS) | $(AVX2_FLAGS) | $(AVX512_FLAGS) | $(NEON_FLAGS) | $(LDFLAGS) $(LDLIBS) | $(CHECK_LIBS)
+FLAGS_TEXT = $(CC) $(ALL_CFLAGS) $(DEPFLAGS) | $(AVX2_FLAGS) | $(AVX512_FLAGS) $(AVX512BF16_EXTRA) | $(NEON_FLAGS) $(ARMBF16_FLAGS) | $(LDFLAGS) $(LDLIBS) | $(CHECK_LIBS)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(FLAGS_TEXT)' | cmp -s - $@ || echo '$(FLAGS_TEXT)' > $@
@@ -134,6 +140,10 @@ $(BUILD)/src/cli/common.o: private CPPFLAGS += -DT5PT_DATADIR='"$(T5PT_DATADIR)"
 $(BUILD)/simd/avx2.o   $(BUILD)/pic/simd/avx2.o:   ISA_FLAGS = $(AVX2_FLAGS)
 $(BUILD)/simd/avx512.o $(BUILD)/pic/simd/avx512.o: ISA_FLAGS = $(AVX512_FLAGS)
 $(BUILD)/simd/neon.o   $(BUILD)/pic/simd/neon.o:   ISA_FLAGS = $(NEON_FLAGS)
+$(BUILD)/simd/bf16_avx2.o    $(BUILD)/pic/simd/bf16_avx2.o:    ISA_FLAGS = $(AVX2_FLAGS)
+$(BUILD)/simd/bf16_avx512.o  $(BUILD)/pic/simd/bf16_avx512.o:  ISA_FLAGS = $(AVX512_FLAGS) $(AVX512BF16_EXTRA)
+$(BUILD)/simd/bf16_neon.o    $(BUILD)/pic/simd/bf16_neon.o:    ISA_FLAGS = $(NEON_FLAGS)
+$(BUILD)/simd/bf16_armbf16.o $(BUILD)/pic/simd/bf16_armbf16.o: ISA_FLAGS = $(ARMBF16_FLAGS)
 
 # Header dependencies are written by the compiler (-MMD -MP) next to each object.
 $(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)
@@ -223,13 +233,13 @@ asan:
 test-clang:
 	$(MAKE) --no-print-directory CC=clang BUILD=build-clang test
 
-test-emulated: test-avx2-emulated test-arm
+test-emulated: test-avx2-emulated test-arm test-arm-bf16
 
 # Under emulation every suite whose result can depend on the CPU runs: the kernels, GEMM,
 # every golden case (forward, backward, trajectories, cached decoding), the training loop and
 # the parsers (AArch64 char is unsigned). T5PT_TEST_SMALL=1 shrinks only the learning runs,
 # the big GEMM shapes and the long tokenizer tables. test_cli runs native builds only.
-EMU_NAMES = test_kernels test_gemm $(GOLDEN_NAMES) test_optim test_prompt test_model_load \
+EMU_NAMES = test_kernels test_gemm test_gemm_bf16 $(GOLDEN_NAMES) test_optim test_prompt test_model_load \
             test_safetensors test_json test_data test_tokenizer
 EMU_ENV   = T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20
 
@@ -237,7 +247,7 @@ EMU_ENV   = T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20
 # that no AVX-512 instruction leaks outside simd/avx512.c, over the kernels and every
 # golden case. The training loop is left out: test-paths already trains on the avx2 path
 # natively, and under this emulation one of its resume tests alone took over 3 minutes.
-AVX2_EMU_NAMES = test_kernels test_gemm test_forward test_backward test_eval
+AVX2_EMU_NAMES = test_kernels test_gemm test_gemm_bf16 test_forward test_backward test_eval
 test-avx2-emulated: $(TEST_BIN) $(BIN)
 	@fail=0; for t in $(patsubst %,$(BUILD)/tests/%,$(AVX2_EMU_NAMES)); do \
 	  echo "== qemu-x86_64 -cpu max $$t"; \
@@ -247,7 +257,7 @@ test-avx2-emulated: $(TEST_BIN) $(BIN)
 # AVX-512 on a CPU without it: the library and the suites built with AVX512_SIMDE=1 (the
 # AVX-512 kernels through SIMDe), then the kernel, GEMM and golden suites on that path.
 AVX512_EMU_BUILD = build-avx512-emu
-AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_forward test_backward test_eval test_train)
+AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_gemm_bf16 test_forward test_backward test_eval test_train)
 test-avx512-emulated:
 	$(MAKE) --no-print-directory BUILD=$(AVX512_EMU_BUILD) AVX512_SIMDE=1 $(AVX512_EMU_TESTS)
 	@fail=0; for t in $(AVX512_EMU_TESTS); do \
@@ -263,6 +273,17 @@ test-arm:
 	@fail=0; for t in $(ARM_TESTS); do \
 	  echo "== qemu-aarch64 $$t"; \
 	  $(EMU_ENV) timeout 1200 qemu-aarch64 ./$$t || fail=1; \
+	done; exit $$fail
+
+# The bf16 GEMM on both kinds of ARM CPU: qemu's "max" has BF16 (the bfdot kernel runs
+# next to the NEON emulation), cortex-a57 has not (only the emulation is offered).
+test-arm-bf16: export OMP_WAIT_POLICY ?= passive
+test-arm-bf16:
+	$(MAKE) --no-print-directory BUILD=build-arm64 CC=$(ARM_CC) LDFLAGS=-static \
+	  CHECK_LIBS="-lcheck -lsubunit -lrt -lm -pthread" build-arm64/tests/test_gemm_bf16
+	@fail=0; for cpu in max cortex-a57; do \
+	  echo "== qemu-aarch64 -cpu $$cpu build-arm64/tests/test_gemm_bf16"; \
+	  $(EMU_ENV) timeout 1200 qemu-aarch64 -cpu $$cpu ./build-arm64/tests/test_gemm_bf16 || fail=1; \
 	done; exit $$fail
 
 # ------------------------------------------------------------------------------ install

@@ -26,6 +26,7 @@
 #include <simde/x86/f16c.h>
 
 #include <stdint.h>
+#include <string.h>
 
 /* Lane i of a 16-lane mask. */
 #define T5PT_SIMDE_LANE(k, i) (((unsigned)(k) >> (i)) & 1u)
@@ -88,6 +89,30 @@ static inline simde__m512i t5pt_simde_mm512_cvtepu16_epi32(simde__m256i h) {
     return simde_mm512_loadu_si512(out);
 }
 
+/* vdpbf16ps in the order of the Intel SDM's pseudocode: per lane, the odd pair member's
+ * product is added first, then the even one's, each addition rounded to nearest even
+ * (SIMDe adds the even one first, or sums both products before adding them: a
+ * different last bit). Products of two bf16 values are exact in fp32, so a*b + s below
+ * rounds once. Denormals are kept here; the hardware flushes them (simd/gemm_bf16.h). */
+static inline simde__m512 t5pt_simde_mm512_dpbf16_ps(simde__m512 src, simde__m512bh a, simde__m512bh b) {
+    uint32_t ua[16], ub[16];
+    float s[16];
+    memcpy(ua, &a, sizeof ua);
+    memcpy(ub, &b, sizeof ub);
+    simde_mm512_storeu_ps(s, src);
+    for (int i = 0; i < 16; i++) {
+        float ao, bo, ae, be;
+        uint32_t t;
+        t = ua[i] & 0xffff0000u, memcpy(&ao, &t, 4);
+        t = ub[i] & 0xffff0000u, memcpy(&bo, &t, 4);
+        t = ua[i] << 16, memcpy(&ae, &t, 4);
+        t = ub[i] << 16, memcpy(&be, &t, 4);
+        s[i] = s[i] + ao * bo;
+        s[i] = s[i] + ae * be;
+    }
+    return simde_mm512_loadu_ps(s);
+}
+
 #undef _mm512_maskz_loadu_ps
 #undef _mm512_mask_storeu_ps
 #undef _mm256_maskz_loadu_epi16
@@ -95,6 +120,8 @@ static inline simde__m512i t5pt_simde_mm512_cvtepu16_epi32(simde__m256i h) {
 #undef _mm512_reduce_max_ps
 #undef _mm512_cvtph_ps
 #undef _mm512_cvtepu16_epi32
+#undef _mm512_dpbf16_ps
+#define _mm512_dpbf16_ps(src, a, b) t5pt_simde_mm512_dpbf16_ps((src), (a), (b))
 #define _mm512_maskz_loadu_ps(k, p) t5pt_simde_mm512_maskz_loadu_ps((k), (p))
 #define _mm512_mask_storeu_ps(p, k, v) t5pt_simde_mm512_mask_storeu_ps((p), (k), (v))
 #define _mm256_maskz_loadu_epi16(k, p) t5pt_simde_mm256_maskz_loadu_epi16((k), (p))

@@ -8,6 +8,7 @@
  */
 #include "base/internal.h"
 #include "simd/kernels.h"
+#include "simd/bf16.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,13 +22,18 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 /* ------------------------------------------------------------------ CPU features */
 
 typedef struct {
     int avx2;     /* AVX2 + FMA + F16C, with the OS saving YMM state */
     int avx512;   /* AVX-512 F/BW/DQ/VL, with the OS saving ZMM and opmask state */
+    int avx512bf16; /* AVX512_BF16 (vdpbf16ps) on top of avx512 */
     int neon;     /* AArch64 Advanced SIMD (always present on AArch64) */
+    int armbf16;  /* ARM BF16 (bfdot, bfmmla): HWCAP2_BF16 */
     char names[256];
 } cpu_info;
 
@@ -51,7 +57,7 @@ static void detect_cpu(void) {
     unsigned int a, b, c, d;
     unsigned int max_leaf = __get_cpuid_max(0, NULL);
     int sse2 = 0, avx = 0, fma = 0, f16c = 0, osxsave = 0;
-    int avx2 = 0, a512f = 0, a512bw = 0, a512dq = 0, a512vl = 0;
+    int avx2 = 0, a512f = 0, a512bw = 0, a512dq = 0, a512vl = 0, a512bf16 = 0;
     if (max_leaf >= 1 && __get_cpuid(1, &a, &b, &c, &d)) {
         sse2 = (d >> 26) & 1;
         fma = (c >> 12) & 1;
@@ -66,6 +72,8 @@ static void detect_cpu(void) {
         a512bw = (b >> 30) & 1;
         a512vl = (b >> 31) & 1;
     }
+    /* AVX512_BF16: CPUID.(EAX=7,ECX=1):EAX[5] */
+    if (max_leaf >= 7 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) a512bf16 = (a >> 5) & 1;
     unsigned long long xcr0 = osxsave ? read_xcr0() : 0;
     int os_ymm = (xcr0 & 0x6) == 0x6;            /* SSE + AVX state */
     int os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0; /* opmask + ZMM_Hi256 + Hi16_ZMM */
@@ -81,27 +89,50 @@ static void detect_cpu(void) {
     if (a512bw) append(s, n, "avx512bw");
     if (a512dq) append(s, n, "avx512dq");
     if (a512vl) append(s, n, "avx512vl");
+    if (a512bf16) append(s, n, "avx512bf16");
     if (!os_ymm && avx) append(s, n, "(os-no-avx)");
     if (os_ymm && !os_zmm && a512f) append(s, n, "(os-no-avx512)");
 
     cpu.avx2 = avx && avx2 && fma && f16c && os_ymm;
     cpu.avx512 = cpu.avx2 && a512f && a512bw && a512dq && a512vl && os_zmm;
+    cpu.avx512bf16 = cpu.avx512 && a512bf16;
 #ifdef T5PT_AVX512_SIMDE
     /* test-only build: the AVX-512 kernels run through SIMDe on AVX2 (simd/avx512_simde.h) */
     cpu.avx512 = cpu.avx2;
-    if (cpu.avx512) append(s, n, "avx512-by-simde");
+    cpu.avx512bf16 = cpu.avx2;
+    if (cpu.avx512) append(s, n, "avx512-by-simde avx512bf16-by-simde");
 #endif
 }
 #elif defined(__aarch64__)
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1UL << 14) /* Linux arch/arm64 uapi hwcap.h */
+#endif
 static void detect_cpu(void) {
     cpu.neon = 1; /* Advanced SIMD is mandatory in AArch64 */
     append(cpu.names, sizeof cpu.names, "neon");
+#ifdef __linux__
+    cpu.armbf16 = (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
+    if (cpu.armbf16) append(cpu.names, sizeof cpu.names, "bf16");
+#endif
 }
 #else
 static void detect_cpu(void) { append(cpu.names, sizeof cpu.names, "none"); }
 #endif
 
 /* ------------------------------------------------------------------ selection */
+
+/* The bf16 kernel called `name` if this build has it and the CPU runs it (simd/bf16.h). */
+static const t5pt_bf16_kernel *bf16_named(const char *name) {
+    if (!name) return NULL;
+    if (!strcmp(name, "scalar-emul")) return t5pt_bf16_kernel_scalar();
+    if (!strcmp(name, "avx2-emul")) return cpu.avx2 ? t5pt_bf16_kernel_avx2() : NULL;
+    if (!strcmp(name, "avx512bf16")) return cpu.avx512bf16 ? t5pt_bf16_kernel_avx512bf16() : NULL;
+    if (!strcmp(name, "neon-emul")) return cpu.neon ? t5pt_bf16_kernel_neon() : NULL;
+    if (!strcmp(name, "armbf16")) return cpu.armbf16 ? t5pt_bf16_kernel_armbf16() : NULL;
+    return NULL;
+}
+
+static char bf16_paths[96];
 
 static const t5pt_kernels *selected;
 static t5pt_status env_status = T5PT_OK;
@@ -156,6 +187,9 @@ static void init_dispatch(void) {
     static const char *all[] = {"avx512", "avx2", "neon", "scalar"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (table_for(all[i])) append(paths, sizeof paths, all[i]);
+    static const char *bf16_all[] = {"avx512bf16", "armbf16", "avx2-emul", "neon-emul", "scalar-emul"};
+    for (size_t i = 0; i < sizeof bf16_all / sizeof bf16_all[0]; i++)
+        if (bf16_named(bf16_all[i])) append(bf16_paths, sizeof bf16_paths, bf16_all[i]);
     selected = best_table();
     const char *env = getenv("T5PT_SIMD");
     if (env && env[0]) {
@@ -200,6 +234,30 @@ const char *t5pt_cpu_features(void) {
 const char *t5pt_simd_paths(void) {
     ensure_init();
     return paths;
+}
+
+/* ------------------------------------------------------------------ bf16 kernels */
+
+/* The native kernel when the selected path's CPU has one, else that path's emulation
+ * (simd/bf16.h). Follows t5pt_simd_select and T5PT_SIMD: T5PT_SIMD=avx2 on an
+ * AVX512_BF16 CPU runs the emulation. */
+const t5pt_bf16_kernel *t5pt_bf16_kern(void) {
+    const char *path = t5pt_kern()->name;
+    const t5pt_bf16_kernel *k = NULL;
+    if (!strcmp(path, "avx512")) k = cpu.avx512bf16 ? t5pt_bf16_kernel_avx512bf16() : t5pt_bf16_kernel_avx2();
+    else if (!strcmp(path, "avx2")) k = t5pt_bf16_kernel_avx2();
+    else if (!strcmp(path, "neon")) k = cpu.armbf16 ? t5pt_bf16_kernel_armbf16() : t5pt_bf16_kernel_neon();
+    return k ? k : t5pt_bf16_kernel_scalar();
+}
+
+const t5pt_bf16_kernel *t5pt_bf16_kernel_named(const char *name) {
+    ensure_init();
+    return bf16_named(name);
+}
+
+const char *t5pt_bf16_kernels_available(void) {
+    ensure_init();
+    return bf16_paths;
 }
 
 /* ------------------------------------------------------------------ threads */

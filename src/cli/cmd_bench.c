@@ -1,7 +1,8 @@
 /* cmd_bench.c — `t5pt bench gemm` and `t5pt bench step`: speed, measured.
  *
- *   t5pt bench gemm [--m M --n N --k K] [--form fwd|bwd|both] [--reps R] [--threads T] [--simd ISA]
- *   t5pt bench peak [--threads T] [--simd ISA]
+ *   t5pt bench gemm [--m M --n N --k K] [--form fwd|bwd|both] [--precision fp32|bf16|both] [--reps R]
+ *                   [--threads T] [--simd ISA]
+ *   t5pt bench peak [--threads T] [--simd ISA] [--precision fp32|bf16]
  *   t5pt bench step (--model DIR | --config CONFIG.json) [--batch 8] [--src-len 128]
  *                   [--prompt-len 100] [--tgt-len 16] [--steps 5] [--warmup 1] [--threads T] [--simd ISA]
  *
@@ -10,6 +11,7 @@
  */
 #include "cli/cli.h"
 #include "simd/gemm.h"
+#include "simd/gemm_bf16.h"
 #include "base/internal.h"
 #include "simd/kernels.h"
 
@@ -60,18 +62,42 @@ static int apply_common(const char *cmd, int threads, const char *simd) {
 static const char gemm_about[] =
     "The two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
     "  fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
-    "Prints the median time of R runs after 2 warm-up runs, and GFLOP/s = 2 M N K / time.\n";
+    "Prints the median time of R runs after 2 warm-up runs, and GFLOP/s = 2 M N K / time.\n"
+    "--precision bf16: the same products with bf16 operands and fp32 sums (simd/gemm_bf16.h), W stored\n"
+    "once in bf16 and packed per call, x rounded while packed; both: fp32 and bf16 runs interleaved\n"
+    "in one process (A B A B ...), then the ratio of the medians.\n";
+
+/* One timed product: precision 0 = fp32 (packed linear), 1 = bf16 (W in bf16). */
+typedef struct {
+    int M, N, K;
+    const t5pt_linear *lin;
+    const uint16_t *W16;
+    const float *x, *y;
+    float *out_y, *out_dx;
+} gemm_bench;
+
+static double gemm_once(const gemm_bench *b, int bwd, int bf16) {
+    double t0 = t5pt_seconds();
+    if (!bf16 && !bwd) t5pt_linear_forward(b->out_y, b->N, b->x, b->K, b->M, b->lin, 0.0f);
+    else if (!bf16) t5pt_linear_backward(b->out_dx, b->K, b->y, b->N, b->M, b->lin, 0.0f);
+    else if (!bwd) t5pt_bf16_linear_forward_w16(b->out_y, b->N, b->x, b->K, b->M, b->W16, b->N, b->K, 0.0f);
+    else t5pt_bf16_linear_backward_w16(b->out_dx, b->K, b->y, b->N, b->M, b->W16, b->N, b->K, 0.0f);
+    return t5pt_seconds() - t0;
+}
 
 static int bench_gemm(int argc, char **argv) {
     const char *cmd = "bench gemm";
     int M = 1824, N = 512, K = 2048, threads = 0, reps = 0;
-    const char *simd = NULL, *form = "both";
+    const char *simd = NULL, *form = "both", *precision = "fp32";
     const cli_option opts[] = {
         {.name = "m", .kind = CLI_INT, .target = &M, .metavar = "M", .help = "rows of x", .min = 1, .max = 1 << 16},
         {.name = "n", .kind = CLI_INT, .target = &N, .metavar = "N", .help = "rows of W (outputs)", .min = 1, .max = 1 << 16},
         {.name = "k", .kind = CLI_INT, .target = &K, .metavar = "K", .help = "columns of W (inputs)", .min = 1, .max = 1 << 16},
         {.name = "form", .kind = CLI_STR, .target = &form, .metavar = "F", .help = "fwd | bwd | both",
          .choices = "fwd|bwd|both"},
+        {.name = "precision", .kind = CLI_STR, .target = &precision, .metavar = "P",
+         .help = "operands in fp32, bf16 (fp32 sums), or both interleaved", .dflt = "fp32",
+         .choices = "fp32|bf16|both"},
         {.name = "reps", .kind = CLI_INT, .target = &reps, .metavar = "R", .help = "timed runs",
          .dflt = "enough for ~0.5 s, 5..50", .min = 1, .max = 50},
         BENCH_OPT_THREADS(&threads),
@@ -100,34 +126,51 @@ static int bench_gemm(int argc, char **argv) {
         t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
         return cli_fail_lib(cmd);
     }
+    uint16_t *W16 = NULL;
+    int p0 = strcmp(precision, "bf16") == 0 ? 1 : 0, p1 = strcmp(precision, "fp32") == 0 ? 0 : 1;
+    if (p1 == 1) {
+        W16 = malloc(nw * sizeof *W16);
+        if (!W16) {
+            t5pt_linear_free(&lin);
+            t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
+            return cli_fail(cmd, "out of memory for the bf16 copy of W (%d x %d)", N, K);
+        }
+        t5pt_f32_to_bf16_row(W16, W, nw);
+    }
+    const gemm_bench gb = {.M = M, .N = N, .K = K, .lin = &lin, .W16 = W16, .x = x, .y = y, .out_y = y, .out_dx = dx};
     double flops = 2.0 * M * N * K;
     for (int f = 0; f < 2; f++) {
         const char *name = f == 0 ? "fwd" : "bwd";
         if (strcmp(form, "both") && strcmp(form, name)) continue;
         double first = 0;
-        for (int w = 0; w < 2; w++) { /* warm-up: page faults, caches, thread start */
-            double t0 = t5pt_seconds();
-            if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
-            else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
-            first = t5pt_seconds() - t0;
-        }
+        for (int prec = p0; prec <= p1; prec++)
+            for (int w = 0; w < 2; w++) first += gemm_once(&gb, f, prec); /* warm-up: page faults, caches, threads */
+        first /= 2;
         int n = reps;
         if (n <= 0) {
             n = first > 0 ? (int)(0.5 / first) : 50;
             n = n < 5 ? 5 : n > 50 ? 50 : n;
         }
         if (n > 50) n = 50;
-        for (int rep = 0; rep < n; rep++) {
-            double t0 = t5pt_seconds();
-            if (f == 0) t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
-            else t5pt_linear_backward(dx, K, y, N, M, &lin, 0.0f);
-            t[rep] = t5pt_seconds() - t0;
+        double *tp[2] = {t, t + 25};
+        if (p1 > p0 && n > 25) n = 25; /* two series share the 50 slots */
+        for (int rep = 0; rep < n; rep++) /* interleaved: both precisions see the same machine load */
+            for (int prec = p0; prec <= p1; prec++) tp[prec - p0][rep] = gemm_once(&gb, f, prec);
+        double med[2] = {0, 0};
+        for (int prec = p0; prec <= p1; prec++) {
+            double *tt = tp[prec - p0];
+            med[prec] = median(tt, n);
+            printf("gemm form=%s precision=%s simd=%s kernel=%s threads=%d M=%d N=%d K=%d time_ms=%.3f gflops=%.1f "
+                   "best_gflops=%.1f reps=%d\n",
+                   name, prec ? "bf16" : "fp32", t5pt_simd_path(),
+                   prec ? t5pt_bf16_kern()->name : t5pt_kern()->name, t5pt_num_threads(), M, N, K, med[prec] * 1e3,
+                   flops / med[prec] * 1e-9, flops / tt[0] * 1e-9, n);
         }
-        double med = median(t, n);
-        printf("gemm form=%s simd=%s threads=%d M=%d N=%d K=%d time_ms=%.3f gflops=%.1f best_gflops=%.1f reps=%d\n",
-               name, t5pt_simd_path(), t5pt_num_threads(), M, N, K, med * 1e3, flops / med * 1e-9,
-               flops / t[0] * 1e-9, n);
+        if (p1 > p0)
+            printf("gemm form=%s bf16_vs_fp32=%.2f bf16_kernel=%s native=%s\n", name, med[0] / med[1],
+                   t5pt_bf16_kern()->name, t5pt_bf16_kern()->native ? "yes" : "no");
     }
+    free(W16);
     t5pt_linear_free(&lin);
     t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
     return 0;
@@ -142,8 +185,12 @@ static const char peak_about[] =
 static int bench_peak(int argc, char **argv) {
     const char *cmd = "bench peak";
     int threads = 0;
-    const char *simd = NULL;
-    const cli_option opts[] = {BENCH_OPT_THREADS(&threads), BENCH_OPT_SIMD(&simd), {0}};
+    const char *simd = NULL, *precision = "fp32";
+    const cli_option opts[] = {BENCH_OPT_THREADS(&threads), BENCH_OPT_SIMD(&simd),
+                               {.name = "precision", .kind = CLI_STR, .target = &precision, .metavar = "P",
+                                .help = "bf16: also the bf16 micro-kernel, and its ratio to fp32", .dflt = "fp32",
+                                .choices = "fp32|bf16"},
+                               {0}};
     const cli_command spec = {.name = cmd, .usage = "[options]", .about = peak_about, .options = opts};
     int rc = cli_parse(&spec, argc, argv);
     if (rc != CLI_PARSED) return rc;
@@ -179,6 +226,40 @@ static int bench_peak(int argc, char **argv) {
     }
     if (failed) return cli_fail(cmd, "out of memory");
     printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->gemm.mr, k->gemm.nr, total);
+    if (precision && strcmp(precision, "bf16") == 0) {
+        /* the bf16 micro-kernel on the same depth (kc/2 K-pairs), operands in L1 */
+        const t5pt_bf16_kernel *bk = t5pt_bf16_kern();
+        double fp32 = total;
+        total = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : total, failed)
+#endif
+        {
+            size_t aw = (size_t)bk->mr * kc, bw = (size_t)bk->nr * kc; /* room for split (widened) panels */
+            uint32_t *a = t5pt_alloc_aligned(aw * sizeof(uint32_t)), *b = t5pt_alloc_aligned(bw * sizeof(uint32_t));
+            float *c = t5pt_alloc_aligned((size_t)bk->mr * bk->nr * sizeof(float));
+            if (!a || !b || !c) {
+                failed += 1;
+            } else {
+                for (size_t i = 0; i < aw; i++) a[i] = 0x3a833a83u; /* small values: no overflow */
+                for (size_t i = 0; i < bw; i++) b[i] = 0x3a033a03u;
+                memset(c, 0, (size_t)bk->mr * bk->nr * sizeof(float));
+                double flop = 2.0 * bk->mr * bk->nr * kc, best = 0;
+                long calls = (long)(2e8 / flop) + 1;
+                for (int rep = 0; rep < 5; rep++) {
+                    double t0 = t5pt_seconds();
+                    for (long i = 0; i < calls; i++) bk->micro(kc / 2, a, b, c, bk->nr, 1);
+                    double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
+                    if (g > best) best = g;
+                }
+                total += best;
+            }
+            t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
+        }
+        if (failed) return cli_fail(cmd, "out of memory");
+        printf("peak precision=bf16 kernel=%s native=%s threads=%d micro=%dx%d gflops=%.1f bf16_vs_fp32=%.2f\n",
+               bk->name, bk->native ? "yes" : "no", nt, bk->mr, bk->nr, total, total / fp32);
+    }
     return 0;
 }
 

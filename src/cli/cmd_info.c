@@ -1,6 +1,7 @@
 /* cmd_info.c — `t5pt info`: CPU features, SIMD path, threads. */
 #include "cli/cli.h"
 #include "simd/kernels.h"
+#include "simd/bf16.h"
 
 #include <string.h>
 
@@ -13,7 +14,8 @@ int cli_info(int argc, char **argv) {
     const cli_command c = {
         .name = "info",
         .usage = "[--paths | --path]",
-        .about = "Prints the CPU features found, the SIMD kernel path in use and the thread count.\n",
+        .about = "Prints the CPU features found, the SIMD kernel path in use, the bf16 GEMM kernel\n"
+                 "(native or emulated) and the thread count.\n",
         .options = opts,
         .epilog = "The path is the best the CPU has unless T5PT_SIMD=scalar|avx2|avx512|neon lowers it;\n"
                   "the thread count comes from OpenMP (OMP_NUM_THREADS).\n",
@@ -43,6 +45,9 @@ int cli_info(int argc, char **argv) {
     printf("cpu features: %s\n", t5pt_cpu_features());
     printf("simd paths:   %s\n", list);
     printf("simd path:    %s\n", cur);
+    const t5pt_bf16_kernel *bk = t5pt_bf16_kern();
+    printf("bf16 gemm:    %s (%s)\n", bk->name,
+           bk->native ? "native" : "emulated in fp32: this CPU/path has no AVX512_BF16 or ARM BF16");
     printf("threads:      %d\n", t5pt_num_threads());
 #ifdef _OPENMP
     printf("openmp:       yes\n");

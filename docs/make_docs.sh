@@ -34,7 +34,7 @@ T5PT_READABLE_BACKWARD=1 $TRACE --prompt-len 20 --seed 1 >"$WORK/readable.txt"
 
 echo "== tuning (as make demo: the same initial prompt)"
 $T5PT train --model $MODEL --tokenizer $TOK --train $DATA/train.jsonl --valid $DATA/valid.jsonl \
-    --labels positive,negative --prompt-len 20 --init sampled-vocab --steps 60 --eval-every 10 --batch 32 \
+    --labels positive,negative --prompt-len 20 --init sampled-vocab --lr 0.1 --steps 60 --eval-every 10 --batch 32 \
     --seed 1 --out "$WORK/prompt" --metrics "$WORK/metrics.jsonl" --plot $FIG/training.svg >"$WORK/train-raw.txt"
 grep -E "validation|^done" "$WORK/train-raw.txt" | sed "s|$WORK/prompt|PROMPT_DIR|g" >"$WORK/train.txt"
 

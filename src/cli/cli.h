@@ -7,6 +7,7 @@
 #ifndef T5PT_CLI_H
 #define T5PT_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "t5pt.h"
 #include "cli/options.h"
@@ -96,6 +97,11 @@ typedef struct {
 } cli_batch_tensors;
 int cli_read_batch(const char *cmd, const char *path, cli_batch_tensors *b);
 void cli_batch_tensors_free(cli_batch_tensors *b);
+
+/* SIGINT/SIGTERM: the first sets the flag cli_stop_flag() points at (the training loop
+ * checkpoints and stops), a second ends the process at once. */
+void cli_catch_stop_signals(void);
+volatile sig_atomic_t *cli_stop_flag(void);
 
 /* Reads one line from f into a growing buffer (without the newline); -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);

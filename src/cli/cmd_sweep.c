@@ -8,7 +8,6 @@
 #include "train/train.h"
 
 #include <float.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,26 +35,6 @@ typedef struct {
     float lr, dropout;
     t5pt_data_options dopt;
 } sweep_args;
-
-static volatile sig_atomic_t stop_requested = 0;
-static void on_signal(int sig) {
-    if (stop_requested) {   /* a second one: at once */
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_requested = 1;
-}
-
-static void catch_stop_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 /* ------------------------------------------------------------------ the grid from the flags */
 
@@ -246,8 +225,8 @@ static int run_sweep(const sweep_args *a, const grid_args *ga, t5pt_train_option
     progress p = {0};
     t5pt_sweep_options so = {.m = m, .tok = tok, .train = train, .valid = valid,
                              .labels = (const char *const *)labels, .num_labels = C, .base = *to, .out_dir = a->out,
-                             .config = config, .stop_flag = &stop_requested, .on_run = on_run, .user = &p};
-    catch_stop_signals();
+                             .config = config, .stop_flag = cli_stop_flag(), .on_run = on_run, .user = &p};
+    cli_catch_stop_signals();
     t5pt_status st = t5pt_sweep(&ga->g, &so);
     if (p.skipped) printf("(%d runs were already in %s/results.jsonl)\n", p.skipped, a->out);
     if (st == T5PT_OK || st == T5PT_ERR_INTERRUPTED) print_summary(a->out);

@@ -6,7 +6,6 @@
 #include "train/eval.h"
 
 #include <float.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,29 +52,6 @@ typedef struct {
 } train_args;
 
 /* ------------------------------------------------------------------ progress and signals */
-
-static volatile sig_atomic_t stop_requested = 0;
-/* The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends
- * the process at once (the last checkpoint on disk stays valid: it is replaced atomically). */
-static void on_signal(int sig) {
-    if (stop_requested) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_requested = 1;
-}
-
-/* SA_RESTART: a signal arriving during a read or a metrics write must not fail that call. */
-static void catch_stop_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 typedef struct {
     int tty;
@@ -368,10 +344,10 @@ static int run_training(train_args *a, train_inputs *in) {
                                 .init_text = strcmp(a->init, "class-labels") == 0 ? a->labels : a->init_text,
                                 .num_layers = cfg->num_layers, .num_attention_heads = cfg->num_heads,
                                 .placement = placement};
-    to->stop_flag = &stop_requested;
+    to->stop_flag = cli_stop_flag();
     to->callback = on_progress;
     to->user = &ps;
-    catch_stop_signals();
+    cli_catch_stop_signals();
     t5pt_train_result res;
     t5pt_status st = t5pt_train(in->m, in->train, in->valid, in->P, a->prompt_len, to, &res);
     if (ps.tty && ps.last_len) putchar('\n');

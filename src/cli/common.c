@@ -3,6 +3,7 @@
 #include "base/internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -332,3 +333,30 @@ int cli_check_thread_env(void) {
             CLI_MAX_THREADS);
     return 2;
 }
+
+/* ------------------------------------------------------------------ stopping on a signal */
+
+static volatile sig_atomic_t stop_requested = 0;
+
+/* The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends
+ * the process at once (the last checkpoint on disk stays valid: it is replaced atomically). */
+static void on_stop_signal(int sig) {
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_requested = 1;
+}
+
+void cli_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;   /* a signal during a read or a metrics write must not fail that call */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+volatile sig_atomic_t *cli_stop_flag(void) { return &stop_requested; }

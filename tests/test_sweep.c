@@ -23,109 +23,7 @@
 #include "train/data.h"
 #include "train/sweep.h"
 #include "train/train.h"
-
-/* ------------------------------------------------------------------ a small XML checker */
-
-/* Well-formed XML as an SVG needs it: an optional <?xml ...?> declaration, comments, one root
- * element, tags that nest and match, attribute values in quotes, and '&' only in the entities
- * &amp; &lt; &gt; &quot; &apos; &#N; &#xH;. Returns NULL, or what is wrong (static text). */
-static const char *entity_end(const char *p) {   /* p at '&': the ';' of a valid entity, or NULL */
-    static const char *const names[] = {"amp;", "lt;", "gt;", "quot;", "apos;"};
-    for (int i = 0; i < 5; i++)
-        if (!strncmp(p + 1, names[i], strlen(names[i]))) return p + strlen(names[i]);
-    if (p[1] != '#') return NULL;
-    const char *q = p + 2;
-    const char *digits = "0123456789";
-    if (*q == 'x') {
-        q++;
-        digits = "0123456789abcdefABCDEF";
-    }
-    size_t n = strspn(q, digits);
-    return n > 0 && q[n] == ';' ? q + n : NULL;
-}
-
-static int name_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == ':' || c == '_' || c == '.'; }
-
-static const char *xml_check(const char *s) {
-    const char *p = s, *stack[64];
-    size_t lens[64];
-    int depth = 0, roots = 0;
-    if (!strncmp(p, "<?xml", 5)) {
-        p = strstr(p, "?>");
-        if (!p) return "unterminated XML declaration";
-        p += 2;
-    }
-    while (*p) {
-        if (*p != '<') {
-            if (*p == '&') {
-                const char *e = entity_end(p);
-                if (!e) return "an '&' that starts no entity";
-                p = e + 1;
-                continue;
-            }
-            if (depth == 0 && !strchr(" \t\r\n", *p)) return "text outside the root element";
-            p++;
-            continue;
-        }
-        if (!strncmp(p, "<!--", 4)) {
-            const char *e = strstr(p + 4, "-->");
-            if (!e) return "unterminated comment";
-            p = e + 3;
-            continue;
-        }
-        if (p[1] == '/') {   /* end tag */
-            const char *n = p + 2;
-            size_t len = 0;
-            while (name_char(n[len])) len++;
-            if (!depth || len != lens[depth - 1] || strncmp(n, stack[depth - 1], len)) return "an end tag that closes nothing open";
-            depth--;
-            p = n + len;
-            while (*p == ' ') p++;
-            if (*p != '>') return "malformed end tag";
-            p++;
-            continue;
-        }
-        const char *n = p + 1;
-        size_t len = 0;
-        while (name_char(n[len])) len++;
-        if (!len) return "a '<' that starts no tag";
-        if (depth == 0 && roots++) return "a second root element";
-        p = n + len;
-        for (;;) {   /* attributes */
-            while (strchr(" \t\r\n", *p) && *p) p++;
-            if (*p == '>' || !strncmp(p, "/>", 2)) break;
-            size_t an = 0;
-            while (name_char(p[an])) an++;
-            if (!an) return "malformed attribute";
-            p += an;
-            if (*p++ != '=') return "attribute without '='";
-            const char q = *p++;
-            if (q != '"' && q != '\'') return "attribute value not in quotes";
-            while (*p && *p != q) {
-                if (*p == '<') return "'<' in an attribute value";
-                if (*p == '&') {
-                    const char *e = entity_end(p);
-                    if (!e) return "an '&' in an attribute that starts no entity";
-                    p = e;
-                }
-                p++;
-            }
-            if (!*p) return "unterminated attribute value";
-            p++;
-        }
-        if (*p == '/') {
-            p += 2;   /* empty element */
-            continue;
-        }
-        if (depth == 64) return "nesting too deep";
-        stack[depth] = n;
-        lens[depth++] = len;
-        p++;
-    }
-    if (depth) return "an element left open";
-    if (!roots) return "no root element";
-    return NULL;
-}
+#include "xml_check.h"
 
 static int count(const char *s, const char *what) {
     int n = 0;
@@ -134,15 +32,14 @@ static int count(const char *s, const char *what) {
 }
 
 START_TEST(test_xml_checker) {
-    /* the checker itself must reject what it claims to */
-    ck_assert_ptr_null(xml_check("<?xml version=\"1.0\"?>\n<a x=\"1\"><b/>t &amp; &#177;<!-- c --></a>\n"));
-    ck_assert_ptr_nonnull(xml_check("<a><b></a></b>"));
-    ck_assert_ptr_nonnull(xml_check("<a x=1/>"));
-    ck_assert_ptr_nonnull(xml_check("<a>&</a>"));
-    ck_assert_ptr_nonnull(xml_check("<a>x < y</a>"));
-    ck_assert_ptr_nonnull(xml_check("<a/><b/>"));
-    ck_assert_ptr_nonnull(xml_check("<a x=\"<\"/>"));
-    ck_assert_ptr_nonnull(xml_check("<a>"));
+    /* the shared checker (tests/xml_check.c) rejects what it claims to */
+    static const char *const bad[] = {"<a><b></a></b>", "<a x=1/>", "<a>&</a>", "<a>x < y</a>",
+                                      "<a/><b/>", "<a x=\"<\"/>", "<a>"};
+    xml_report r;
+    const char *good = "<?xml version=\"1.0\"?>\n<a x=\"1\"><b/>t &amp; &#177;<!-- c --></a>\n";
+    ck_assert_msg(xml_check(good, strlen(good), &r) == 0, "%s", r.error);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        ck_assert_msg(xml_check(bad[k], strlen(bad[k]), &r) != 0, "accepted %s", bad[k]);
 }
 END_TEST
 
@@ -252,15 +149,20 @@ START_TEST(test_cells_and_report) {
     ck_assert_int_eq(count(md, "\n| "), 6);
     ck_assert(strstr(md, "| placement | 20 | class-labels | prepend | 3 | 0.8000 |"));
     ck_assert_int_eq(t5pt_read_file(test_tmp("figure.svg"), &svg, &len), T5PT_OK);
-    const char *why = xml_check(svg);
-    ck_assert_msg(!why, "figure.svg is not well-formed XML: %s", why);
+    xml_report xr;
+    ck_assert_msg(xml_check(svg, len, &xr) == 0, "figure.svg is not well-formed XML: %s", xr.error);
     ck_assert(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
     ck_assert(!strstr(svg, "<script") && !strstr(svg, "href") && !strstr(svg, "url(") && !strstr(svg, "@import") &&
               !strstr(svg, "<image") && !strstr(svg, "<foreignObject"));
-    /* one polyline per init that has a cell, a dot per cell plus one per legend entry, the
-     * error bar (3 lines) only where there are several seeds */
+    /* one series and one polyline per init that has a cell, a dot per cell, an error bar only
+     * where there are several seeds */
+    ck_assert_int_eq(xml_count_class(svg, "series"), 3);
     ck_assert_int_eq(count(svg, "<polyline"), 3);
-    ck_assert_int_eq(count(svg, "<circle"), 3 + 3);
+    ck_assert_int_eq(count(svg, "<circle"), 3);
+    int with_bar = 0;
+    for (int k = 0; k < nc; k++) with_bar += !strcmp(c[k].placement, "prepend") && c[k].n > 1 && c[k].sd > 0;
+    ck_assert_int_ge(with_bar, 1);
+    ck_assert_int_eq(count(svg, "<path d=\"M"), with_bar);
     ck_assert_int_eq(count(svg, "log scale"), 1);
     for (int i = 0; i < 3; i++) ck_assert(strstr(svg, inits3[i]));
     free(md);

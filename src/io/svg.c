@@ -123,10 +123,12 @@ static double map(const scale *a, double v) {
 static void fit(scale *a, double lo, double hi, int log) {
     a->log = log;
     if (!(lo <= hi)) lo = 0, hi = 1;   /* no data */
-    if (log) {
-        lo = floor(log10(lo));
-        hi = ceil(log10(hi));
-        if (hi <= lo) hi = lo + 1;
+    if (log) {   /* a margin of 5 % of the span (at least 0.05 decades) on each side */
+        lo = log10(lo);
+        hi = log10(hi);
+        double pad = fmax(0.05, (hi - lo) * 0.05);
+        lo -= pad;
+        hi += pad;
     } else {
         if (hi == lo) {
             double pad = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1;
@@ -148,23 +150,42 @@ static double tick_step(double span) {
 }
 
 static void fmt_tick(char *buf, size_t n, double v, int log) {
-    if (log) {
-        snprintf(buf, n, "1e%d", (int)lround(v));
-        return;
-    }
-    if (fabs(v) < 1e-12) v = 0;
+    if (log) v = pow(10, v);
+    else if (fabs(v) < 1e-12) v = 0;
     snprintf(buf, n, "%g", v);
+}
+
+/* Tick values of an axis (log axes: log10 of 1, 2, 5 x 10^k within the range, or only the
+ * powers of ten when the range spans more than 3 decades); at most max of them. */
+static int axis_ticks(const scale *a, double *t, int max) {
+    int n = 0;
+    if (!a->log) {
+        double step = tick_step(a->hi - a->lo), first = ceil(a->lo / step - 1e-9) * step;
+        for (int i = 0; i < max; i++) {
+            double v = first + i * step;
+            if (v > a->hi + 1e-9 * step) break;
+            t[n++] = v;
+        }
+        return n;
+    }
+    static const double mult[3] = {1, 2, 5};
+    const int nm = a->hi - a->lo > 3 ? 1 : 3;
+    for (double d = floor(a->lo); d <= ceil(a->hi) && n < max; d++)
+        for (int m = 0; m < nm && n < max; m++) {
+            double v = d + log10(mult[m]);
+            if (v >= a->lo - 1e-9 && v <= a->hi + 1e-9) t[n++] = v;
+        }
+    return n;
 }
 
 /* Ticks, grid lines and labels of one axis. horizontal: the x axis (at pixel row `at`),
  * else the y axis (at pixel column `at`). other0/other1: the extent of the grid lines. */
 static void draw_axis(t5pt_svg *s, const scale *a, int horizontal, double at, double other0, double other1) {
     char label[32];
-    double step = a->log ? 1 : tick_step(a->hi - a->lo);
-    double first = ceil(a->lo / step - 1e-9) * step;
-    for (int i = 0; i < 40; i++) {
-        double v = first + i * step;
-        if (v > a->hi + 1e-9 * step) break;
+    double ticks[40];
+    int nt = axis_ticks(a, ticks, 40);
+    for (int i = 0; i < nt; i++) {
+        double v = ticks[i];
         double p = a->p0 + (v - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
         fmt_tick(label, sizeof label, v, a->log);
         if (horizontal) {
@@ -231,6 +252,11 @@ int t5pt_svg_line_chart(t5pt_svg *s, svg_box box, const svg_axes *ax, const svg_
             double x = series[k].x[i], y = series[k].y[i];
             if (!usable(x, ax->log_x) || !usable(y, ax->log_y)) continue;
             xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+            double e = series[k].yerr ? series[k].yerr[i] : 0.0;
+            if (isfinite(e) && e > 0) {
+                if (usable(y - e, ax->log_y)) ylo = fmin(ylo, y - e);
+                yhi = fmax(yhi, y + e);
+            }
         }
     area r = plot_area(box, ax, ax->legend ? (ns + 2) / 3 : 0);
     scale sx, sy;
@@ -260,6 +286,14 @@ int t5pt_svg_line_chart(t5pt_svg *s, svg_box box, const svg_axes *ax, const svg_
             open = 1;
         }
         if (open) t5pt_svg_raw(s, "\"/>\n");
+        for (int i = 0; se->yerr && i < se->n; i++) {   /* error bars with caps */
+            double x = se->x[i], y = se->y[i], e = se->yerr[i];
+            if (!usable(x, ax->log_x) || !usable(y, ax->log_y) || !isfinite(e) || e <= 0) continue;
+            double px = map(&sx, x), lo = usable(y - e, ax->log_y) ? y - e : y;
+            double y0 = map(&sy, y + e), y1 = map(&sy, lo);
+            t5pt_svg_raw(s, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\"/>\n", px, y0, y1, px - 4, y0,
+                         px + 4, px - 4, y1, px + 4);
+        }
         if (se->markers)
             for (int i = 0; i < se->n; i++)
                 if (usable(se->x[i], ax->log_x) && usable(se->y[i], ax->log_y))

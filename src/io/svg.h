@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     const char *name;
     const double *x, *y;   /* n points; a NaN y leaves a gap */
+    const double *yerr;    /* NULL, or n half-widths: a bar from y - yerr to y + yerr (0: none) */
     int n;
     const char *color;     /* NULL: the palette's colour for this index */
     int dashed, markers;   /* dashed line; a dot at every point */

@@ -4,6 +4,7 @@
 #include "train/sweep.h"
 #include "base/internal.h"
 #include "io/json.h"
+#include "io/svg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -486,143 +487,45 @@ static t5pt_status write_summary(const char *out_dir, const t5pt_sweep_grid *g, 
 
 /* ------------------------------------------------------------ figure.svg */
 
-/* Text for an SVG text node or attribute: &, <, >, " escaped. */
-static void svg_text(json_writer *w, const char *s) {
-    char buf[2] = {0, 0};
-    for (; *s; s++) {
-        if (*s == '&') t5pt_jw_raw(w, "&amp;");
-        else if (*s == '<') t5pt_jw_raw(w, "&lt;");
-        else if (*s == '>') t5pt_jw_raw(w, "&gt;");
-        else if (*s == '"') t5pt_jw_raw(w, "&quot;");
-        else {
-            buf[0] = *s;
-            t5pt_jw_raw(w, buf);
-        }
-    }
-}
-
-/* A "nice" tick step (1, 2 or 5 x 10^k) giving about `want` intervals over span. */
-static double nice_step(double span, int want) {
-    double raw = span / want, p = pow(10.0, floor(log10(raw))), f = raw / p;
-    return (f < 1.5 ? 1.0 : f < 3.5 ? 2.0 : f < 7.5 ? 5.0 : 10.0) * p;
-}
-
 /* The length study as the paper draws Figure 3: the metric against the number of prompt tokens
- * on a log axis, one line per init, a dot per mean and a +- 1 sd bar. */
+ * on a log axis, one line per init, a dot per mean and a +- 1 sd bar (src/io/svg.c). */
 static t5pt_status write_svg(const char *out_dir, const t5pt_sweep_grid *g, const t5pt_sweep_cell *cells, int ncells,
                              const char *metric) {
-    static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
-    const double W = 640, H = 420, L = 72, R = 180, T = 48, B = 64;   /* plot box margins */
-    const double pw = W - L - R, ph = H - T - B;
-    int minlen = 0, maxlen = 0, nseeds_max = 0;
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < g->num_lengths; i++)
-        for (int j = 0; j < g->num_inits; j++) {
+    const int nl = g->num_lengths, ni = g->num_inits;
+    double *x = malloc(sizeof(double) * ((size_t)nl * ni + 1)), *y = malloc(sizeof(double) * ((size_t)nl * ni + 1));
+    double *sd = malloc(sizeof(double) * ((size_t)nl * ni + 1));
+    svg_series *series = calloc((size_t)ni + 1, sizeof *series);
+    if (!x || !y || !sd || !series) {
+        free(x), free(y), free(sd), free(series);
+        return t5pt_set_error(T5PT_ERR_NOMEM, "sweep: out of memory");
+    }
+    int nseeds_max = 0;
+    for (int j = 0; j < ni; j++) {
+        double *xj = x + (size_t)j * nl, *yj = y + (size_t)j * nl, *sj = sd + (size_t)j * nl;
+        for (int i = 0; i < nl; i++) {   /* a cell not run yet leaves a gap */
             const t5pt_sweep_cell *c = find_cell(cells, ncells, g->lengths[i], g->inits[j], "prepend");
-            if (!c) continue;
-            if (!minlen || c->prompt_len < minlen) minlen = c->prompt_len;
-            if (c->prompt_len > maxlen) maxlen = c->prompt_len;
-            lo = fmin(lo, c->mean - c->sd);
-            hi = fmax(hi, c->mean + c->sd);
-            if (c->n > nseeds_max) nseeds_max = c->n;
+            xj[i] = g->lengths[i];
+            yj[i] = c ? c->mean : NAN;
+            sj[i] = c && c->n > 1 ? c->sd : 0.0;
+            if (c && c->n > nseeds_max) nseeds_max = c->n;
         }
-    const int accuracy = strcmp(metric, "valid_loss") != 0;
-    if (!isfinite(lo)) lo = 0, hi = 1;   /* no length-study cell yet: an empty frame */
-    if (accuracy) {
-        lo = fmax(0.0, lo);
-        hi = fmin(1.0, hi);
+        series[j] = (svg_series){.name = g->inits[j], .x = xj, .y = yj, .yerr = sj, .n = nl, .markers = 1};
     }
-    if (hi - lo < 0.05) {
-        const double mid = (hi + lo) / 2;
-        lo = mid - 0.025;
-        hi = mid + 0.025;
-    }
-    const double step = nice_step(hi - lo, 5);
-    lo = floor(lo / step) * step;
-    hi = ceil(hi / step) * step;
-    double xlo = log10(minlen > 0 ? minlen : 1), xhi = log10(maxlen > 0 ? maxlen : 10);
-    if (xhi - xlo < 0.5) xlo -= 0.25, xhi += 0.25;
-    const double pad = 0.05 * (xhi - xlo);
-    xlo -= pad;
-    xhi += pad;
-#define XP(len) (L + (log10((double)(len)) - xlo) / (xhi - xlo) * pw)
-#define YP(v) (T + (hi - (v)) / (hi - lo) * ph)
-    json_writer w = {0};
-    t5pt_jw_printf(&w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-                   "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    t5pt_jw_raw(&w, "<title>t5pt sweep: prompt length and initialisation</title>\n");
-    t5pt_jw_printf(&w, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", W, H);
-    t5pt_jw_printf(&w, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Prompt length &#215; initialisation "
-                   "(mean &#177; 1 sd over %d seed%s)</text>\n", L + pw / 2, nseeds_max, nseeds_max == 1 ? "" : "s");
-    /* y grid and ticks */
-    for (double v = lo; v <= hi + step / 2; v += step) {
-        const double y = YP(v);
-        t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", L, y, L + pw, y);
-        t5pt_jw_printf(&w, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 6, y + 4,
-                       step < 0.1 ? 2 : 1, v);
-    }
-    /* x ticks at the grid's lengths (log axis) */
-    for (int i = 0; i < g->num_lengths; i++) {
-        const double x = XP(g->lengths[i]);
-        t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", x, T, x, T + ph);
-        t5pt_jw_printf(&w, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", x, T + ph + 16, g->lengths[i]);
-    }
-    t5pt_jw_printf(&w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333333\"/>\n", L,
-                   T, pw, ph);
-    t5pt_jw_printf(&w, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Number of prompt tokens (log scale)</text>\n",
-                   L + pw / 2, H - 18);
-    t5pt_jw_printf(&w, "<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 18 %.1f)\">Best validation ",
-                   T + ph / 2, T + ph / 2);
-    svg_text(&w, metric);
-    t5pt_jw_raw(&w, "</text>\n");
-    /* one line per init: bars, the polyline through the means, dots */
-    for (int j = 0; j < g->num_inits; j++) {
-        const char *col = colors[j % (int)(sizeof colors / sizeof colors[0])];
-        t5pt_jw_raw(&w, "<g stroke=\"");
-        t5pt_jw_raw(&w, col);
-        t5pt_jw_raw(&w, "\" fill=\"");
-        t5pt_jw_raw(&w, col);
-        t5pt_jw_raw(&w, "\">\n");
-        json_writer pts = {0};
-        for (int i = 0; i < g->num_lengths; i++) {
-            const t5pt_sweep_cell *c = find_cell(cells, ncells, g->lengths[i], g->inits[j], "prepend");
-            if (!c) continue;
-            const double x = XP(c->prompt_len), y = YP(c->mean);
-            t5pt_jw_printf(&pts, "%s%.1f,%.1f", pts.len ? " " : "", x, y);
-            if (c->n > 1) {
-                const double y0 = YP(fmin(hi, c->mean + c->sd)), y1 = YP(fmax(lo, c->mean - c->sd));
-                t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, y0, x, y1);
-                t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x - 4, y0, x + 4, y0);
-                t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x - 4, y1, x + 4, y1);
-            }
-            t5pt_jw_printf(&w, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>\n", x, y);
-        }
-        if (pts.len) {
-            t5pt_jw_raw(&w, "<polyline fill=\"none\" stroke-width=\"2\" points=\"");
-            t5pt_jw_raw(&w, pts.buf);
-            t5pt_jw_raw(&w, "\"/>\n");
-        }
-        w.oom |= pts.oom;
-        t5pt_jw_free(&pts);
-        /* legend entry */
-        const double ly = T + 12 + 22 * j;
-        t5pt_jw_printf(&w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2\"/>\n", L + pw + 14, ly,
-                       L + pw + 40, ly);
-        t5pt_jw_printf(&w, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>\n", L + pw + 27, ly);
-        t5pt_jw_raw(&w, "</g>\n");
-        t5pt_jw_printf(&w, "<text x=\"%.1f\" y=\"%.1f\">", L + pw + 46, ly + 4);
-        svg_text(&w, g->inits[j]);
-        t5pt_jw_raw(&w, "</text>\n");
-    }
-    t5pt_jw_raw(&w, "</svg>\n");
-#undef XP
-#undef YP
+    char title[128], ylabel[96];
+    snprintf(title, sizeof title, "Prompt length x initialisation (mean +- 1 sd over %d seed%s)", nseeds_max,
+             nseeds_max == 1 ? "" : "s");
+    snprintf(ylabel, sizeof ylabel, "Best validation %s", metric);
+    const svg_axes axes = {.title = title, .xlabel = "Number of prompt tokens (log scale)", .ylabel = ylabel,
+                           .log_x = 1, .legend = 1};
+    t5pt_svg svg;
+    t5pt_svg_begin(&svg, 640, 420);
+    t5pt_svg_line_chart(&svg, (svg_box){0, 0, 640, 420}, &axes, series, ni);
+    t5pt_svg_end(&svg);
     char *path = t5pt_path_join(out_dir, "figure.svg");
-    t5pt_status st = !path || w.oom ? t5pt_set_error(T5PT_ERR_NOMEM, "sweep: out of memory")
-                                    : t5pt_write_file_atomic(path, w.buf, w.len);
+    t5pt_status st = path ? t5pt_svg_save(&svg, path) : t5pt_set_error(T5PT_ERR_NOMEM, "sweep: out of memory");
     free(path);
-    t5pt_jw_free(&w);
+    t5pt_svg_free(&svg);
+    free(x), free(y), free(sd), free(series);
     return st;
 }
 

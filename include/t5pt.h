@@ -76,8 +76,12 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir);
 /* A random model with the given config (for benchmarks and tests). */
 t5pt_status t5pt_model_init_random(t5pt_model **out, const t5pt_config *cfg, uint64_t seed);
 const t5pt_config *t5pt_model_config(const t5pt_model *m);
-/* Row `id` of the input embedding table [d_model]; NULL if id is out of range. */
-const float *t5pt_model_embedding(const t5pt_model *m, int id);
+/* Row `id` of the input embedding table, widened to fp32 into out[d_model] (the table
+ * stays in the checkpoint's precision); T5PT_ERR_ARG if id is out of range. */
+t5pt_status t5pt_model_embedding(const t5pt_model *m, int id, float *out);
+/* Bytes the frozen weights occupy in memory: each tensor once, matrices in the
+ * checkpoint's precision (a bf16 checkpoint needs about half of the same model in f32). */
+size_t t5pt_model_weight_bytes(const t5pt_model *m);
 size_t t5pt_model_num_params(const t5pt_model *m);
 void t5pt_model_free(t5pt_model *m);
 

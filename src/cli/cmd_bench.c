@@ -58,7 +58,7 @@ static int apply_common(const char *cmd, int threads, const char *simd) {
 /* ------------------------------------------------------------------ bench gemm */
 
 static const char gemm_about[] =
-    "The two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
+    "The two products of a frozen linear layer W[N,K] (torch layout), packing per call included:\n"
     "  fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
     "Prints the median time of R runs after 2 warm-up runs, and GFLOP/s = 2 M N K / time.\n";
 
@@ -96,7 +96,7 @@ static int bench_gemm(int argc, char **argv) {
     for (size_t i = 0; i < nx; i++) x[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
     for (size_t i = 0; i < ny; i++) y[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
     t5pt_linear lin;
-    if (t5pt_linear_pack(&lin, W, N, K, 1) != T5PT_OK) {
+    if (t5pt_linear_init(&lin, W, T5PT_WF32, N, K) != T5PT_OK) {
         t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
         return cli_fail_lib(cmd);
     }
@@ -128,7 +128,6 @@ static int bench_gemm(int argc, char **argv) {
                name, t5pt_simd_path(), t5pt_num_threads(), M, N, K, med * 1e3, flops / med * 1e-9,
                flops / t[0] * 1e-9, n);
     }
-    t5pt_linear_free(&lin);
     t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
     return 0;
 }
@@ -169,7 +168,7 @@ static int bench_peak(int argc, char **argv) {
             long calls = (long)(2e8 / flop) + 1;
             for (int rep = 0; rep < 5; rep++) {
                 double t0 = t5pt_seconds();
-                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, c, k->gemm.nr, 1);
+                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, (size_t)k->gemm.nr, c, k->gemm.nr, 1);
                 double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
                 if (g > best) best = g;
             }

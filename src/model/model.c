@@ -1,8 +1,10 @@
 /* model.c — T5 config.json parsing and the frozen weights (Hugging Face layout).
  *
  * One table of "weight specs" describes every tensor the model needs: its
- * Hugging Face name, its shape derived from the config, its place in the fp32
- * arena and the struct field that points at it. The loader (safetensors, single
+ * Hugging Face name, its shape derived from the config, its precision in memory, its
+ * place in the arena and the struct field that points at it. Matrices keep the
+ * checkpoint's precision (F32, BF16 or F16; anything else is widened to fp32); vectors
+ * are fp32. The loader (safetensors, single
  * file or sharded) and the random initialiser both walk that same table, so the
  * two always produce the same layout.
  *
@@ -202,17 +204,17 @@ typedef struct {
     char name[96];
     int ndim;
     int64_t shape[2];
-    size_t off;              /* in floats, 16-float (64-byte) aligned */
+    size_t off;              /* in bytes, 64-byte aligned */
     size_t numel;
-    const float **ptr;       /* plain tensor: field to point at the arena, or NULL */
-    t5pt_linear *lin;        /* linear: W/N/K set here, packed later */
+    t5pt_wtype type;         /* precision in the arena: F32 unless a matrix stored as BF16/F16 */
+    const float **ptr;       /* plain fp32 tensor: field to point at the arena, or NULL */
+    t5pt_linear *lin;        /* matrix: described here, over its slice of the arena */
     float init_std;          /* N(0, std) for the random init; < 0 means "fill with 1" (norm weights) */
 } wspec;
 
 typedef struct {
     wspec *s;
     int n, cap;
-    size_t floats;
 } layout;
 
 static void add(layout *L, const char *name, int64_t rows, int64_t cols, const float **ptr, t5pt_linear *lin,
@@ -223,15 +225,10 @@ static void add(layout *L, const char *name, int64_t rows, int64_t cols, const f
     w->shape[0] = rows;
     w->shape[1] = cols;
     w->numel = (size_t)rows * (size_t)(cols ? cols : 1);
-    w->off = L->floats;
+    w->type = T5PT_WF32;
     w->ptr = ptr;
     w->lin = lin;
     w->init_std = std;
-    L->floats += (w->numel + 15) & ~(size_t)15;
-    if (lin) {
-        lin->N = (int)rows;
-        lin->K = (int)cols;
-    }
 }
 
 /* Init scales follow transformers' T5PreTrainedModel._init_weights (factor 1.0):
@@ -282,7 +279,6 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     L->cap = 8 + 16 * (c->num_layers + c->num_decoder_layers);
     L->s = calloc((size_t)L->cap, sizeof *L->s);
     L->n = 0;
-    L->floats = 0;
     if (!m->enc || !m->dec || !L->s) {
         free(m->enc);
         free(m->dec);
@@ -292,7 +288,7 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     }
     int64_t d = c->d_model, V = c->vocab_size, nb = c->rel_num_buckets, H = c->num_heads;
     char n[96];
-    add(L, "shared.weight", V, d, &m->shared, NULL, 1.0f);
+    add(L, "shared.weight", V, d, NULL, &m->emb, 1.0f);
     if (!c->tie_word_embeddings) add(L, "lm_head.weight", V, d, NULL, &m->lm_head, 1.0f);
     float sd = 1.0f / sqrtf((float)d);
     for (int i = 0; i < c->num_layers; i++) {
@@ -329,75 +325,36 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     return T5PT_OK;
 }
 
-/* Allocates the arena and points every field at its slice. */
-static t5pt_status place_layout(t5pt_model *m, const layout *L) {
-    m->arena = t5pt_alloc_aligned(L->floats * sizeof(float));
+/* Allocates the arena (each spec's slice in its own precision, 64-byte aligned) and
+ * points every field at its slice. */
+static t5pt_status place_layout(t5pt_model *m, layout *L) {
+    size_t bytes = 0;
+    for (int i = 0; i < L->n; i++) {
+        L->s[i].off = bytes;
+        bytes += (L->s[i].numel * t5pt_wtype_size(L->s[i].type) + 63) & ~(size_t)63;
+    }
+    m->arena = t5pt_alloc_aligned(bytes ? bytes : 64);
     if (!m->arena)
-        return t5pt_set_error(T5PT_ERR_NOMEM, "model: cannot allocate %zu MB for the weights",
-                              L->floats * sizeof(float) >> 20);
-    m->arena_floats = L->floats;
+        return t5pt_set_error(T5PT_ERR_NOMEM, "model: cannot allocate %zu MB for the weights", bytes >> 20);
+    m->arena_bytes = bytes;
     m->num_params = 0;
     for (int i = 0; i < L->n; i++) {
         const wspec *w = &L->s[i];
-        float *p = m->arena + w->off;
+        unsigned char *p = m->arena + w->off;
         /* zero the alignment padding so the arena never holds uninitialised bytes */
-        size_t padded = (w->numel + 15) & ~(size_t)15;
-        memset(p + w->numel, 0, (padded - w->numel) * sizeof(float));
-        if (w->ptr) *w->ptr = p;
-        if (w->lin) w->lin->W = p;
+        size_t used = w->numel * t5pt_wtype_size(w->type), padded = (used + 63) & ~(size_t)63;
+        memset(p + used, 0, padded - used);
+        if (w->ptr) *w->ptr = (const float *)p;
+        if (w->lin) t5pt_linear_init(w->lin, p, w->type, (int)w->shape[0], (int)w->shape[1]);
         m->num_params += w->numel;
     }
-    /* tied head: the embedding itself (packed separately as a linear) */
-    if (m->cfg.tie_word_embeddings) {
-        m->lm_head.W = m->shared;
-        m->lm_head.N = m->cfg.vocab_size;
-        m->lm_head.K = m->cfg.d_model;
-    }
+    /* tied head: the embedding itself, the same bytes */
+    if (m->cfg.tie_word_embeddings) m->lm_head = m->emb;
     return T5PT_OK;
 }
-
-/* Calls fn on every linear of the model (skipping unused FFN slots). */
-static t5pt_status for_each_linear(t5pt_model *m, t5pt_status (*fn)(t5pt_linear *)) {
-    t5pt_status st;
-    if (m->lm_head.W && (st = fn(&m->lm_head))) return st;
-    int nl[2] = {m->cfg.num_layers, m->cfg.num_decoder_layers};
-    t5pt_block_weights *stacks[2] = {m->enc, m->dec};
-    for (int s = 0; s < 2; s++) {
-        if (!stacks[s]) continue;
-        for (int i = 0; i < nl[s]; i++) {
-            t5pt_block_weights *b = &stacks[s][i];
-            t5pt_linear *all[] = {&b->self.q,  &b->self.k,  &b->self.v,  &b->self.o, &b->cross.q, &b->cross.k,
-                                  &b->cross.v, &b->cross.o, &b->wi,      &b->wi_0,   &b->wi_1,    &b->wo};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
-                if (all[j]->W && (st = fn(all[j]))) return st;
-        }
-    }
-    return T5PT_OK;
-}
-
-static t5pt_status pack_one(t5pt_linear *lin) {
-    /* t5pt_linear_pack resets the struct first: keep the arguments */
-    const float *W = lin->W;
-    int N = lin->N, K = lin->K;
-    t5pt_status st = t5pt_linear_pack(lin, W, N, K, 1);
-    if (st) {
-        lin->W = W; /* keep the struct walkable for the cleanup */
-        lin->N = N;
-        lin->K = K;
-    }
-    return st;
-}
-
-static t5pt_status free_one(t5pt_linear *lin) {
-    t5pt_linear_free(lin);
-    return T5PT_OK;
-}
-
-t5pt_status t5pt_model_pack(t5pt_model *m) { return for_each_linear(m, pack_one); }
 
 void t5pt_model_free(t5pt_model *m) {
     if (!m) return;
-    for_each_linear(m, free_one);
     free(m->enc);
     free(m->dec);
     t5pt_free_aligned(m->arena);
@@ -406,10 +363,20 @@ void t5pt_model_free(t5pt_model *m) {
 
 const t5pt_config *t5pt_model_config(const t5pt_model *m) { return &m->cfg; }
 
-const float *t5pt_model_embedding(const t5pt_model *m, int id) {
-    if (!m || id < 0 || id >= m->cfg.vocab_size) return NULL;
-    return m->shared + (size_t)id * (size_t)m->cfg.d_model;
+void t5pt_model_embed_row(const t5pt_model *m, int id, float *out) {
+    size_t d = (size_t)m->cfg.d_model;
+    t5pt_widen(out, (const unsigned char *)m->emb.W + (size_t)id * d * t5pt_wtype_size(m->emb.type), m->emb.type, d);
 }
+
+t5pt_status t5pt_model_embedding(const t5pt_model *m, int id, float *out) {
+    if (!m || !out) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_model_embedding: no model or output");
+    if (id < 0 || id >= m->cfg.vocab_size)
+        return t5pt_set_error(T5PT_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", id, m->cfg.vocab_size - 1);
+    t5pt_model_embed_row(m, id, out);
+    return T5PT_OK;
+}
+
+size_t t5pt_model_weight_bytes(const t5pt_model *m) { return m ? m->arena_bytes : 0; }
 
 size_t t5pt_model_num_params(const t5pt_model *m) { return m ? m->num_params : 0; }
 
@@ -436,14 +403,13 @@ t5pt_status t5pt_model_init_random(t5pt_model **out, const t5pt_config *cfg, uin
     t5pt_rng_seed(&rng, seed);
     for (int i = 0; i < L.n; i++) {
         const wspec *w = &L.s[i];
-        float *p = m->arena + w->off;
+        float *p = (float *)(m->arena + w->off);
         if (w->init_std < 0) {
             for (size_t j = 0; j < w->numel; j++) p[j] = 1.0f;
         } else {
             for (size_t j = 0; j < w->numel; j++) p[j] = w->init_std * t5pt_rng_normal(&rng);
         }
     }
-    if ((st = t5pt_model_pack(m))) goto fail;
     free(L.s);
     *out = m;
     return T5PT_OK;
@@ -542,16 +508,17 @@ static t5pt_status source_find(const source *s, const char *name, const st_file 
     return t5pt_set_error(T5PT_ERR_FORMAT, "%s: shard %s of tensor \"%s\" was not opened", s->where, fn, name);
 }
 
-static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, const char *cfg_path) {
+/* Finds spec w's tensor in the source and checks its shape. */
+static t5pt_status find_tensor(const source *s, const wspec *w, const char *cfg_path, const st_file **f,
+                               const st_tensor **t) {
     static const char *const emb_names[] = {"shared.weight", "encoder.embed_tokens.weight",
                                             "decoder.embed_tokens.weight"};
     int is_emb = strcmp(w->name, "shared.weight") == 0;
-    const st_file *f = NULL;
-    const st_tensor *t = NULL;
     t5pt_status st;
-    for (int k = 0; k < (is_emb ? 3 : 1) && !t; k++)
-        if ((st = source_find(s, is_emb ? emb_names[k] : w->name, &f, &t))) return st;
-    if (!t) {
+    *t = NULL;
+    for (int k = 0; k < (is_emb ? 3 : 1) && !*t; k++)
+        if ((st = source_find(s, is_emb ? emb_names[k] : w->name, f, t))) return st;
+    if (!*t) {
         if (is_emb)
             return t5pt_set_error(T5PT_ERR_FORMAT,
                                   "%s: missing tensor \"shared.weight\" (nor encoder.embed_tokens.weight / "
@@ -559,12 +526,27 @@ static t5pt_status load_tensor(const source *s, const wspec *w, float *dst, cons
                                   s->where);
         return t5pt_set_error(T5PT_ERR_FORMAT, "%s: missing tensor \"%s\"", s->where, w->name);
     }
-    if ((st = t5pt_st_check_shape(f, t, w->ndim, w->shape))) {
+    if ((st = t5pt_st_check_shape(*f, *t, w->ndim, w->shape))) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", t5pt_last_error());
         return t5pt_set_error(st, "%s (from %s)", msg, cfg_path);
     }
-    return t5pt_st_read_f32(f, t, dst);
+    return T5PT_OK;
+}
+
+/* A matrix keeps a BF16 or F16 checkpoint's precision; everything else is fp32. */
+static t5pt_wtype stored_type(const wspec *w, const st_tensor *t) {
+    if (!w->lin) return T5PT_WF32;
+    return t->dtype == ST_BF16 ? T5PT_WBF16 : t->dtype == ST_F16 ? T5PT_WF16 : T5PT_WF32;
+}
+
+/* Copies tensor t into its slice: the stored bytes as they are, or converted to fp32. */
+static t5pt_status read_tensor(const st_file *f, const st_tensor *t, const wspec *w, unsigned char *dst) {
+    if (w->type != T5PT_WF32) {
+        memcpy(dst, t->data, t->nbytes);
+        return T5PT_OK;
+    }
+    return t5pt_st_read_f32(f, t, (float *)dst);
 }
 
 t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
@@ -576,6 +558,10 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
     source src = {0};
     t5pt_model *m = NULL;
     layout L = {0};
+    struct {
+        const st_file *f;
+        const st_tensor *t;
+    } *found = NULL;
     t5pt_status st;
     if (!cfg_path || !single || !index) {
         st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", dir);
@@ -602,11 +588,21 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
         goto done;
     }
     if ((st = build_layout(&cfg, &m, &L))) goto done;
+    /* every tensor found and checked, and its precision known, before the arena is sized */
+    found = calloc((size_t)L.n, sizeof *found);
+    if (!found) {
+        st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", dir);
+        goto done;
+    }
+    for (int i = 0; i < L.n; i++) {
+        if ((st = find_tensor(&src, &L.s[i], cfg_path, &found[i].f, &found[i].t))) goto done;
+        L.s[i].type = stored_type(&L.s[i], found[i].t);
+    }
     if ((st = place_layout(m, &L))) goto done;
     for (int i = 0; i < L.n; i++)
-        if ((st = load_tensor(&src, &L.s[i], m->arena + L.s[i].off, cfg_path))) goto done;
-    st = t5pt_model_pack(m);
+        if ((st = read_tensor(found[i].f, found[i].t, &L.s[i], m->arena + L.s[i].off))) goto done;
 done:
+    free(found);
     source_close(&src);
     free(L.s);
     free(cfg_path);

@@ -1,7 +1,10 @@
 /* model.h — the frozen T5 weights in memory (internal).
  *
- * All weights live as fp32 in one aligned allocation (`arena`). Each linear is
- * also packed for the GEMM (simd/gemm.h) at load time. Shapes use HF names:
+ * All weights live once, in one aligned allocation (`arena`). The matrices (every
+ * linear and the embedding) stay in the checkpoint's precision (fp32, bf16 or f16): a
+ * linear (simd/gemm.h) only points at its slice and the GEMM widens while packing per
+ * call; embedding rows are widened when looked up. The small vectors (norm weights,
+ * relative-position tables) are held as fp32. Shapes use HF names:
  * d = d_model, inner = num_heads * d_kv, f = d_ff, V = vocab_size, nb = buckets.
  */
 #ifndef T5PT_MODEL_H
@@ -28,16 +31,16 @@ typedef struct {
 
 struct t5pt_model {
     t5pt_config cfg;
-    const float *shared;        /* [V, d] input embeddings */
-    t5pt_linear lm_head;        /* [V, d]: shared (tied) or lm_head.weight */
+    t5pt_linear emb;            /* [V, d] input embeddings (shared.weight), stored precision */
+    t5pt_linear lm_head;        /* [V, d]: emb itself (tied) or lm_head.weight */
     const float *enc_rel_bias;  /* [nb, H] encoder.block.0.layer.0.SelfAttention.relative_attention_bias */
     const float *dec_rel_bias;  /* [nb, H] decoder.block.0... */
     t5pt_block_weights *enc;    /* [num_layers] */
     t5pt_block_weights *dec;    /* [num_decoder_layers] */
     const float *enc_final_ln;  /* [d] */
     const float *dec_final_ln;  /* [d] */
-    float *arena;               /* owns every fp32 weight above */
-    size_t arena_floats;
+    unsigned char *arena;       /* owns every weight above (64-byte aligned slices) */
+    size_t arena_bytes;
     size_t num_params;
 };
 
@@ -45,7 +48,8 @@ struct t5pt_model {
 t5pt_status t5pt_config_validate(const t5pt_config *cfg, const char *path);
 /* Number of weights a model with this config holds (embedding counted once when tied). */
 size_t t5pt_config_num_params(const t5pt_config *cfg);
-/* Packs all linears (called by the loaders after the arena is filled). */
-t5pt_status t5pt_model_pack(t5pt_model *m);
+
+/* Widens embedding row id (0 <= id < V, unchecked) into out[d]. */
+void t5pt_model_embed_row(const t5pt_model *m, int id, float *out);
 
 #endif

@@ -590,7 +590,7 @@ static void embed_and_place(t5pt_ctx *c, const float *P, t5pt_placement pl, cons
                 continue;
             }
             const int src = t < k ? t : t - n;   /* token index */
-            memcpy(E + (size_t)t * d, m->shared + (size_t)ids[src] * d, (size_t)d * sizeof(float));
+            t5pt_model_embed_row(m, ids[src], E + (size_t)t * d);
             /* append: [1]*(len+n) + [0]*(T-len), as golden/reference.py place_prompt; this
              * assumes right padding (t5pt_batch), a masked token before the prompt is unmasked */
             if (pl.kind == T5PT_PLACE_APPEND)
@@ -659,7 +659,7 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
                 int id = t == 0 ? cfg->decoder_start_token_id : batch->labels[(size_t)b * L + t - 1];
                 if (id == -100) id = cfg->pad_token_id;
                 c->dec_ids[(size_t)b * L + t] = id;
-                memcpy(c->dec_h0 + ((size_t)b * L + t) * d, m->shared + (size_t)id * d, (size_t)d * sizeof(float));
+                t5pt_model_embed_row(m, id, c->dec_h0 + ((size_t)b * L + t) * d);
             }
         }
         t5pt_dropout_apply(c->dec_h0, drop_mask(c, c->m_dec_emb, (size_t)Md * d, &site), c->drop_scale, (size_t)Md * d);

@@ -124,12 +124,10 @@ static t5pt_status fill_sampled_vocab(float *P, int row0, int n, const t5pt_mode
         pool[k] = pool[j];
         pool[j] = t;
         const int id = pool[k];
-        const float *e = t5pt_model_embedding(m, id);
-        if (!e) {
+        if (t5pt_model_embedding(m, id, P + (size_t)(row0 + k) * d) != T5PT_OK) {
             free(pool);
             return t5pt_set_error(T5PT_ERR_ARG, "sampled-vocab init: no embedding row for id %d", id);
         }
-        memcpy(P + (size_t)(row0 + k) * d, e, (size_t)d * sizeof(float));
     }
     free(pool);
     return T5PT_OK;
@@ -177,23 +175,27 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
             if ((st = check_ids(m, ic->label_ids[k], ic->label_lens[k], "class-labels init: label", k))) return st;
         }
         double *acc = malloc((size_t)d * sizeof *acc);
-        if (!acc) return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
+        float *e = malloc((size_t)d * sizeof *e);
+        if (!acc || !e) {
+            free(acc), free(e);
+            return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
+        }
         for (int k = 0; k < ic->num_labels; k++) {
             for (int j = 0; j < d; j++) acc[j] = 0.0;
             for (int t = 0; t < ic->label_lens[k]; t++) {
-                const float *e = t5pt_model_embedding(m, ic->label_ids[k][t]);
+                t5pt_model_embedding(m, ic->label_ids[k][t], e); /* ids checked above */
                 for (int j = 0; j < d; j++) acc[j] += e[j];
             }
             for (int j = 0; j < d; j++) P[(size_t)k * d + j] = (float)(acc[j] / ic->label_lens[k]);
         }
-        free(acc);
+        free(acc), free(e);
         return fill_sampled_vocab(P, ic->num_labels, n, m, &rng);
     }
     case T5PT_INIT_TEXT: {
         if (ic->text_len <= 0 || !ic->text_ids) return t5pt_set_error(T5PT_ERR_ARG, "text init: the text has no tokens");
         if ((st = check_ids(m, ic->text_ids, ic->text_len, "text init: text", 0))) return st;
         for (int i = 0; i < n; i++)
-            memcpy(P + (size_t)i * d, t5pt_model_embedding(m, ic->text_ids[i % ic->text_len]), (size_t)d * sizeof(float));
+            t5pt_model_embedding(m, ic->text_ids[i % ic->text_len], P + (size_t)i * d); /* ids checked above */
         return T5PT_OK;
     }
     }

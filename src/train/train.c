@@ -284,13 +284,16 @@ static t5pt_status metrics_truncate(const char *path, int step) {
 static double max_embedding_rms(const t5pt_model *m) {
     const t5pt_config *cfg = t5pt_model_config(m);
     double best = 0;
+    float *e = malloc((size_t)cfg->d_model * sizeof *e);
+    if (!e) return INFINITY; /* out of memory: no divergence threshold */
     for (int id = 0; id < cfg->vocab_size; id++) {
-        const float *e = t5pt_model_embedding(m, id);
+        t5pt_model_embedding(m, id, e);
         double ss = 0;
         for (int j = 0; j < cfg->d_model; j++) ss += (double)e[j] * e[j];
         double rms = sqrt(ss / cfg->d_model);
         if (rms > best) best = rms;
     }
+    free(e);
     return best;
 }
 

@@ -111,6 +111,17 @@ void t5pt_ctx_free(t5pt_ctx *c);
 /* Dropout on the activations (HF places), seeded; 0 disables (the default). A rate <= 0
  * or NaN disables it, a rate above 0.99 is clamped to 0.99. */
 void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
+/* Activation recomputation: keep only each block's output during the forward and run
+ * the block's forward again inside its backward (about 1/3 more compute, a fraction of
+ * the activation memory; the gradients are bit-identical). Re-sizes the arenas; the
+ * activations of an earlier forward are gone. */
+t5pt_status t5pt_ctx_set_recompute(t5pt_ctx *c, int on);
+/* Bytes the context holds now (activation, gradient and, once used, dropout arenas). */
+size_t t5pt_ctx_bytes(const t5pt_ctx *c);
+/* Bytes a context for these maxima would hold (as t5pt_ctx_create + set_recompute;
+ * dropout: include the dropout arena), without allocating it. */
+t5pt_status t5pt_activation_bytes(const t5pt_model *m, int B, int T, int L, int n, int recompute, int dropout,
+                                  size_t *bytes);
 
 /* Forward pass with the prompt P[n, d_model] placed in the encoder input; n may be 0
  * (P NULL). If batch->labels is set, *loss = mean cross-entropy over labels != -100, and

@@ -211,7 +211,7 @@ static const char step_about[] =
 
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
-    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1;
+    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1, recompute = 0;
     const char *simd = NULL, *model_dir = NULL, *config = NULL;
     const cli_option opts[] = {
         {.name = "model", .kind = CLI_STR, .target = &model_dir, .metavar = "DIR", .help = "Hugging Face T5 directory"},
@@ -226,6 +226,8 @@ static int bench_step(int argc, char **argv) {
         {.name = "steps", .kind = CLI_INT, .target = &steps, .metavar = "N", .help = "timed steps", .min = 1, .max = 1 << 16},
         {.name = "warmup", .kind = CLI_INT, .target = &warmup, .metavar = "N", .help = "untimed steps first",
          .min = 0, .max = 1 << 16},
+        {.name = "recompute", .kind = CLI_FLAG, .target = &recompute,
+         .help = "activation recomputation (as train --recompute)"},
         BENCH_OPT_THREADS(&threads),
         BENCH_OPT_SIMD(&simd),
         {0}};
@@ -254,7 +256,7 @@ static int bench_step(int argc, char **argv) {
     }
     const t5pt_config *cfg = t5pt_model_config(m);
     int d = cfg->d_model;
-    if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK) goto fail_lib;
+    if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK || t5pt_ctx_set_recompute(c, recompute) != T5PT_OK) goto fail_lib;
     t5pt_optim_config oc;
     t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR);
     if (t5pt_optim_create(&o, &oc, P, d) != T5PT_OK) goto fail_lib;
@@ -291,10 +293,11 @@ static int bench_step(int argc, char **argv) {
     }
     double med = median(t, steps);
     double flops = step_flops(cfg, B, P + S, L);
-    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d steps=%d s_per_step=%.3f "
-           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f loss=%.4f\n",
-           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, steps, med,
-           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, loss);
+    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d recompute=%d steps=%d s_per_step=%.3f "
+           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f weights_mb=%.0f activations_mb=%.0f loss=%.4f\n",
+           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, recompute, steps, med,
+           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, t5pt_model_weight_bytes(m) / 1048576.0,
+           t5pt_ctx_bytes(c) / 1048576.0, loss);
     rc = 0;
     goto done;
 fail_lib:

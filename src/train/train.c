@@ -574,6 +574,7 @@ static t5pt_status trainer_open(trainer *t) {
         return t5pt_set_error(T5PT_ERR_NOMEM, "train: out of memory");
     if ((st = t5pt_optim_create(&t->opt, &t->oc, t->n, t->d)) != T5PT_OK) return st;
     st = t5pt_ctx_create(&t->c, t->m, B, t->train->max_src, t->train->max_tgt, t->n);
+    if (st == T5PT_OK && o->recompute) st = t5pt_ctx_set_recompute(t->c, 1);
     if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
         return t5pt_set_error(st, "%.600s (longest input %d tokens + %d prompt rows, batch %d: lower --max-src-len, "
                               "--batch or --prompt-len)", t5pt_last_error(), t->train->max_src, t->n, B);

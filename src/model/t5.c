@@ -159,10 +159,12 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt
     c->dec_final_rstd = TAKE_F(fa, Md);
     c->logits = TAKE_F(fa, Md * V);
     c->lse = TAKE_F(fa, Md);
-    c->s_norm = TAKE_F(fa, Mx * d);
-    c->s_ctx = TAKE_F(fa, Mx * inner);
-    c->s_act = TAKE_F(fa, Mx * f);
-    c->s_out = TAKE_F(fa, Mx * d);
+    if (!c->recompute) {
+        c->s_norm = TAKE_F(fa, Mx * d);
+        c->s_ctx = TAKE_F(fa, Mx * inner);
+        c->s_act = TAKE_F(fa, Mx * f);
+        c->s_out = TAKE_F(fa, Mx * d);
+    }
 
     /* backward */
     c->g_h = TAKE_F(ga, Mx * d);
@@ -181,6 +183,15 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt
     c->g_rows = TAKE_F(ga, Md * d);
     c->valid_rows = TAKE_I(ga, Md);
     c->dP = TAKE_F(ga, (size_t)n * d);
+    if (c->recompute) {
+        /* The forward's scratch lives in gradient buffers that are per block in the
+         * backward (never live across a block boundary): a recomputed forward runs
+         * between two blocks' backwards, the plain forward before any backward. */
+        c->s_norm = c->g_norm;
+        c->s_ctx = c->g_ctx;
+        c->s_act = c->g_ff_act;
+        c->s_out = c->g_sub;
+    }
 
     /* dropout: masks for every HF dropout site, the pre-dropout copy of the encoder
      * input, and a float slab for the dropped attention probabilities */

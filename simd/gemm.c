@@ -449,8 +449,54 @@ static void linear_product(float *C, int ldc, const float *A, int lda, int M, co
     t5pt_free_aligned(bp);
 }
 
+/* y[M,N] = x W^T + beta y for a few rows (greedy decoding: one row per sequence and step):
+ * packing W^T would cost more than the product, so every W row is read once, in place
+ * (widened into a row buffer when bf16/f16), and dotted with the M rows of x. Each output
+ * is one thread's dot product in a fixed order, so the bits do not depend on the thread
+ * count (they differ from the GEMM's order by rounding: test_eval bounds the cached
+ * decoder against the full forward). */
+static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
+    const t5pt_kernels *kt = t5pt_kern();
+    const int N = lin->N, K = lin->K;
+    int nt = (size_t)N * K < ((size_t)1 << 18) ? 1 : t5pt_num_threads();
+#ifdef _OPENMP
+    if (omp_in_parallel()) nt = 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float *wbuf = lin->type == T5PT_WF32 ? NULL : t5pt_alloc_aligned((size_t)K * sizeof(float));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int n = 0; n < N; n++) {
+            const float *w = (const float *)lin->W + (size_t)n * K;
+            float one;
+            for (int m = 0; m < M; m++) {
+                float s = 0.0f;
+                if (lin->type == T5PT_WF32) {
+                    s = kt->dot(x + (size_t)m * ldx, w, K);
+                } else if (wbuf) {
+                    if (m == 0) t5pt_widen(wbuf, w_at(lin, (size_t)n * K), lin->type, (size_t)K);
+                    s = kt->dot(x + (size_t)m * ldx, wbuf, K);
+                } else { /* out of memory for the row buffer: one weight at a time */
+                    for (int p = 0; p < K; p++) {
+                        t5pt_widen(&one, w_at(lin, (size_t)n * K + p), lin->type, 1);
+                        s += x[(size_t)m * ldx + p] * one;
+                    }
+                }
+                float *c = y + (size_t)m * ldy + n;
+                *c = beta == 0.0f ? s : s + beta * *c;
+            }
+        }
+        t5pt_free_aligned(wbuf);
+    }
+}
+
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    linear_product(y, ldy, x, ldx, M, lin, 1, beta);
+    if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
+        linear_gemv(y, ldy, x, ldx, M, lin, beta);
+    else
+        linear_product(y, ldy, x, ldx, M, lin, 1, beta);
 }
 
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {

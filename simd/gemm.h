@@ -37,6 +37,10 @@ size_t t5pt_wtype_size(t5pt_wtype type);
 /* Widens n stored elements to fp32 (a plain copy for fp32). */
 void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 
+/* Up to this many rows the forward reads W in place, row by row (dot products: greedy
+ * decoding), instead of packing W^T for the GEMM. */
+#define T5PT_GEMV_MAX_ROWS 8
+
 /* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy) */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);
 /* dx[M,K] = dy[M,N] · W + beta·dx     (gradient w.r.t. the linear's input) */

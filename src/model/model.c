@@ -207,6 +207,7 @@ typedef struct {
     size_t off;              /* in bytes, 64-byte aligned */
     size_t numel;
     t5pt_wtype type;         /* precision in the arena: F32 unless a matrix stored as BF16/F16 */
+    const void *in_place;    /* a matrix used where the mapped checkpoint holds it (no arena slice) */
     const float **ptr;       /* plain fp32 tensor: field to point at the arena, or NULL */
     t5pt_linear *lin;        /* matrix: described here, over its slice of the arena */
     float init_std;          /* N(0, std) for the random init; < 0 means "fill with 1" (norm weights) */
@@ -329,9 +330,13 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
  * points every field at its slice. */
 static t5pt_status place_layout(t5pt_model *m, layout *L) {
     size_t bytes = 0;
+    m->mapped_bytes = 0;
     for (int i = 0; i < L->n; i++) {
         L->s[i].off = bytes;
-        bytes += (L->s[i].numel * t5pt_wtype_size(L->s[i].type) + 63) & ~(size_t)63;
+        if (L->s[i].in_place)
+            m->mapped_bytes += L->s[i].numel * t5pt_wtype_size(L->s[i].type);
+        else
+            bytes += (L->s[i].numel * t5pt_wtype_size(L->s[i].type) + 63) & ~(size_t)63;
     }
     m->arena = t5pt_alloc_aligned(bytes ? bytes : 64);
     if (!m->arena)
@@ -340,10 +345,10 @@ static t5pt_status place_layout(t5pt_model *m, layout *L) {
     m->num_params = 0;
     for (int i = 0; i < L->n; i++) {
         const wspec *w = &L->s[i];
-        unsigned char *p = m->arena + w->off;
+        unsigned char *p = w->in_place ? (unsigned char *)(uintptr_t)w->in_place : m->arena + w->off;
         /* zero the alignment padding so the arena never holds uninitialised bytes */
         size_t used = w->numel * t5pt_wtype_size(w->type), padded = (used + 63) & ~(size_t)63;
-        memset(p + used, 0, padded - used);
+        if (!w->in_place) memset(p + used, 0, padded - used);
         if (w->ptr) *w->ptr = (const float *)p;
         if (w->lin) t5pt_linear_init(w->lin, p, w->type, (int)w->shape[0], (int)w->shape[1]);
         m->num_params += w->numel;
@@ -358,6 +363,8 @@ void t5pt_model_free(t5pt_model *m) {
     free(m->enc);
     free(m->dec);
     t5pt_free_aligned(m->arena);
+    for (int i = 0; i < m->nmaps; i++) t5pt_st_close(m->maps[i]);
+    free(m->maps);
     free(m);
 }
 
@@ -376,7 +383,7 @@ t5pt_status t5pt_model_embedding(const t5pt_model *m, int id, float *out) {
     return T5PT_OK;
 }
 
-size_t t5pt_model_weight_bytes(const t5pt_model *m) { return m ? m->arena_bytes : 0; }
+size_t t5pt_model_weight_bytes(const t5pt_model *m) { return m ? m->arena_bytes + m->mapped_bytes : 0; }
 
 size_t t5pt_model_num_params(const t5pt_model *m) { return m ? m->num_params : 0; }
 
@@ -433,7 +440,7 @@ typedef struct {
 
 static void source_close(source *s) {
     for (int i = 0; i < s->nfiles; i++) {
-        t5pt_st_close(s->files[i]);
+        if (s->files) t5pt_st_close(s->files[i]);
         if (s->names) free(s->names[i]);
     }
     free(s->files);
@@ -540,6 +547,13 @@ static t5pt_wtype stored_type(const wspec *w, const st_tensor *t) {
     return t->dtype == ST_BF16 ? T5PT_WBF16 : t->dtype == ST_F16 ? T5PT_WF16 : T5PT_WF32;
 }
 
+/* A matrix whose stored bytes can serve as they are: F32, BF16 or F16 at an address
+ * aligned to its element size (safetensors guarantees no more than that). */
+static const void *usable_in_place(const wspec *w, const st_tensor *t) {
+    if (!w->lin || (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16)) return NULL;
+    return (uintptr_t)t->data % t5pt_st_dtype_size(t->dtype) == 0 ? t->data : NULL;
+}
+
 /* Copies tensor t into its slice: the stored bytes as they are, or converted to fp32. */
 static t5pt_status read_tensor(const st_file *f, const st_tensor *t, const wspec *w, unsigned char *dst) {
     if (w->type != T5PT_WF32) {
@@ -597,10 +611,15 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
     for (int i = 0; i < L.n; i++) {
         if ((st = find_tensor(&src, &L.s[i], cfg_path, &found[i].f, &found[i].t))) goto done;
         L.s[i].type = stored_type(&L.s[i], found[i].t);
+        L.s[i].in_place = usable_in_place(&L.s[i], found[i].t);
     }
     if ((st = place_layout(m, &L))) goto done;
     for (int i = 0; i < L.n; i++)
-        if ((st = read_tensor(found[i].f, found[i].t, &L.s[i], m->arena + L.s[i].off))) goto done;
+        if (!L.s[i].in_place && (st = read_tensor(found[i].f, found[i].t, &L.s[i], m->arena + L.s[i].off))) goto done;
+    /* the model now owns the read-only mappings its matrices live in */
+    m->maps = src.files;
+    m->nmaps = src.nfiles;
+    src.files = NULL;
 done:
     free(found);
     source_close(&src);

@@ -1,10 +1,13 @@
 /* model.h — the frozen T5 weights in memory (internal).
  *
- * All weights live once, in one aligned allocation (`arena`). The matrices (every
- * linear and the embedding) stay in the checkpoint's precision (fp32, bf16 or f16): a
- * linear (simd/gemm.h) only points at its slice and the GEMM widens while packing per
- * call; embedding rows are widened when looked up. The small vectors (norm weights,
- * relative-position tables) are held as fp32. Shapes use HF names:
+ * All weights live once. The matrices (every linear and the embedding) stay in the
+ * checkpoint's precision (fp32, bf16 or f16): a loaded model uses them where the
+ * read-only mapping of the safetensors file holds them (the page cache keeps one copy,
+ * shared by concurrent runs); a random model, or a matrix stored in another dtype or
+ * misaligned, has a slice of the aligned `arena`. A linear (simd/gemm.h) only points at
+ * its matrix; the GEMM widens while packing per call; embedding rows are widened when
+ * looked up. The small vectors (norm weights, relative-position tables) are fp32 in the
+ * arena. Shapes use HF names:
  * d = d_model, inner = num_heads * d_kv, f = d_ff, V = vocab_size, nb = buckets.
  */
 #ifndef T5PT_MODEL_H
@@ -39,8 +42,12 @@ struct t5pt_model {
     t5pt_block_weights *dec;    /* [num_decoder_layers] */
     const float *enc_final_ln;  /* [d] */
     const float *dec_final_ln;  /* [d] */
-    unsigned char *arena;       /* owns every weight above (64-byte aligned slices) */
+    unsigned char *arena;       /* the weights not used in place (64-byte aligned slices) */
     size_t arena_bytes;
+    struct st_file **maps;      /* the checkpoint files, mapped read-only: a loaded model's
+                                   matrices are used where the files hold them */
+    int nmaps;
+    size_t mapped_bytes;        /* bytes of the matrices used in place */
     size_t num_params;
 };
 

@@ -459,6 +459,7 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
     const t5pt_kernels *kt = t5pt_kern();
     const int N = lin->N, K = lin->K;
     int nt = (size_t)N * K < ((size_t)1 << 18) ? 1 : t5pt_num_threads();
+    (void)nt; /* without OpenMP */
 #ifdef _OPENMP
     if (omp_in_parallel()) nt = 1;
 #pragma omp parallel num_threads(nt) if (nt > 1)

@@ -39,7 +39,7 @@ void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 
 /* Up to this many rows the forward reads W in place, row by row (dot products: greedy
  * decoding), instead of packing W^T for the GEMM. */
-#define T5PT_GEMV_MAX_ROWS 32
+#define T5PT_GEMV_MAX_ROWS 8
 
 /* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy) */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);

@@ -76,8 +76,12 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir);
 /* A random model with the given config (for benchmarks and tests). */
 t5pt_status t5pt_model_init_random(t5pt_model **out, const t5pt_config *cfg, uint64_t seed);
 const t5pt_config *t5pt_model_config(const t5pt_model *m);
-/* Row `id` of the input embedding table [d_model]; NULL if id is out of range. */
-const float *t5pt_model_embedding(const t5pt_model *m, int id);
+/* Row `id` of the input embedding table, widened to fp32 into out[d_model] (the table
+ * stays in the checkpoint's precision); T5PT_ERR_ARG if id is out of range. */
+t5pt_status t5pt_model_embedding(const t5pt_model *m, int id, float *out);
+/* Bytes the frozen weights occupy in memory: each tensor once, matrices in the
+ * checkpoint's precision (a bf16 checkpoint needs about half of the same model in f32). */
+size_t t5pt_model_weight_bytes(const t5pt_model *m);
 size_t t5pt_model_num_params(const t5pt_model *m);
 void t5pt_model_free(t5pt_model *m);
 
@@ -107,6 +111,17 @@ void t5pt_ctx_free(t5pt_ctx *c);
 /* Dropout on the activations (HF places), seeded; 0 disables (the default). A rate <= 0
  * or NaN disables it, a rate above 0.99 is clamped to 0.99. */
 void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed);
+/* Activation recomputation: keep only each block's output during the forward and run
+ * the block's forward again inside its backward (about 1/3 more compute, a fraction of
+ * the activation memory; the gradients are bit-identical). Re-sizes the arenas; the
+ * activations of an earlier forward are gone. */
+t5pt_status t5pt_ctx_set_recompute(t5pt_ctx *c, int on);
+/* Bytes the context holds now (activation, gradient and, once used, dropout arenas). */
+size_t t5pt_ctx_bytes(const t5pt_ctx *c);
+/* Bytes a context for these maxima would hold (as t5pt_ctx_create + set_recompute;
+ * dropout: include the dropout arena), without allocating it. */
+t5pt_status t5pt_activation_bytes(const t5pt_model *m, int B, int T, int L, int n, int recompute, int dropout,
+                                  size_t *bytes);
 
 /* The training objective of t5pt_forward / t5pt_backward. Per labelled token r (label != -100)
  * l_r = cross-entropy_r + z_loss * lse_r^2, lse_r = log-sum-exp of the token's logits; then

@@ -21,7 +21,7 @@
 
 #include "simd/gemm_pack.h" /* gemm_pack_a, gemm_pack_at for this MR */
 
-static void gemm_micro_avx2(int k, const float *a, const float *b, float *c, int ldc, int accumulate) {
+static void gemm_micro_avx2(int k, const float *a, const float *b, size_t ldb, float *c, int ldc, int accumulate) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -39,7 +39,7 @@ static void gemm_micro_avx2(int k, const float *a, const float *b, float *c, int
     for (int p = 0; p < k; p++) {
         __m256 b0 = _mm256_loadu_ps(b);
         __m256 b1 = _mm256_loadu_ps(b + 8);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
         ROW(0, c00, c01);
         ROW(1, c10, c11);
         ROW(2, c20, c21);
@@ -47,7 +47,7 @@ static void gemm_micro_avx2(int k, const float *a, const float *b, float *c, int
         ROW(4, c40, c41);
         ROW(5, c50, c51);
         a += MR;
-        b += NR;
+        b += ldb;
     }
 #undef ROW
 
@@ -71,7 +71,7 @@ static const t5pt_kernels table = {
     .name = "avx2",
     /* 512 deep x 96 rows: an A block of 192 KB (BENCHMARKS.md) */
     .gemm = {.mr = MR, .nr = NR, .kc = 512, .mc = 16 * MR, .micro = gemm_micro_avx2,
-             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at},
+             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at, .pack_bt = gemm_pack_bt},
     VEC_KERNEL_ENTRIES,
 };
 

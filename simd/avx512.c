@@ -45,7 +45,7 @@
 #define PFC 1
 #endif
 
-static void gemm_micro_avx512(int k, const float *a, const float *b, float *c, int ldc, int accumulate) {
+static void gemm_micro_avx512(int k, const float *a, const float *b, size_t ldb, float *c, int ldc, int accumulate) {
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
     __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
@@ -79,7 +79,7 @@ static void gemm_micro_avx512(int k, const float *a, const float *b, float *c, i
         __m512 b0 = _mm512_loadu_ps(b);
         __m512 b1 = _mm512_loadu_ps(b + 16);
 #if PFB
-        _mm_prefetch((const char *)(b + PFB * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + PFB * ldb), _MM_HINT_T0);
 #endif
 #if PFA
         _mm_prefetch((const char *)(a + PFA * MR), _MM_HINT_T0);
@@ -99,7 +99,7 @@ static void gemm_micro_avx512(int k, const float *a, const float *b, float *c, i
         ROW(12, cC0, cC1);
         ROW(13, cD0, cD1);
         a += MR;
-        b += NR;
+        b += ldb;
     }
 #undef ROW
 
@@ -131,7 +131,7 @@ static const t5pt_kernels table = {
     .name = "avx512",
     /* 1024 deep x 112 rows: an A block of 448 KB (BENCHMARKS.md) */
     .gemm = {.mr = MR, .nr = NR, .kc = 1024, .mc = 8 * MR, .micro = gemm_micro_avx512,
-             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at},
+             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at, .pack_bt = gemm_pack_bt},
     VEC_KERNEL_ENTRIES,
 };
 

@@ -1,9 +1,13 @@
 /* gemm.c — single-precision matrix products, BLIS style, in portable C.
  *
  * C[M,N] = alpha op(A)[M,K] · B[K,N] + beta·C is computed in three levels:
- *   B is packed into column panels of NR (each [K][NR], zero-padded past N). The frozen
- *     weights are packed once (t5pt_linear_pack), W^T for the forward and W for the
- *     backward; t5pt_sgemm packs per call.
+ *   B is packed per call into column panels of NR (each [K][NR], zero-padded past N).
+ *     A frozen weight (W^T for the forward, W for the backward) is packed one block of
+ *     panels at a time (about PACK_BLOCK_BYTES, widened from bf16/f16 on the way), so no
+ *     packed copy outlives the call. (Reading an fp32 W in place as the backward's B
+ *     operand - the micro-kernel takes a B row stride for that - measured 0.5-0.9x the
+ *     packed speed on this project's 2-core AVX2 machine at K = 2048: rows 8 KB apart
+ *     fall into the same cache sets. So the backward packs too; BENCHMARKS.md.)
  *   A is packed per call, one block of MC rows x KC depth at a time, into micro-panels
  *     [KC][MR] (zero-padded past M; alpha folded in), sized to stay in L2.
  *   The register micro-kernel of the selected ISA (kernels.h: t5pt_gemm_kernel) computes
@@ -116,7 +120,9 @@ typedef struct {
     const float *A;
     int lda, transA;
     float alpha;
-    const float *Bp; /* packed B panels, stride panel_stride(K, nr) */
+    const float *Bp; /* B panels: panel jp, depth p at Bp + jp*bpanel + p*bld */
+    size_t bpanel;   /* floats between panels: panel_stride(K, nr) packed, nr read in place */
+    size_t bld;      /* floats between depth steps of a panel: nr packed, ldb read in place */
     const float *B;  /* the unpacked op(B) source, for the out-of-memory fallback */
     int ldb, transB;
     float beta;
@@ -128,7 +134,6 @@ typedef struct {
 static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf) {
     const t5pt_gemm_kernel *gk = g->gk;
     const int mr = gk->mr, nr = gk->nr;
-    const size_t bstride = panel_stride(g->K, nr);
     float tile[T5PT_GEMM_MAX_MR * T5PT_GEMM_MAX_NR] __attribute__((aligned(64)));
     int jcol0 = jp0 * nr, jcol1 = jp1 * nr < g->N ? jp1 * nr : g->N;
 
@@ -156,7 +161,7 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
             size_t astride = round16((size_t)kc * mr);
             pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
             for (int jp = jp0; jp < jp1; jp++) {
-                const float *bp = g->Bp + (size_t)jp * bstride + (size_t)pc * nr;
+                const float *bp = g->Bp + (size_t)jp * g->bpanel + (size_t)pc * g->bld;
                 int j = jp * nr;
                 int w = g->N - j < nr ? g->N - j : nr;
                 for (int ir = 0; ir < mc; ir += mr) {
@@ -164,13 +169,13 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
                     float *c = g->C + (size_t)(ic + ir) * g->ldc + j;
                     int h = mc - ir < mr ? mc - ir : mr;
                     if (h == mr && w == nr) {
-                        gk->micro(kc, ap, bp, c, g->ldc, accumulate);
+                        gk->micro(kc, ap, bp, g->bld, c, g->ldc, accumulate);
                     } else {
                         /* edge tile: compute into a full-size scratch tile, copy the valid part */
                         if (accumulate)
                             for (int ii = 0; ii < h; ii++)
                                 memcpy(tile + ii * nr, c + (size_t)ii * g->ldc, (size_t)w * sizeof(float));
-                        gk->micro(kc, ap, bp, tile, nr, accumulate);
+                        gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
                         for (int ii = 0; ii < h; ii++)
                             memcpy(c + (size_t)ii * g->ldc, tile + ii * nr, (size_t)w * sizeof(float));
                     }
@@ -180,15 +185,19 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
     }
 }
 
-/* Direct triple loop over C[i0:i1, j0:j1]; used only when a scratch buffer cannot be
- * allocated, because these products have no error return. */
+/* Direct triple loop over C[i0:i1, j0:j1] (B from its panels when there are any); used
+ * only when a scratch buffer cannot be allocated, because these products have no error
+ * return. */
 static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) {
+    const int nr = g->gk->nr;
     for (int i = i0; i < i1; i++)
         for (int j = j0; j < j1; j++) {
             float s = 0.0f;
             for (int p = 0; p < g->K; p++) {
                 float a = g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
-                float b = g->transB ? g->B[(size_t)j * g->ldb + p] : g->B[(size_t)p * g->ldb + j];
+                float b = g->Bp ? g->Bp[(size_t)(j / nr) * g->bpanel + (size_t)p * g->bld + (size_t)(j % nr)]
+                          : g->transB ? g->B[(size_t)j * g->ldb + p]
+                                      : g->B[(size_t)p * g->ldb + j];
                 s += a * b;
             }
             float *c = g->C + (size_t)i * g->ldc + j;
@@ -271,6 +280,8 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
         pack_b(bp, B, ldb, transB, K, N, gk->nr, 1);
     }
     g.Bp = bp;
+    g.bpanel = panel_stride(K, gk->nr);
+    g.bld = (size_t)gk->nr;
     gemm_run(&g, threads);
     t5pt_free_aligned(bp);
 }
@@ -285,65 +296,208 @@ void t5pt_sgemm_parallel(int transA, int transB, int M, int N, int K, float alph
     sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, t5pt_num_threads());
 }
 
-/* ------------------------------------------------------------------ packed linear */
+/* ------------------------------------------------------------------ frozen linear */
 
-t5pt_status t5pt_linear_pack(t5pt_linear *lin, const float *W, int N, int K, int want_bwd) {
+/* Bytes of W^T panels packed at a time by the forward: big enough that a block covers
+ * many row blocks of x (the packing is amortised over M rows), small enough to stay in
+ * the last-level cache while the product reads it. */
+#define PACK_BLOCK_BYTES ((size_t)4 << 20)
+/* Widening goes through a small stack buffer of this many floats. */
+#define WIDEN_CHUNK 64
+
+size_t t5pt_wtype_size(t5pt_wtype type) { return type == T5PT_WF32 ? 4 : 2; }
+
+void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n) {
+    if (type == T5PT_WF32)
+        memcpy(dst, src, n * sizeof(float));
+    else if (type == T5PT_WBF16)
+        t5pt_kern()->bf16_to_f32(dst, src, n);
+    else
+        t5pt_kern()->f16_to_f32(dst, src, n);
+}
+
+t5pt_status t5pt_linear_init(t5pt_linear *lin, const void *W, t5pt_wtype type, int N, int K) {
     memset(lin, 0, sizeof *lin);
-    if (!W || N <= 0 || K <= 0)
-        return t5pt_set_error(T5PT_ERR_ARG, "t5pt_linear_pack: bad weight (%d x %d)", N, K);
-    const int nr = t5pt_kern()->gemm.nr;
+    if (!W || N <= 0 || K <= 0 || (type != T5PT_WF32 && type != T5PT_WBF16 && type != T5PT_WF16))
+        return t5pt_set_error(T5PT_ERR_ARG, "t5pt_linear_init: bad weight (%d x %d)", N, K);
     lin->N = N;
     lin->K = K;
     lin->W = W;
-    lin->nr = nr;
-    /* forward: B = W^T [K,N], panels over N of depth K */
-    size_t fwd_floats = (size_t)((N + nr - 1) / nr) * panel_stride(K, nr);
-    lin->fwd = t5pt_alloc_aligned(fwd_floats * sizeof(float));
-    if (!lin->fwd)
-        return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_linear_pack: cannot allocate %zu floats for %d x %d weight",
-                              fwd_floats, N, K);
-    pack_b(lin->fwd, W, K, 1, K, N, nr, t5pt_num_threads()); /* once per weight: worth threads */
-    if (want_bwd) {
-        /* backward: B = W [N,K], panels over K of depth N */
-        size_t bwd_floats = (size_t)((K + nr - 1) / nr) * panel_stride(N, nr);
-        lin->bwd = t5pt_alloc_aligned(bwd_floats * sizeof(float));
-        if (!lin->bwd) {
-            t5pt_linear_free(lin);
-            return t5pt_set_error(T5PT_ERR_NOMEM,
-                                  "t5pt_linear_pack: cannot allocate %zu floats for %d x %d weight", bwd_floats, N, K);
-        }
-        pack_b(lin->bwd, W, K, 0, N, K, nr, t5pt_num_threads());
-    }
+    lin->type = type;
     return T5PT_OK;
 }
 
-void t5pt_linear_free(t5pt_linear *lin) {
-    if (!lin) return;
-    t5pt_free_aligned(lin->fwd);
-    t5pt_free_aligned(lin->bwd);
-    lin->fwd = lin->bwd = NULL;
+/* Address of stored element i of W. */
+static const void *w_at(const t5pt_linear *lin, size_t i) {
+    return (const char *)lin->W + i * t5pt_wtype_size(lin->type);
 }
 
-/* C[M, n] = A[M, k] op(W) + beta C, the two products of a frozen linear: op(W) = W^T
- * (forward: n = N, k = K) or W (backward: n = K, k = N), from the panels packed for that
- * product, or packed now when there are none for the current micro-kernel (the SIMD path
- * changed after loading). */
+/* Forward B operand: packs the panels of W^T covering rows [j0, j0+n) of W (n <= N - j0),
+ * depth K, into out (panel stride panel_stride(K, nr)): out[jp*stride + p*nr + jj] =
+ * W[j0 + jp*nr + jj, p], 0 past row j0+n. Full panels go through the ISA's pack_bt
+ * (from W itself, or from a chunk of its rows widened to fp32); the ragged last one is
+ * copied here. */
+static void pack_wt(float *out, const t5pt_linear *lin, int j0, int n, const t5pt_gemm_kernel *gk, int threads) {
+    const int K = lin->K, nr = gk->nr;
+    const size_t stride = panel_stride(K, nr);
+    const int panels = (n + nr - 1) / nr;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && !omp_in_parallel())
+#endif
+    for (int jp = 0; jp < panels; jp++) {
+        float *dst = out + (size_t)jp * stride;
+        int w = n - jp * nr < nr ? n - jp * nr : nr;
+        size_t row0 = (size_t)(j0 + jp * nr) * K;
+        if (w == nr && lin->type == T5PT_WF32) {
+            gk->pack_bt(dst, (const float *)lin->W + row0, (size_t)K, K);
+        } else if (w == nr) {
+            float buf[T5PT_GEMM_MAX_NR * WIDEN_CHUNK];
+            for (int p0 = 0; p0 < K; p0 += WIDEN_CHUNK) {
+                int len = K - p0 < WIDEN_CHUNK ? K - p0 : WIDEN_CHUNK;
+                for (int jj = 0; jj < nr; jj++)
+                    t5pt_widen(buf + (size_t)jj * WIDEN_CHUNK, w_at(lin, row0 + (size_t)jj * K + p0), lin->type,
+                               (size_t)len);
+                gk->pack_bt(dst + (size_t)p0 * nr, buf, WIDEN_CHUNK, len);
+            }
+        } else {
+            float buf[WIDEN_CHUNK];
+            for (int jj = 0; jj < nr; jj++)
+                for (int p0 = 0; p0 < K; p0 += WIDEN_CHUNK) {
+                    int len = K - p0 < WIDEN_CHUNK ? K - p0 : WIDEN_CHUNK;
+                    if (jj < w) t5pt_widen(buf, w_at(lin, row0 + (size_t)jj * K + p0), lin->type, (size_t)len);
+                    for (int p = 0; p < len; p++) dst[(size_t)(p0 + p) * nr + jj] = jj < w ? buf[p] : 0.0f;
+                }
+        }
+    }
+}
+
+/* Backward B operand: packs the panels of W covering columns [j0, j0+n) of W (n <= K - j0),
+ * depth N, into out (panel stride panel_stride(N, nr)): out[jp*stride + p*nr + jj] =
+ * W[p, j0 + jp*nr + jj], 0 past column j0+n. Row by row: each W row is read once,
+ * front to back, and its pieces go to the same row of every panel (walking one panel
+ * down W's rows instead reads one cache line per row, rows K floats apart: measured
+ * ~5x slower at K = 512..2048). */
+static void pack_w(float *out, const t5pt_linear *lin, int j0, int n, int nr, int threads) {
+    const int N = lin->N, K = lin->K;
+    const size_t stride = panel_stride(N, nr);
+    const int panels = (n + nr - 1) / nr;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && !omp_in_parallel())
+#endif
+    for (int p = 0; p < N; p++) {
+        const size_t row = (size_t)p * K + (size_t)j0;
+        for (int jp = 0; jp < panels; jp++) {
+            float *d = out + (size_t)jp * stride + (size_t)p * nr;
+            int w = n - jp * nr < nr ? n - jp * nr : nr;
+            if (lin->type == T5PT_WF32) {
+                memcpy(d, (const float *)lin->W + row + (size_t)jp * nr, (size_t)w * sizeof(float));
+            } else {
+                t5pt_widen(d, w_at(lin, row + (size_t)jp * nr), lin->type, (size_t)w);
+            }
+            for (int jj = w; jj < nr; jj++) d[jj] = 0.0f;
+        }
+    }
+}
+
+/* C[M, n] = A[M, k] op(W) + beta C, op(W) = W^T (forward: n = N, k = K) or W (backward:
+ * n = K, k = N). Columns of C are produced in blocks whose B panels are packed just
+ * before use; every C tile still runs the whole depth loop in the same KC steps on one
+ * thread, so the blocking changes no bit of the result. */
 static void linear_product(float *C, int ldc, const float *A, int lda, int M, const t5pt_linear *lin, int forward,
                            float beta) {
+    if (M <= 0) return;
     const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    const int nr = gk->nr, threads = t5pt_num_threads();
     const int n = forward ? lin->N : lin->K, k = forward ? lin->K : lin->N;
-    const float *panels = forward ? lin->fwd : lin->bwd;
-    if (!panels || lin->nr != gk->nr) {
-        sgemm_impl(0, forward, M, n, k, 1.0f, A, lda, lin->W, lin->K, beta, C, ldc, t5pt_num_threads());
-        return;
+    gemm_job g = {.gk = gk, .M = M, .K = k, .A = A, .lda = lda, .alpha = 1.0f, .beta = beta, .ldc = ldc};
+    int done = 0; /* columns of C finished */
+    /* columns per packed block: a whole number of panels, about PACK_BLOCK_BYTES */
+    size_t stride = panel_stride(k, nr);
+    size_t per = PACK_BLOCK_BYTES / (stride * sizeof(float));
+    if (per < 1) per = 1;
+    int block = (int)((size_t)((n - done + nr - 1) / nr) < per ? (size_t)(n - done + nr - 1) / nr : per) * nr;
+    float *bp = t5pt_alloc_aligned((size_t)(block / nr) * stride * sizeof(float));
+    for (int j0 = done; j0 < n; j0 += block) {
+        int w = n - j0 < block ? n - j0 : block;
+        g.N = w;
+        g.C = C + j0;
+        if (!bp) { /* out of memory: still compute these columns, directly from W */
+            for (int i = 0; i < M; i++)
+                for (int j = j0; j < j0 + w; j++) {
+                    float s = 0.0f, wv;
+                    for (int p = 0; p < k; p++) {
+                        t5pt_widen(&wv, w_at(lin, forward ? (size_t)j * lin->K + p : (size_t)p * lin->K + j),
+                                   lin->type, 1);
+                        s += A[(size_t)i * lda + p] * wv;
+                    }
+                    float *c = C + (size_t)i * ldc + j;
+                    *c = s + (beta == 0.0f ? 0.0f : beta * *c);
+                }
+            continue;
+        }
+        if (forward)
+            pack_wt(bp, lin, j0, w, gk, threads);
+        else
+            pack_w(bp, lin, j0, w, nr, threads);
+        g.Bp = bp;
+        g.bpanel = stride;
+        g.bld = (size_t)nr;
+        gemm_run(&g, threads);
     }
-    gemm_job g = {.gk = gk, .M = M, .N = n, .K = k, .A = A, .lda = lda, .alpha = 1.0f, .Bp = panels,
-                  .B = lin->W, .ldb = lin->K, .transB = forward, .beta = beta, .C = C, .ldc = ldc};
-    gemm_run(&g, t5pt_num_threads());
+    t5pt_free_aligned(bp);
+}
+
+/* y[M,N] = x W^T + beta y for a few rows (greedy decoding: one row per sequence and step):
+ * packing W^T would cost more than the product, so every W row is read once, in place
+ * (widened into a row buffer when bf16/f16), and dotted with the M rows of x. Each output
+ * is one thread's dot product in a fixed order, so the bits do not depend on the thread
+ * count (they differ from the GEMM's order by rounding: test_eval bounds the cached
+ * decoder against the full forward). */
+static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
+    const t5pt_kernels *kt = t5pt_kern();
+    const int N = lin->N, K = lin->K;
+    int nt = (size_t)N * K < ((size_t)1 << 18) ? 1 : t5pt_num_threads();
+    (void)nt; /* without OpenMP */
+#ifdef _OPENMP
+    if (omp_in_parallel()) nt = 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float *wbuf = lin->type == T5PT_WF32 ? NULL : t5pt_alloc_aligned((size_t)K * sizeof(float));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int n = 0; n < N; n++) {
+            const float *w = (const float *)lin->W + (size_t)n * K;
+            float one;
+            for (int m = 0; m < M; m++) {
+                float s = 0.0f;
+                if (lin->type == T5PT_WF32) {
+                    s = kt->dot(x + (size_t)m * ldx, w, K);
+                } else if (wbuf) {
+                    if (m == 0) t5pt_widen(wbuf, w_at(lin, (size_t)n * K), lin->type, (size_t)K);
+                    s = kt->dot(x + (size_t)m * ldx, wbuf, K);
+                } else { /* out of memory for the row buffer: one weight at a time */
+                    for (int p = 0; p < K; p++) {
+                        t5pt_widen(&one, w_at(lin, (size_t)n * K + p), lin->type, 1);
+                        s += x[(size_t)m * ldx + p] * one;
+                    }
+                }
+                float *c = y + (size_t)m * ldy + n;
+                *c = beta == 0.0f ? s : s + beta * *c;
+            }
+        }
+        t5pt_free_aligned(wbuf);
+    }
 }
 
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    linear_product(y, ldy, x, ldx, M, lin, 1, beta);
+    if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
+        linear_gemv(y, ldy, x, ldx, M, lin, beta);
+    else
+        linear_product(y, ldy, x, ldx, M, lin, 1, beta);
 }
 
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {

@@ -13,20 +13,33 @@
 #include <stddef.h>
 #include "t5pt.h"
 
-/* A frozen weight W[N,K] packed once for both products the model needs. */
+/* Storage precision of a frozen weight: the checkpoint's, never widened in memory. */
+typedef enum { T5PT_WF32 = 0, T5PT_WBF16 = 1, T5PT_WF16 = 2 } t5pt_wtype;
+
+/* A frozen weight W[N,K], held once, in its stored precision. Nothing is pre-packed:
+ *  - the forward y = x W^T packs W^T per call, one block of panels at a time (BLIS packs
+ *    B per KC x NC block), widening bf16/f16 to fp32 while packing;
+ *  - the backward dx = dy W packs W's column panels per call the same way (a contiguous
+ *    copy; reading W in place was slower at large K, simd/gemm.c).
+ * The packing step (pack_wt / pack_w in gemm.c) is the one place a later change can round
+ * to bf16 or place several linears' panels side by side without a second resident copy.
+ * W may be aligned only to its element size (a mapped safetensors file). */
 typedef struct {
     int N, K;
-    const float *W;      /* the plain weight (not owned) */
-    float *fwd;          /* W^T packed as the B operand of  y = x W^T  (owned, may be NULL) */
-    float *bwd;          /* W packed as the B operand of    dx = dy W  (owned, may be NULL) */
-    int nr;              /* micro-kernel NR the panels were packed for; when the selected
-                            ISA's NR differs, the products fall back to packing W per call */
+    const void *W;     /* [N,K] row-major in `type` (not owned) */
+    t5pt_wtype type;
 } t5pt_linear;
 
-/* Packs W[N,K]. want_bwd = 0 skips the backward packing (inference only).
- * Packing uses the micro-kernel shape of the ISA selected at the time of the call. */
-t5pt_status t5pt_linear_pack(t5pt_linear *lin, const float *W, int N, int K, int want_bwd);
-void t5pt_linear_free(t5pt_linear *lin);
+/* Describes W[N,K] (stored as `type`) as a linear; holds no memory of its own. */
+t5pt_status t5pt_linear_init(t5pt_linear *lin, const void *W, t5pt_wtype type, int N, int K);
+/* Bytes per element of a weight type (4 or 2). */
+size_t t5pt_wtype_size(t5pt_wtype type);
+/* Widens n stored elements to fp32 (a plain copy for fp32). */
+void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
+
+/* Up to this many rows the forward reads W in place, row by row (dot products: greedy
+ * decoding), instead of packing W^T for the GEMM. */
+#define T5PT_GEMV_MAX_ROWS 8
 
 /* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy) */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);

@@ -11,8 +11,26 @@
 #ifndef T5PT_GEMM_PACK_H
 #define T5PT_GEMM_PACK_H
 
-#ifndef MR
-#error "define the ISA's MR before including simd/gemm_pack.h"
+#if !defined(MR) || !defined(NR)
+#error "define the ISA's MR and NR before including simd/gemm_pack.h"
+/* The forward B operand of a frozen linear, W^T, from NR rows of W: dst[p*NR + j] =
+ * src[j*lds + p], j < NR, p < k. The same copy as gemm_pack_a with NR rows and no scale
+ * (the weights are never scaled, so the packed floats are W's own bits). */
+static void gemm_pack_bt(float *dst, const float *src, size_t lds, int k) {
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        float *d = dst + (size_t)p * NR;
+        for (int j = 0; j < NR; j++) {
+            const float *s = src + (size_t)j * lds + p;
+            for (int q = 0; q < 8; q++) d[q * NR + j] = s[q];
+        }
+    }
+    for (; p < k; p++) {
+        float *d = dst + (size_t)p * NR;
+        for (int j = 0; j < NR; j++) d[j] = src[(size_t)j * lds + p];
+    }
+}
+
 #endif
 
 #include <stddef.h>
@@ -42,6 +60,24 @@ static void gemm_pack_at(float *dst, const float *src, size_t lda, int kc, float
         const float *s = src + (size_t)p * lda;
         float *d = dst + (size_t)p * MR;
         for (int i = 0; i < MR; i++) d[i] = alpha * s[i];
+    }
+}
+
+/* The forward B operand of a frozen linear, W^T, from NR rows of W: dst[p*NR + j] =
+ * src[j*lds + p], j < NR, p < k. The same copy as gemm_pack_a with NR rows and no scale
+ * (the weights are never scaled, so the packed floats are W's own bits). */
+static void gemm_pack_bt(float *dst, const float *src, size_t lds, int k) {
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        float *d = dst + (size_t)p * NR;
+        for (int j = 0; j < NR; j++) {
+            const float *s = src + (size_t)j * lds + p;
+            for (int q = 0; q < 8; q++) d[q * NR + j] = s[q];
+        }
+    }
+    for (; p < k; p++) {
+        float *d = dst + (size_t)p * NR;
+        for (int j = 0; j < NR; j++) d[j] = src[(size_t)j * lds + p];
     }
 }
 

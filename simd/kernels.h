@@ -28,14 +28,19 @@ typedef struct t5pt_gemm_kernel {
     int mr, nr; /* register tile: MR rows x NR columns of C */
     int kc;     /* depth of a packed block (the micro-kernel's k, except at the end) */
     int mc;     /* rows of a packed A block (mc x kc floats, meant to stay in L2); a multiple of mr */
-    /* C[MR,NR] (row stride ldc) = (accumulate ? C : 0) + sum_p a[p*MR + i] * b[p*NR + j], p < k.
-     * a: packed A micro-panel [k][MR], b: packed B micro-panel [k][NR], both 64-byte aligned. */
-    void (*micro)(int k, const float *a, const float *b, float *c, int ldc, int accumulate);
+    /* C[MR,NR] (row stride ldc) = (accumulate ? C : 0) + sum_p a[p*MR + i] * b[p*ldb + j], p < k.
+     * a: packed A micro-panel [k][MR] (64-byte aligned); b: NR floats per depth step, ldb
+     * floats apart: a packed B micro-panel (ldb = NR, aligned) or the rows of a weight read
+     * in place (ldb = its row length; b aligned only to 4 bytes). */
+    void (*micro)(int k, const float *a, const float *b, size_t ldb, float *c, int ldc, int accumulate);
     /* One full A micro-panel of depth kc: dst[p*MR + i] = alpha * op(A)[i, p], i < MR, from a
      * row-major A (pack_a: src[i*lda + p]) or a transposed one (pack_at: src[p*lda + i]).
      * Per ISA only so that MR is a constant in the copy loops (simd/gemm_pack.h). */
     void (*pack_a)(float *dst, const float *src, size_t lda, int kc, float alpha);
     void (*pack_at)(float *dst, const float *src, size_t lda, int kc, float alpha);
+    /* One full B micro-panel of a weight's transpose: dst[p*NR + j] = src[j*lds + p], j < NR,
+     * p < k (the forward y = x W^T packs W^T per call with it; simd/gemm_pack.h). */
+    void (*pack_bt)(float *dst, const float *src, size_t lds, int k);
 } t5pt_gemm_kernel;
 
 typedef struct t5pt_kernels {

@@ -20,7 +20,7 @@
 
 #include "simd/gemm_pack.h" /* gemm_pack_a, gemm_pack_at for this MR */
 
-static void gemm_micro_neon(int k, const float *a, const float *b, float *c, int ldc, int accumulate) {
+static void gemm_micro_neon(int k, const float *a, const float *b, size_t ldb, float *c, int ldc, int accumulate) {
     float32x4_t c00 = vdupq_n_f32(0), c01 = vdupq_n_f32(0), c02 = vdupq_n_f32(0);
     float32x4_t c10 = vdupq_n_f32(0), c11 = vdupq_n_f32(0), c12 = vdupq_n_f32(0);
     float32x4_t c20 = vdupq_n_f32(0), c21 = vdupq_n_f32(0), c22 = vdupq_n_f32(0);
@@ -49,7 +49,7 @@ static void gemm_micro_neon(int k, const float *a, const float *b, float *c, int
         ROW(a1, 2, c60, c61, c62);
         ROW(a1, 3, c70, c71, c72);
         a += MR;
-        b += NR;
+        b += ldb;
     }
 #undef ROW
 
@@ -76,7 +76,7 @@ static const t5pt_kernels table = {
     .name = "neon",
     /* 256 deep x 240 rows: an A block of 240 KB */
     .gemm = {.mr = MR, .nr = NR, .kc = 256, .mc = 30 * MR, .micro = gemm_micro_neon,
-             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at},
+             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at, .pack_bt = gemm_pack_bt},
     VEC_KERNEL_ENTRIES,
 };
 

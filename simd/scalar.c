@@ -19,13 +19,13 @@
 
 #include "simd/gemm_pack.h" /* gemm_pack_a, gemm_pack_at for this MR */
 
-/* C[MR,NR] = (accumulate ? C : 0) + A_panel^T B_panel; a is [k][MR], b is [k][NR]. */
-static void gemm_micro_scalar(int k, const float *a, const float *b, float *c, int ldc, int accumulate) {
+/* C[MR,NR] = (accumulate ? C : 0) + A_panel^T B_panel; a is [k][MR], b is k rows of NR, ldb apart. */
+static void gemm_micro_scalar(int k, const float *a, const float *b, size_t ldb, float *c, int ldc, int accumulate) {
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
     for (int p = 0; p < k; p++) {
         const float *ap = a + (size_t)p * MR;
-        const float *bp = b + (size_t)p * NR;
+        const float *bp = b + (size_t)p * ldb;
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
     }
@@ -224,7 +224,7 @@ static const t5pt_kernels table = {
     .name = "scalar",
     /* 256 deep x 240 rows: an A block of 240 KB */
     .gemm = {.mr = MR, .nr = NR, .kc = 256, .mc = 60 * MR, .micro = gemm_micro_scalar,
-             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at},
+             .pack_a = gemm_pack_a, .pack_at = gemm_pack_at, .pack_bt = gemm_pack_bt},
     .rmsnorm_forward = rmsnorm_forward_scalar,
     .rmsnorm_backward = rmsnorm_backward_scalar,
     .softmax_forward = softmax_forward_scalar,

@@ -360,6 +360,46 @@ START_TEST(test_thread_count_independent) {
 }
 END_TEST
 
+/* Activation recomputation: the same loss and bit-identical prompt gradients, for every
+ * FFN kind, tied and untied heads, with and without dropout, every placement; and the
+ * context holds less memory, as t5pt_activation_bytes predicts. */
+START_TEST(test_recompute_bit_identical) {
+    const float drops[2] = {0.0f, 0.15f};
+    for (int gated = 0; gated < 2; gated++)
+        for (int di = 0; di < 2; di++) {
+            fd_setup s;
+            fd_init(&s, gated, gated, drops[di]);
+            const int nd = s.n * s.d;
+            float *a = malloc((size_t)nd * sizeof *a), *b = malloc((size_t)nd * sizeof *b);
+            const t5pt_placement pls[3] = {{T5PT_PLACE_PREPEND, 0}, {T5PT_PLACE_APPEND, 0}, {T5PT_PLACE_AT, 2}};
+            for (int k = 0; k < 3; k++) {
+                float la, lb;
+                ck_assert_int_eq(t5pt_ctx_set_recompute(s.c, 0), T5PT_OK);
+                size_t plain = t5pt_ctx_bytes(s.c);
+                if (s.drop > 0.0f) t5pt_ctx_set_dropout(s.c, s.drop, 77);
+                ck_assert_int_eq(t5pt_forward(s.c, s.P, s.n, pls[k], &s.batch, &la), T5PT_OK);
+                ck_assert_int_eq(t5pt_backward(s.c, a), T5PT_OK);
+                ck_assert_int_eq(t5pt_ctx_set_recompute(s.c, 1), T5PT_OK);
+                ck_assert_uint_lt(t5pt_ctx_bytes(s.c), plain);
+                size_t want;
+                ck_assert_int_eq(t5pt_activation_bytes(s.m, s.B, s.T, s.L, s.n, 1, s.drop > 0.0f, &want), T5PT_OK);
+                if (s.drop > 0.0f) t5pt_ctx_set_dropout(s.c, s.drop, 77);
+                ck_assert_int_eq(t5pt_forward(s.c, s.P, s.n, pls[k], &s.batch, &lb), T5PT_OK);
+                ck_assert_int_eq(t5pt_backward(s.c, b), T5PT_OK);
+                /* the estimate is what the context holds (dropout arena included once used) */
+                ck_assert_uint_eq(want, t5pt_ctx_bytes(s.c));
+                ck_assert_msg(la == lb, "gated %d drop %g placement %d: loss %a vs %a", gated, (double)s.drop, k,
+                              (double)la, (double)lb);
+                ck_assert_msg(memcmp(a, b, (size_t)nd * sizeof *a) == 0, "gated %d drop %g placement %d: dP differs",
+                              gated, (double)s.drop, k);
+            }
+            free(a);
+            free(b);
+            fd_free(&s);
+        }
+}
+END_TEST
+
 /* t5pt_train_step argument errors and that it lowers the loss on a fixed batch. */
 START_TEST(test_train_step_basic) {
     fd_setup s;
@@ -408,6 +448,7 @@ static Suite *backward_suite(void) {
     tcase_add_test(tf, test_fd_loss_kinds);
     tcase_add_test(tf, test_loss_kinds_agree);
     tcase_add_test(tf, test_thread_count_independent);
+    tcase_add_test(tf, test_recompute_bit_identical);
     tcase_add_test(tf, test_train_step_basic);
     suite_add_tcase(s, tf);
     TCase *tg = tcase_create("golden");

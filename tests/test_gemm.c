@@ -148,7 +148,7 @@ END_TEST
 static void check_linear(t5pt_rng *r, int M, int N, int K, float beta, int pad) {
     float *W = rand_buf(r, (size_t)N * K);
     t5pt_linear lin;
-    ck_assert_int_eq(t5pt_linear_pack(&lin, W, N, K, 1), T5PT_OK);
+    ck_assert_int_eq(t5pt_linear_init(&lin, W, T5PT_WF32, N, K), T5PT_OK);
     int ldx = K + pad, ldy = N + pad;
     float *x = rand_buf(r, (size_t)M * ldx), *y0 = rand_buf(r, (size_t)M * ldy), *y = malloc((size_t)M * ldy * 4 + 4);
     memcpy(y, y0, (size_t)M * ldy * 4);
@@ -168,7 +168,6 @@ static void check_linear(t5pt_rng *r, int M, int N, int K, float beta, int pad) 
     snprintf(what, sizeof what, "linear_backward M=%d N=%d K=%d beta=%g pad=%d", M, N, K, beta, pad);
     expect_close(what, dx, M, K, ldx, ref, mag, dx0);
 
-    t5pt_linear_free(&lin);
     free(W), free(x), free(y0), free(y), free(ref), free(mag), free(dx0), free(dx);
 }
 
@@ -177,7 +176,9 @@ START_TEST(test_linear) {
     int np = paths(names);
     t5pt_rng r;
     t5pt_rng_seed(&r, 7);
-    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 63, 65}, {65, 33, 300}, {100, 511, 31}, {29, 64, 512}};
+    /* the last: W^T is packed in two blocks of panels (simd/gemm.c PACK_BLOCK_BYTES) */
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 63, 65}, {65, 33, 300}, {100, 511, 31}, {29, 64, 512},
+                                   {20, 2100, 600}};
     int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
     for (int ip = 0; ip < np; ip++) {
         ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
@@ -186,6 +187,62 @@ START_TEST(test_linear) {
             check_linear(&r, sizes[s][0], sizes[s][1], sizes[s][2], 1.0f, 3);
         }
         if (!small_mode()) check_linear(&r, 300, 512, 2048, 0.0f, 0);
+    }
+    t5pt_simd_select(names[0]);
+}
+END_TEST
+
+/* A bf16 / f16 weight gives exactly the products of its fp32 widening (the GEMM widens
+ * while packing; nothing else changes), forward and backward, on every path. */
+START_TEST(test_linear_half_precision) {
+    char names[8][16];
+    int np = paths(names);
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 13);
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {37, 45, 70}, {100, 130, 300}};
+    for (int ip = 0; ip < np; ip++) {
+        ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
+        for (int s = 0; s < 4; s++)
+            for (int type = T5PT_WBF16; type <= T5PT_WF16; type++) {
+                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                size_t nw = (size_t)N * K;
+                float *W = rand_buf(&r, nw), *Wf = malloc(nw * 4), *x = rand_buf(&r, (size_t)M * K);
+                float *dy = rand_buf(&r, (size_t)M * N);
+                /* +1 element: the stored weight only 2-byte aligned, as in a mapped file */
+                uint16_t *buf = malloc((nw + 1) * 2), *Wh = buf + 1;
+                for (size_t i = 0; i < nw; i++) {
+                    uint32_t u;
+                    memcpy(&u, &W[i], 4);
+                    if (type == T5PT_WBF16) {
+                        Wh[i] = (uint16_t)(u >> 16);
+                    } else { /* f16 of a value in [-1, 1): sign, 5-bit exponent, 10-bit mantissa */
+                        float a = W[i] < 0 ? -W[i] : W[i];
+                        int e = 0;
+                        while (a != 0 && a < 1.0f && e > -14) a *= 2, e--;
+                        uint16_t h = a == 0 ? 0
+                                   : e == -14 && a < 1.0f ? (uint16_t)(a * 1024.0f)
+                                                         : (uint16_t)(((e + 15) << 10) | (uint16_t)((a - 1.0f) * 1024.0f));
+                        Wh[i] = (uint16_t)((W[i] < 0 ? 0x8000 : 0) | h);
+                    }
+                }
+                t5pt_widen(Wf, Wh, (t5pt_wtype)type, nw);
+                t5pt_linear lh, lf;
+                ck_assert_int_eq(t5pt_linear_init(&lh, Wh, (t5pt_wtype)type, N, K), T5PT_OK);
+                ck_assert_int_eq(t5pt_linear_init(&lf, Wf, T5PT_WF32, N, K), T5PT_OK);
+                float *y1 = malloc((size_t)M * N * 4), *y2 = malloc((size_t)M * N * 4);
+                float *d1 = malloc((size_t)M * K * 4), *d2 = malloc((size_t)M * K * 4);
+                t5pt_linear_forward(y1, N, x, K, M, &lh, 0.0f);
+                t5pt_linear_forward(y2, N, x, K, M, &lf, 0.0f);
+                t5pt_linear_backward(d1, K, dy, N, M, &lh, 0.0f);
+                t5pt_linear_backward(d2, K, dy, N, M, &lf, 0.0f);
+                ck_assert_msg(memcmp(y1, y2, (size_t)M * N * 4) == 0, "[%s] type %d forward %dx%dx%d", names[ip], type, M, N, K);
+                ck_assert_msg(memcmp(d1, d2, (size_t)M * K * 4) == 0, "[%s] type %d backward %dx%dx%d", names[ip], type, M, N, K);
+                /* and the widening is the value's: |widened - W| within the format's rounding */
+                for (size_t i = 0; i < nw; i++)
+                    ck_assert_msg(fabsf(Wf[i] - W[i]) <= (type == T5PT_WBF16 ? 1.0f / 128 : 1.0f / 1024) * fabsf(W[i]) + 1e-7f,
+                                  "widen %zu: %g vs %g", i, (double)Wf[i], (double)W[i]);
+                free(W), free(Wf), free(x), free(dy), free(buf), free(y1), free(y2), free(d1), free(d2);
+            }
     }
     t5pt_simd_select(names[0]);
 }
@@ -206,12 +263,11 @@ START_TEST(test_linear_path_change) {
         for (int b = 0; b < np; b++) {
             t5pt_linear lin;
             ck_assert_int_eq(t5pt_simd_select(names[a]), T5PT_OK);
-            ck_assert_int_eq(t5pt_linear_pack(&lin, W, N, K, 1), T5PT_OK);
+            ck_assert_int_eq(t5pt_linear_init(&lin, W, T5PT_WF32, N, K), T5PT_OK);
             ck_assert_int_eq(t5pt_simd_select(names[b]), T5PT_OK);
             memset(y, 0, (size_t)M * N * 4);
             t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
             expect_close("linear_forward after path change", y, M, N, N, ref, mag, y);
-            t5pt_linear_free(&lin);
         }
     t5pt_simd_select(names[0]);
     free(W), free(x), free(y), free(ref), free(mag);
@@ -239,7 +295,7 @@ START_TEST(test_thread_bit_identity) {
             float *d1 = malloc((size_t)M * K * 4), *d2 = malloc((size_t)M * K * 4);
             float *c1 = malloc((size_t)M * N * 4), *c2 = malloc((size_t)M * N * 4);
             t5pt_linear lin;
-            ck_assert_int_eq(t5pt_linear_pack(&lin, W, N, K, 1), T5PT_OK);
+            ck_assert_int_eq(t5pt_linear_init(&lin, W, T5PT_WF32, N, K), T5PT_OK);
             omp_set_num_threads(1);
             t5pt_linear_forward(y1, N, x, K, M, &lin, 0.0f);
             t5pt_linear_backward(d1, K, dy, N, M, &lin, 0.0f);
@@ -254,7 +310,6 @@ START_TEST(test_thread_bit_identity) {
                           names[ip], M, N, K);
             ck_assert_msg(memcmp(c1, c2, (size_t)M * N * 4) == 0, "[%s] sgemm differs with 2 threads (%dx%dx%d)",
                           names[ip], M, N, K);
-            t5pt_linear_free(&lin);
             free(W), free(x), free(dy), free(y1), free(y2), free(d1), free(d2), free(c1), free(c2);
         }
     }
@@ -293,6 +348,7 @@ int main(void) {
     tcase_add_test(tc, test_sgemm_degenerate);
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_linear_path_change);
+    tcase_add_test(tc, test_linear_half_precision);
     tcase_add_test(tc, test_thread_bit_identity);
     tcase_add_test(tc, test_simd_select_errors);
     suite_add_tcase(s, tc);

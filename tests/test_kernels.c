@@ -320,7 +320,9 @@ START_TEST(test_conversions) {
 END_TEST
 
 /* The micro-kernel of every path (scalar included) against a double reference, with
- * and without accumulate, for depths that are not multiples of any unroll. */
+ * and without accumulate, for depths that are not multiples of any unroll; B both as a
+ * packed panel (ldb = NR, aligned) and as weight rows read in place (ldb > NR, b only
+ * 4-byte aligned, as in a mapped checkpoint). */
 START_TEST(test_gemm_micro) {
     const t5pt_kernels *ks[8];
     int nk = vector_tables(ks);
@@ -329,30 +331,33 @@ START_TEST(test_gemm_micro) {
     for (int t = 0; t < nk; t++) {
         const t5pt_kernels *k = ks[t];
         int mr = k->gemm.mr, nr = k->gemm.nr, ldc = nr + 5;
-        for (size_t di = 0; di < sizeof depths / sizeof depths[0]; di++) {
-            int kd = depths[di];
-            float *a = t5pt_alloc_aligned((size_t)kd * mr * sizeof(float));
-            float *b = t5pt_alloc_aligned((size_t)kd * nr * sizeof(float));
-            float *c = malloc((size_t)mr * ldc * sizeof(float)), *c0 = malloc((size_t)mr * ldc * sizeof(float));
-            fill(a, kd * mr, -1, 1), fill(b, kd * nr, -1, 1), fill(c0, mr * ldc, -1, 1);
-            for (int acc = 0; acc < 2; acc++) {
-                memcpy(c, c0, (size_t)mr * ldc * sizeof(float));
-                k->gemm.micro(kd, a, b, c, ldc, acc);
-                for (int i = 0; i < mr; i++) {
-                    for (int j = 0; j < nr; j++) {
-                        double ref = acc ? c0[i * ldc + j] : 0.0, mag = fabs(ref);
-                        for (int p = 0; p < kd; p++) {
-                            ref += (double)a[p * mr + i] * b[p * nr + j];
-                            mag += fabs((double)a[p * mr + i] * b[p * nr + j]);
+        for (size_t di = 0; di < sizeof depths / sizeof depths[0]; di++)
+            for (int in_place = 0; in_place < 2; in_place++) {
+                int kd = depths[di];
+                size_t ldb = in_place ? (size_t)nr + 3 : (size_t)nr;
+                float *a = t5pt_alloc_aligned((size_t)kd * mr * sizeof(float));
+                float *bbuf = t5pt_alloc_aligned(((size_t)kd * ldb + 1) * sizeof(float));
+                float *b = bbuf + in_place;
+                float *c = malloc((size_t)mr * ldc * sizeof(float)), *c0 = malloc((size_t)mr * ldc * sizeof(float));
+                fill(a, kd * mr, -1, 1), fill(b, (int)(kd * ldb), -1, 1), fill(c0, mr * ldc, -1, 1);
+                for (int acc = 0; acc < 2; acc++) {
+                    memcpy(c, c0, (size_t)mr * ldc * sizeof(float));
+                    k->gemm.micro(kd, a, b, ldb, c, ldc, acc);
+                    for (int i = 0; i < mr; i++) {
+                        for (int j = 0; j < nr; j++) {
+                            double ref = acc ? c0[i * ldc + j] : 0.0, mag = fabs(ref);
+                            for (int p = 0; p < kd; p++) {
+                                ref += (double)a[p * mr + i] * b[p * ldb + j];
+                                mag += fabs((double)a[p * mr + i] * b[p * ldb + j]);
+                            }
+                            EXPECT_NEAR("gemm_micro", k, kd, i * nr + j, c[i * ldc + j], ref, 1e-6 * mag + 1e-30);
                         }
-                        EXPECT_NEAR("gemm_micro", k, kd, i * nr + j, c[i * ldc + j], ref, 1e-6 * mag + 1e-30);
+                        for (int j = nr; j < ldc; j++)
+                            ck_assert_msg(c[i * ldc + j] == c0[i * ldc + j], "[%s] gemm_micro wrote past NR", k->name);
                     }
-                    for (int j = nr; j < ldc; j++)
-                        ck_assert_msg(c[i * ldc + j] == c0[i * ldc + j], "[%s] gemm_micro wrote past NR", k->name);
                 }
+                t5pt_free_aligned(a), t5pt_free_aligned(bbuf), free(c), free(c0);
             }
-            t5pt_free_aligned(a), t5pt_free_aligned(b), free(c), free(c0);
-        }
     }
 }
 END_TEST

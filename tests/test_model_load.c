@@ -86,6 +86,7 @@ static void write_config(const char *dir, const t5pt_config *c, const char *extr
 typedef struct {
     char name[112];
     const float *p;
+    float *owned;          /* p widened from a bf16/f16 matrix (freed by release_named) */
     int64_t shape[2];
     int ndim;
 } named;
@@ -97,36 +98,58 @@ static void put(const char *name, const float *p, int64_t r, int64_t c) {
     named *t = &tensors[nnamed++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->p = p;
+    t->owned = NULL;
     t->shape[0] = r;
     t->shape[1] = c;
     t->ndim = c ? 2 : 1;
 }
 
+/* A matrix in its stored precision, seen as fp32 (widened into a buffer of its own). */
+static void put_lin(const char *name, const t5pt_linear *l) {
+    if (l->type == T5PT_WF32) {
+        put(name, l->W, l->N, l->K);
+        return;
+    }
+    float *w = malloc((size_t)l->N * l->K * sizeof *w);
+    ck_assert_ptr_nonnull(w);
+    t5pt_widen(w, l->W, l->type, (size_t)l->N * l->K);
+    put(name, w, l->N, l->K);
+    tensors[nnamed - 1].owned = w;
+}
+
+/* Frees the widened copies of the last collect(). */
+static void release_named(void) {
+    for (int i = 0; i < nnamed; i++) {
+        free(tensors[i].owned);
+        tensors[i].owned = NULL;
+    }
+}
+
 static void put_attn(const char *prefix, const t5pt_attention_weights *a) {
     char n[112];
     snprintf(n, sizeof n, "%s.q.weight", prefix);
-    put(n, a->q.W, a->q.N, a->q.K);
+    put_lin(n, &a->q);
     snprintf(n, sizeof n, "%s.k.weight", prefix);
-    put(n, a->k.W, a->k.N, a->k.K);
+    put_lin(n, &a->k);
     snprintf(n, sizeof n, "%s.v.weight", prefix);
-    put(n, a->v.W, a->v.N, a->v.K);
+    put_lin(n, &a->v);
     snprintf(n, sizeof n, "%s.o.weight", prefix);
-    put(n, a->o.W, a->o.N, a->o.K);
+    put_lin(n, &a->o);
 }
 
 static void put_ffn(const char *prefix, const t5pt_block_weights *b, const t5pt_config *c) {
     char n[112];
     if (c->gated_gelu) {
         snprintf(n, sizeof n, "%s.DenseReluDense.wi_0.weight", prefix);
-        put(n, b->wi_0.W, c->d_ff, c->d_model);
+        put_lin(n, &b->wi_0);
         snprintf(n, sizeof n, "%s.DenseReluDense.wi_1.weight", prefix);
-        put(n, b->wi_1.W, c->d_ff, c->d_model);
+        put_lin(n, &b->wi_1);
     } else {
         snprintf(n, sizeof n, "%s.DenseReluDense.wi.weight", prefix);
-        put(n, b->wi.W, c->d_ff, c->d_model);
+        put_lin(n, &b->wi);
     }
     snprintf(n, sizeof n, "%s.DenseReluDense.wo.weight", prefix);
-    put(n, b->wo.W, c->d_model, c->d_ff);
+    put_lin(n, &b->wo);
     snprintf(n, sizeof n, "%s.layer_norm.weight", prefix);
     put(n, b->ln_ff, c->d_model, 0);
 }
@@ -136,8 +159,8 @@ static void collect(const t5pt_model *m) {
     const t5pt_config *c = &m->cfg;
     char n[112];
     nnamed = 0;
-    put("shared.weight", m->shared, c->vocab_size, c->d_model);
-    if (!c->tie_word_embeddings) put("lm_head.weight", m->lm_head.W, c->vocab_size, c->d_model);
+    put_lin("shared.weight", &m->emb);
+    if (!c->tie_word_embeddings) put_lin("lm_head.weight", &m->lm_head);
     for (int i = 0; i < c->num_layers; i++) {
         const t5pt_block_weights *b = &m->enc[i];
         snprintf(n, sizeof n, "encoder.block.%d.layer.0.layer_norm.weight", i);
@@ -290,6 +313,7 @@ static void assert_same_weights(const t5pt_model *want, const t5pt_model *got, s
             ck_assert_msg(tensors[i].p[j] == e, "%s[%zu]: %g != %g (dtype %d)", w[i].name, j, (double)tensors[i].p[j], (double)e, (int)dtype);
         }
     }
+    release_named();
     ck_assert_uint_eq(t5pt_model_num_params(got), t5pt_model_num_params(want));
 }
 
@@ -489,28 +513,35 @@ START_TEST(test_init_random) {
     ck_assert_int_eq(t5pt_model_init_random(&b, &c, 7), T5PT_OK);
     ck_assert_int_eq(t5pt_model_init_random(&d, &c, 8), T5PT_OK);
     ck_assert_uint_eq(t5pt_model_num_params(a), t5pt_config_num_params(&c));
-    ck_assert_int_eq(memcmp(a->arena, b->arena, a->arena_floats * sizeof(float)), 0);
-    ck_assert_int_ne(memcmp(a->arena, d->arena, a->arena_floats * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(a->arena, b->arena, a->arena_bytes), 0);
+    ck_assert_int_ne(memcmp(a->arena, d->arena, a->arena_bytes), 0);
     const t5pt_config *mc = t5pt_model_config(a);
     ck_assert_int_eq(mc->d_model, 16);
-    /* norms start at 1; every linear is packed for both directions and 64-byte aligned */
+    /* norms start at 1; every linear is its slice of the arena (nothing packed beside it),
+     * 64-byte aligned */
     for (int i = 0; i < c.d_model; i++) ck_assert(a->enc[1].ln_ff[i] == 1.0f && a->dec_final_ln[i] == 1.0f);
-    ck_assert_ptr_nonnull(a->dec[2].cross.v.fwd);
-    ck_assert_ptr_nonnull(a->dec[2].cross.v.bwd);
-    ck_assert_ptr_nonnull(a->lm_head.fwd);
+    ck_assert((const unsigned char *)a->dec[2].cross.v.W > a->arena &&
+              (const unsigned char *)a->dec[2].cross.v.W < a->arena + a->arena_bytes);
+    ck_assert_int_eq(a->dec[2].cross.v.type, T5PT_WF32);
+    ck_assert_int_eq(a->dec[2].cross.v.N, 12);
+    ck_assert_int_eq(a->dec[2].cross.v.K, 16);
     ck_assert_ptr_null(a->enc[0].wi.W); /* gated: no plain wi */
     ck_assert_uint_eq((uintptr_t)a->enc[1].wi_1.W % 64, 0);
     ck_assert_uint_eq((uintptr_t)a->dec_rel_bias % 64, 0);
     /* embeddings ~ N(0, 1): a loose sanity check of the scale over 640 numbers */
     double ss = 0;
-    for (int i = 0; i < c.vocab_size * c.d_model; i++) ss += (double)a->shared[i] * a->shared[i];
+    const float *emb = a->emb.W;
+    for (int i = 0; i < c.vocab_size * c.d_model; i++) ss += (double)emb[i] * emb[i];
     double sd = sqrt(ss / (c.vocab_size * c.d_model));
     ck_assert_msg(sd > 0.85 && sd < 1.15, "embedding std %g", sd);
     /* t5pt_model_embedding bounds */
-    ck_assert_ptr_eq(t5pt_model_embedding(a, 0), a->shared);
-    ck_assert_ptr_eq(t5pt_model_embedding(a, 39), a->shared + 39 * 16);
-    ck_assert_ptr_null(t5pt_model_embedding(a, 40));
-    ck_assert_ptr_null(t5pt_model_embedding(a, -1));
+    float row[16];
+    ck_assert_int_eq(t5pt_model_embedding(a, 0, row), T5PT_OK);
+    ck_assert(memcmp(row, emb, sizeof row) == 0);
+    ck_assert_int_eq(t5pt_model_embedding(a, 39, row), T5PT_OK);
+    ck_assert(memcmp(row, emb + 39 * 16, sizeof row) == 0);
+    ck_assert_int_eq(t5pt_model_embedding(a, 40, row), T5PT_ERR_ARG);
+    ck_assert_int_eq(t5pt_model_embedding(a, -1, row), T5PT_ERR_ARG);
     t5pt_model_free(a);
     t5pt_model_free(b);
     t5pt_model_free(d);
@@ -518,7 +549,7 @@ START_TEST(test_init_random) {
 
     t5pt_config tied = small_config(0, 1);
     ck_assert_int_eq(t5pt_model_init_random(&a, &tied, 1), T5PT_OK);
-    ck_assert_ptr_eq(a->lm_head.W, a->shared);
+    ck_assert_ptr_eq(a->lm_head.W, a->emb.W);
     ck_assert_int_eq(a->lm_head.N, 40);
     ck_assert_int_eq(a->lm_head.K, 16);
     ck_assert_ptr_nonnull(a->enc[0].wi.W);
@@ -546,9 +577,9 @@ static void roundtrip(int gated, int tied, st_dtype dtype, int shards) {
     t5pt_status st = t5pt_model_load(&l, test_tmpdir());
     ck_assert_msg(st == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, dtype);
-    if (tied) ck_assert_ptr_eq(l->lm_head.W, l->shared);
-    ck_assert_ptr_nonnull(l->lm_head.fwd);
-    ck_assert_ptr_nonnull(l->enc[0].self.q.bwd);
+    if (tied) ck_assert_ptr_eq(l->lm_head.W, l->emb.W);
+    ck_assert_ptr_nonnull(l->lm_head.W);
+    ck_assert_ptr_nonnull(l->enc[0].self.q.W);
     t5pt_model_free(m);
     t5pt_model_free(l);
 }
@@ -560,6 +591,40 @@ END_TEST
 START_TEST(test_load_bf16) { roundtrip(1, 0, ST_BF16, 0); }
 END_TEST
 START_TEST(test_load_f16) { roundtrip(0, 1, ST_F16, 0); }
+END_TEST
+
+/* A bf16 / f16 checkpoint is held in its own precision, not widened into a second copy:
+ * its resident weight bytes are about half those of the same model in f32 (the fp32
+ * vectors and the 64-byte alignment of each tensor add a little). The products still
+ * match the f32 model's up to the rounding of the weights (test_forward's bf16/f16 cases
+ * check the values against PyTorch). */
+START_TEST(test_half_precision_resident_half) {
+    t5pt_config c = small_config(1, 0);
+    c.vocab_size = 512, c.d_model = 128, c.d_ff = 256, c.num_heads = 4, c.d_kv = 32;
+    t5pt_model *m, *l[3];
+    ck_assert_int_eq(t5pt_model_init_random(&m, &c, 5), T5PT_OK);
+    const st_dtype dt[3] = {ST_F32, ST_BF16, ST_F16};
+    for (int k = 0; k < 3; k++) {
+        save_opts o = {.dtype = dt[k]};
+        save_model(m, test_tmpdir(), &o);
+        ck_assert_msg(t5pt_model_load(&l[k], test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
+    }
+    double f32 = (double)t5pt_model_weight_bytes(l[0]);
+    /* loaded: the matrices in place in the mapped file; random: all in the arena (padded) */
+    ck_assert(f32 <= (double)t5pt_model_weight_bytes(m) && f32 > 0.99 * (double)t5pt_model_weight_bytes(m));
+    ck_assert_uint_gt(l[0]->mapped_bytes, 0);
+    ck_assert_uint_eq(m->mapped_bytes, 0);
+    /* every matrix once: the f32 model's bytes are its parameters' (plus alignment) */
+    ck_assert(f32 >= 4.0 * t5pt_model_num_params(m) && f32 < 4.02 * t5pt_model_num_params(m));
+    for (int k = 1; k < 3; k++) {
+        double r = (double)t5pt_model_weight_bytes(l[k]) / f32;
+        ck_assert_msg(r >= 0.5 && r < 0.51, "%s: resident weight bytes %.3f of f32's", t5pt_st_dtype_name(dt[k]), r);
+        ck_assert_int_eq(l[k]->enc[1].wi_0.type, k == 1 ? T5PT_WBF16 : T5PT_WF16);
+        ck_assert_int_eq(l[k]->lm_head.type, k == 1 ? T5PT_WBF16 : T5PT_WF16);
+    }
+    for (int k = 0; k < 3; k++) t5pt_model_free(l[k]);
+    t5pt_model_free(m);
+}
 END_TEST
 START_TEST(test_load_sharded) { roundtrip(1, 0, ST_F32, 2); }
 END_TEST
@@ -615,7 +680,7 @@ START_TEST(test_load_tied_ignores_lm_head) {
     free(head);
     ck_assert_msg(t5pt_model_load(&l, test_tmpdir()) == T5PT_OK, "%s", t5pt_last_error());
     assert_same_weights(m, l, ST_F32);
-    ck_assert_ptr_eq(l->lm_head.W, l->shared);
+    ck_assert_ptr_eq(l->lm_head.W, l->emb.W);
     t5pt_model_free(l);
     t5pt_model_free(m);
 }
@@ -819,7 +884,7 @@ START_TEST(test_bad_non_finite_weight) {
     c.vocab_size = 2048; /* shared.weight [2048, 16] spans several of the loader's 16K-float chunks */
     t5pt_model *m;
     ck_assert_int_eq(t5pt_model_init_random(&m, &c, 2), T5PT_OK);
-    float *wo = (float *)m->dec[1].wo.W, *emb = (float *)m->shared;
+    float *wo = (float *)m->dec[1].wo.W, *emb = (float *)m->emb.W; /* a random model is fp32 */
     save_opts o = {.dtype = ST_F32};
     wo[5] = NAN;
     save_model(m, test_tmpdir(), &o);
@@ -838,7 +903,9 @@ START_TEST(test_bad_non_finite_weight) {
     save_model(m, test_tmpdir(), &o);
     t5pt_model *ok;
     ck_assert_int_eq(t5pt_model_load(&ok, test_tmpdir()), T5PT_OK);
-    ck_assert_float_eq(ok->shared[20001], 0.25f);
+    float row[16];
+    t5pt_model_embed_row(ok, 20001 / 16, row);
+    ck_assert_float_eq(row[20001 % 16], 0.25f);
     t5pt_model_free(ok);
     t5pt_model_free(m);
 }
@@ -985,7 +1052,8 @@ START_TEST(test_golden_models) {
             ck_assert_msg(memcmp(want, tensors[i].p, n * sizeof(float)) == 0, "%s: %s differs", dir, tensors[i].name);
             free(want);
         }
-        if (m->cfg.tie_word_embeddings) ck_assert_ptr_eq(m->lm_head.W, m->shared);
+        release_named();
+        if (m->cfg.tie_word_embeddings) ck_assert_ptr_eq(m->lm_head.W, m->emb.W);
         /* the exporter's F16/BF16 cases really are stored as 16-bit */
         char *single = t5pt_path_join(dir, "model.safetensors");
         st_file *f;
@@ -1024,6 +1092,7 @@ static Suite *model_suite(void) {
     tcase_add_test(ld, test_load_relu_tied_f32);
     tcase_add_test(ld, test_load_gated_untied_f32);
     tcase_add_test(ld, test_load_bf16);
+    tcase_add_test(ld, test_half_precision_resident_half);
     tcase_add_test(ld, test_load_f16);
     tcase_add_test(ld, test_load_sharded);
     tcase_add_test(ld, test_load_embedding_aliases);

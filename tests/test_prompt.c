@@ -48,13 +48,30 @@ static void teardown(void) {
 
 static int D(void) { return t5pt_model_config(model)->d_model; }
 
+/* Embedding row id widened to fp32 (the model keeps its table in stored precision), in
+ * one buffer reused by every call: valid until the next call. */
+static const float *emb_row(int id) {
+    static float *e;
+    if (!e) e = malloc(sizeof *e << 16); /* any test model's d_model */
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_le(D(), 1 << 16);
+    ck_assert_int_eq(t5pt_model_embedding(model, id, e), T5PT_OK);
+    return e;
+}
+
 /* The id whose embedding row equals row exactly (-1 if none): embeddings are random normals,
  * so equal rows mean equal ids. */
 static int id_of_row(const float *row) {
     int V = t5pt_model_config(model)->vocab_size;
-    for (int id = 0; id < V; id++)
-        if (memcmp(t5pt_model_embedding(model, id), row, (size_t)D() * sizeof(float)) == 0) return id;
-    return -1;
+    float *e = malloc((size_t)D() * sizeof *e);
+    ck_assert_ptr_nonnull(e);
+    int found = -1;
+    for (int id = 0; id < V && found < 0; id++) {
+        t5pt_model_embedding(model, id, e);
+        if (memcmp(e, row, (size_t)D() * sizeof(float)) == 0) found = id;
+    }
+    free(e);
+    return found;
 }
 
 /* Rows [row0, n) come from ids in [0, 5000) (pad, eos and unk included, as the official code
@@ -216,12 +233,12 @@ START_TEST(test_init_class_labels) {
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < d; j++) {
             double s = 0;
-            for (int t = 0; t < lens[k]; t++) s += t5pt_model_embedding(model, labels[k][t])[j];
+            for (int t = 0; t < lens[k]; t++) s += emb_row(labels[k][t])[j];
             double want = s / lens[k];
             ck_assert_msg(fabs(P[k * d + j] - want) <= 1e-6 * (1 + fabs(want)), "label %d col %d", k, j);
         }
     /* a one-token label is its embedding row exactly, even past id 5000 */
-    ck_assert(memcmp(P + d, t5pt_model_embedding(model, 5008), sizeof(float) * d) == 0);
+    ck_assert(memcmp(P + d, emb_row(5008), sizeof(float) * d) == 0);
     check_sampled_rows(P, 3, n, 1);
     /* the official order: the whole prompt sampled-vocab first, then the label rows over it */
     t5pt_init_config sv = {.kind = T5PT_INIT_SAMPLED_VOCAB, .seed = 3};
@@ -261,9 +278,9 @@ START_TEST(test_init_text) {
     ic.text_len = 3;
     ck_assert_int_eq(t5pt_prompt_init(P, 7, model, &ic), T5PT_OK);
     for (int i = 0; i < 7; i++)   /* 11 12 13 11 12 13 11 */
-        ck_assert(memcmp(P + i * d, t5pt_model_embedding(model, ids[i % 3]), sizeof(float) * d) == 0);
+        ck_assert(memcmp(P + i * d, emb_row(ids[i % 3]), sizeof(float) * d) == 0);
     ck_assert_int_eq(t5pt_prompt_init(P, 2, model, &ic), T5PT_OK);   /* longer text: truncated */
-    ck_assert(memcmp(P + d, t5pt_model_embedding(model, 12), sizeof(float) * d) == 0);
+    ck_assert(memcmp(P + d, emb_row(12), sizeof(float) * d) == 0);
     ic.text_len = 0;
     ck_assert_int_eq(t5pt_prompt_init(P, 7, model, &ic), T5PT_ERR_ARG);
     const int32_t bad[] = {11, -3};

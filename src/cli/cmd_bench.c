@@ -60,7 +60,7 @@ static int apply_common(const char *cmd, int threads, const char *simd) {
 /* ------------------------------------------------------------------ bench gemm */
 
 static const char gemm_about[] =
-    "The two products of a frozen linear layer W[N,K] (torch layout), W packed once:\n"
+    "The two products of a frozen linear layer W[N,K] (torch layout), packing per call included:\n"
     "  fwd  y[M,N]  = x[M,K] W^T      bwd  dx[M,K] = dy[M,N] W\n"
     "Prints the median time of R runs after 2 warm-up runs, and GFLOP/s = 2 M N K / time.\n"
     "--precision bf16: the same products with bf16 operands and fp32 sums (simd/gemm_bf16.h), W stored\n"
@@ -122,7 +122,7 @@ static int bench_gemm(int argc, char **argv) {
     for (size_t i = 0; i < nx; i++) x[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
     for (size_t i = 0; i < ny; i++) y[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
     t5pt_linear lin;
-    if (t5pt_linear_pack(&lin, W, N, K, 1) != T5PT_OK) {
+    if (t5pt_linear_init(&lin, W, T5PT_WF32, N, K) != T5PT_OK) {
         t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
         return cli_fail_lib(cmd);
     }
@@ -131,7 +131,6 @@ static int bench_gemm(int argc, char **argv) {
     if (p1 == 1) {
         W16 = malloc(nw * sizeof *W16);
         if (!W16) {
-            t5pt_linear_free(&lin);
             t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
             return cli_fail(cmd, "out of memory for the bf16 copy of W (%d x %d)", N, K);
         }
@@ -171,7 +170,6 @@ static int bench_gemm(int argc, char **argv) {
                    t5pt_bf16_kern()->name, t5pt_bf16_kern()->native ? "yes" : "no");
     }
     free(W16);
-    t5pt_linear_free(&lin);
     t5pt_free_aligned(W), t5pt_free_aligned(x), t5pt_free_aligned(y), t5pt_free_aligned(dx), free(t);
     return 0;
 }
@@ -216,7 +214,7 @@ static int bench_peak(int argc, char **argv) {
             long calls = (long)(2e8 / flop) + 1;
             for (int rep = 0; rep < 5; rep++) {
                 double t0 = t5pt_seconds();
-                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, c, k->gemm.nr, 1);
+                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, (size_t)k->gemm.nr, c, k->gemm.nr, 1);
                 double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
                 if (g > best) best = g;
             }
@@ -293,7 +291,7 @@ static const char step_about[] =
 
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
-    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1;
+    int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1, recompute = 0;
     const char *simd = NULL, *model_dir = NULL, *config = NULL;
     const cli_option opts[] = {
         {.name = "model", .kind = CLI_STR, .target = &model_dir, .metavar = "DIR", .help = "Hugging Face T5 directory"},
@@ -308,6 +306,8 @@ static int bench_step(int argc, char **argv) {
         {.name = "steps", .kind = CLI_INT, .target = &steps, .metavar = "N", .help = "timed steps", .min = 1, .max = 1 << 16},
         {.name = "warmup", .kind = CLI_INT, .target = &warmup, .metavar = "N", .help = "untimed steps first",
          .min = 0, .max = 1 << 16},
+        {.name = "recompute", .kind = CLI_FLAG, .target = &recompute,
+         .help = "activation recomputation (as train --recompute)"},
         BENCH_OPT_THREADS(&threads),
         BENCH_OPT_SIMD(&simd),
         {0}};
@@ -336,7 +336,7 @@ static int bench_step(int argc, char **argv) {
     }
     const t5pt_config *cfg = t5pt_model_config(m);
     int d = cfg->d_model;
-    if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK) goto fail_lib;
+    if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK || t5pt_ctx_set_recompute(c, recompute) != T5PT_OK) goto fail_lib;
     t5pt_optim_config oc;
     t5pt_optim_config_default(&oc, T5PT_OPT_ADAFACTOR);
     if (t5pt_optim_create(&o, &oc, P, d) != T5PT_OK) goto fail_lib;
@@ -373,10 +373,11 @@ static int bench_step(int argc, char **argv) {
     }
     double med = median(t, steps);
     double flops = step_flops(cfg, B, P + S, L);
-    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d steps=%d s_per_step=%.3f "
-           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f loss=%.4f\n",
-           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, steps, med,
-           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, loss);
+    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d recompute=%d steps=%d s_per_step=%.3f "
+           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f weights_mb=%.0f activations_mb=%.0f loss=%.4f\n",
+           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, recompute, steps, med,
+           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, t5pt_model_weight_bytes(m) / 1048576.0,
+           t5pt_ctx_bytes(c) / 1048576.0, loss);
     rc = 0;
     goto done;
 fail_lib:

@@ -46,7 +46,7 @@ static t5pt_status optim_from_json(t5pt_optim_config *oc, const char *path) {
 
 typedef struct {
     const char *model, *batch, *prompt, *out, *placement, *optim, *optim_json, *loss;
-    int grad, steps, all, threads, prompt_len, start_step;
+    int grad, steps, all, threads, prompt_len, start_step, recompute;
     float lr, z_loss;
     int have_lr, have_z_loss, have_start_step, have_placement;
 } dump_args;
@@ -197,6 +197,7 @@ static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_conf
         goto out;
     }
     if (t5pt_ctx_create(&c, m, b.view.B, b.view.T, b.view.L, n) != T5PT_OK || t5pt_ctx_set_loss(c, lk, z) != T5PT_OK ||
+        t5pt_ctx_set_recompute(c, a->recompute) != T5PT_OK ||
         t5pt_forward(c, P, n, pl, &b.view, &loss) != T5PT_OK || add_forward(w, c, cfg, loss, a->all) != T5PT_OK ||
         (a->grad && add_grad(w, c, n, cfg->d_model) != T5PT_OK) ||
         (a->steps && add_trajectory(w, c, oc, P, n, cfg->d_model, pl, &b.view, a->steps) != T5PT_OK) ||
@@ -232,6 +233,8 @@ int cli_dump(int argc, char **argv) {
         {.name = "prompt-len", .kind = CLI_INT, .target = &a.prompt_len, .metavar = "N",
          .help = "use only the first N rows of the prompt", .dflt = "all rows", .min = 0, .max = 1 << 20},
         CLI_OPT_PLACEMENT(&a.placement, &a.have_placement),
+        {.name = "recompute", .kind = CLI_FLAG, .target = &a.recompute,
+         .help = "activation recomputation (as train --recompute; the same bits)"},
         {.name = "grad", .kind = CLI_FLAG, .target = &a.grad,
          .help = "also write prompt_grad [n,d] = d loss / d prompt (summed over the batch)"},
         {.name = "steps", .kind = CLI_INT, .target = &a.steps, .metavar = "N",

@@ -67,7 +67,7 @@ static void put_block(writer_ctx *c, const char *stack, int i, const t5pt_block_
 static t5pt_status collect_tensors(writer_ctx *c, const t5pt_model *m) {
     const t5pt_config *cfg = &m->cfg;
     const int d = cfg->d_model;
-    put(c, "shared.weight", m->shared, cfg->vocab_size, d);
+    put(c, "shared.weight", m->emb.W, cfg->vocab_size, d); /* a random model is fp32 */
     if (!cfg->tie_word_embeddings) put(c, "lm_head.weight", m->lm_head.W, cfg->vocab_size, d);
     put(c, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->enc_rel_bias, cfg->rel_num_buckets,
         cfg->num_heads);

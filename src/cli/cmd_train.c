@@ -44,6 +44,7 @@ typedef struct {
     float lr, weight_decay, z_loss;
     int have_prompt_len, have_lr, have_weight_decay, have_batch, have_dropout, have_eval_every, have_start_step,
         have_z_loss, have_optim, have_loss, have_init, have_placement, have_schedule, have_warmup;
+    const char *mem_budget;
     t5pt_train_options to;
     t5pt_data_options dopt;
     /* filled in by validate_args */
@@ -325,6 +326,91 @@ static void print_plan(const train_args *a, const train_inputs *in, int total) {
     free(ck);
 }
 
+/* ------------------------------------------------------------------ memory */
+
+/* "6G", "800M", "1.5GiB", "123456" (bytes; K, M, G, T are powers of 1024). 0 on error. */
+static double parse_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0)) return 0;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0, end++; break;
+    case 'm': case 'M': mul = 1024.0 * 1024, end++; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
+    case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024, end++; break;
+    default: break;
+    }
+    if (mul > 1 && *end == 'i') end++;
+    if (*end == 'B' || *end == 'b') end++;
+    return *end ? 0 : v * mul;
+}
+
+static double physical_memory(void) {
+#ifdef _SC_PHYS_PAGES
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0) return (double)pages * (double)size;
+#endif
+    return 0;
+}
+
+#define MIB(x) ((double)(x) / (1024.0 * 1024.0))
+
+/* Expected peak of the run: the weights (each once), the training context, the
+ * validation context, and a margin for the rest (tokenizer, data, libc, threads). */
+static double peak_estimate(const train_args *a, const train_inputs *in, int recompute, size_t *act, size_t *val) {
+    const int N = in->train->n, B = a->to.batch < N ? a->to.batch : N;
+    *act = *val = 0;
+    if (t5pt_activation_bytes(in->m, B, in->train->max_src, in->train->max_tgt, a->prompt_len, recompute,
+                              a->to.dropout > 0, act) != T5PT_OK)
+        return -1;
+    if (in->valid) {
+        const int eb = a->to.eval_batch < in->valid->n ? a->to.eval_batch : in->valid->n;
+        if (t5pt_activation_bytes(in->m, eb, in->valid->max_src, 1, a->prompt_len, 0, 0, val) != T5PT_OK) return -1;
+    }
+    return 1.02 * ((double)t5pt_model_weight_bytes(in->m) + (double)*act + (double)*val) + 96.0 * 1024 * 1024;
+}
+
+/* Prints the memory plan; turns recomputation on when only that fits the budget, or
+ * stops (before any training) when nothing does. */
+static int plan_memory(train_args *a, const train_inputs *in) {
+    const char *cmd = "train";
+    double budget = a->mem_budget ? parse_size(a->mem_budget) : 0.8 * physical_memory();
+    if (a->mem_budget && budget <= 0)
+        return cli_usage_error(cmd, "--mem-budget '%s': give a size such as 6G, 800M or 123456 (bytes)", a->mem_budget);
+    size_t act, val;
+    double peak = peak_estimate(a, in, a->to.recompute, &act, &val);
+    if (peak < 0) return cli_fail_lib(cmd);
+    int turned_on = 0;
+    if (budget > 0 && peak > budget && !a->to.recompute) {
+        size_t act_r, val_r;
+        double peak_r = peak_estimate(a, in, 1, &act_r, &val_r);
+        if (peak_r < 0) return cli_fail_lib(cmd);
+        if (peak_r <= budget) {
+            a->to.recompute = turned_on = 1;
+            peak = peak_r, act = act_r, val = val_r;
+        } else {
+            peak = peak_r, act = act_r, val = val_r, a->to.recompute = 1;
+        }
+    }
+    printf("memory: weights %.1f MiB (resident once, in the checkpoint's precision), activations %.1f MiB "
+           "(batch %d, %d+%d encoder rows, %d decoder rows%s), validation %.1f MiB, expected peak %.0f MiB",
+           MIB(t5pt_model_weight_bytes(in->m)), MIB(act), a->to.batch < in->train->n ? a->to.batch : in->train->n,
+           in->train->max_src, a->prompt_len, in->train->max_tgt, a->to.recompute ? ", recomputed" : "",
+           MIB(val), MIB(peak));
+    if (budget > 0) printf(" (budget %.0f MiB)", MIB(budget));
+    putchar('\n');
+    if (turned_on) printf("memory: the plain run would not fit the budget: --recompute turned on\n");
+    fflush(stdout);
+    if (budget > 0 && peak > budget)
+        return cli_fail(cmd,
+                        "expected peak %.0f MiB exceeds the memory budget of %.0f MiB even with --recompute: lower "
+                        "--max-src-len, --batch or --prompt-len (or --eval-batch), use a bf16 checkpoint, or raise "
+                        "--mem-budget",
+                        MIB(peak), MIB(budget));
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the run */
 
 static int run_training(train_args *a, train_inputs *in) {
@@ -507,6 +593,16 @@ static int parse_args(train_args *a, int argc, char **argv) {
         {.name = "plot", .kind = CLI_STR, .target = &a->plot, .metavar = "FILE.svg",
          .help = "redraw the training curves from the --metrics log at every validation\n(as t5pt plot)",
          .dflt = "none"},
+        CLI_HEADING("memory"),
+        {.name = "recompute", .kind = CLI_FLAG, .target = &to->recompute,
+         .help = "activation recomputation: keep only each block's output and run\n"
+                 "the block again in the backward (a fraction of the activation\n"
+                 "memory, ~1/3 more compute, bit-identical results)"},
+        {.name = "mem-budget", .kind = CLI_STR, .target = &a->mem_budget, .metavar = "SIZE",
+         .help = "memory the run may use, e.g. 6G or 800M: recomputation is turned\n"
+                 "on when the plain run would not fit; a run that does not fit even\n"
+                 "then stops before training",
+         .dflt = "80% of physical memory"},
         CLI_HEADING("other"),
         {.name = "preset", .kind = CLI_STR, .target = &a->preset, .metavar = "auto",
          .help = "choose --prompt-len and --init from the model size (see below)", .choices = "auto"},
@@ -535,6 +631,7 @@ int cli_train(int argc, char **argv) {
     cli_set_threads(a.threads);
     if ((rc = load_inputs(&a, &in, &total)) != 0) goto out;
     choose_defaults(&a, in.m);
+    if ((rc = plan_memory(&a, &in)) != 0) goto out;
     if ((rc = init_prompt(&a, &in)) != 0) goto out;
     print_plan(&a, &in, total);
     rc = run_training(&a, &in);

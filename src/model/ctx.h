@@ -7,6 +7,10 @@
  * At every forward the tensors are laid out again for the actual (B, Tenc, L) inside
  * the same arenas, so every exported tensor is contiguous [B, Tenc|L, ...].
  * Shapes: M_e = B*Tenc encoder rows, M_d = B*L decoder rows.
+ * With recomputation (t5pt_ctx_set_recompute) the blocks of a stack share one set of
+ * activations and keep only their outputs (and dropout masks); the backward runs each
+ * block's forward again, with the same kernels on the same inputs, just before that
+ * block's backward, so the gradients are bit-identical to the plain run.
  */
 #ifndef T5PT_CTX_H
 #define T5PT_CTX_H
@@ -36,6 +40,7 @@ typedef struct {
 struct t5pt_ctx {
     const t5pt_model *m;
     int max_B, max_T, max_L, max_n;
+    int recompute;     /* blocks share their activations; the backward recomputes them */
     size_t arena_bytes, garena_bytes, darena_bytes;
     char *arena, *garena, *darena;
 

@@ -139,11 +139,10 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
     if (k->t >= k->max_steps) return t5pt_set_error(T5PT_ERR_ARG, "decoder: more than %d steps", k->max_steps);
     const int R = k->R, d = cfg->d_model, t = k->t;
     for (int r = 0; r < R; r++) {
-        const float *e = t5pt_model_embedding(m, tokens[r]);
-        if (!e)
+        if (tokens[r] < 0 || tokens[r] >= cfg->vocab_size)
             return t5pt_set_error(T5PT_ERR_ARG, "decoder: token id %d outside the vocabulary (%d)", tokens[r],
                                   cfg->vocab_size);
-        memcpy(k->x + (size_t)r * d, e, (size_t)d * sizeof(float));
+        t5pt_model_embed_row(m, tokens[r], k->x + (size_t)r * d);
     }
     /* the query at position t against keys 0..t (the causal buckets of the decoder's table) */
     t5pt_position_bias_forward(k->bias, k->diag, m->dec_rel_bias, cfg->num_heads, 1, t + 1, t, 0,

@@ -1,8 +1,10 @@
 /* model.c — T5 config.json parsing and the frozen weights (Hugging Face layout).
  *
  * One table of "weight specs" describes every tensor the model needs: its
- * Hugging Face name, its shape derived from the config, its place in the fp32
- * arena and the struct field that points at it. The loader (safetensors, single
+ * Hugging Face name, its shape derived from the config, its precision in memory, its
+ * place in the arena and the struct field that points at it. Matrices keep the
+ * checkpoint's precision (F32, BF16 or F16; anything else is widened to fp32); vectors
+ * are fp32. The loader (safetensors, single
  * file or sharded) and the random initialiser both walk that same table, so the
  * two always produce the same layout.
  *
@@ -210,17 +212,18 @@ typedef struct {
     char name[96];
     int ndim;
     int64_t shape[2];
-    size_t off;              /* in floats, 16-float (64-byte) aligned */
+    size_t off;              /* in bytes, 64-byte aligned */
     size_t numel;
-    const float **ptr;       /* plain tensor: field to point at the arena, or NULL */
-    t5pt_linear *lin;        /* linear: W/N/K set here, packed later */
+    t5pt_wtype type;         /* precision in the arena: F32 unless a matrix stored as BF16/F16 */
+    const void *in_place;    /* a matrix used where the mapped checkpoint holds it (no arena slice) */
+    const float **ptr;       /* plain fp32 tensor: field to point at the arena, or NULL */
+    t5pt_linear *lin;        /* matrix: described here, over its slice of the arena */
     float init_std;          /* N(0, std) for the random init; < 0 means "fill with 1" (norm weights) */
 } wspec;
 
 typedef struct {
     wspec *s;
     int n, cap;
-    size_t floats;
 } layout;
 
 static void add(layout *L, const char *name, int64_t rows, int64_t cols, const float **ptr, t5pt_linear *lin,
@@ -231,15 +234,10 @@ static void add(layout *L, const char *name, int64_t rows, int64_t cols, const f
     w->shape[0] = rows;
     w->shape[1] = cols;
     w->numel = (size_t)rows * (size_t)(cols ? cols : 1);
-    w->off = L->floats;
+    w->type = T5PT_WF32;
     w->ptr = ptr;
     w->lin = lin;
     w->init_std = std;
-    L->floats += (w->numel + 15) & ~(size_t)15;
-    if (lin) {
-        lin->N = (int)rows;
-        lin->K = (int)cols;
-    }
 }
 
 /* Init scales follow transformers' T5PreTrainedModel._init_weights (factor 1.0):
@@ -290,7 +288,6 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     L->cap = 8 + 16 * (c->num_layers + c->num_decoder_layers);
     L->s = calloc((size_t)L->cap, sizeof *L->s);
     L->n = 0;
-    L->floats = 0;
     if (!m->enc || !m->dec || !L->s) {
         free(m->enc);
         free(m->dec);
@@ -300,7 +297,7 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     }
     int64_t d = c->d_model, V = c->vocab_size, nb = c->rel_num_buckets, H = c->num_heads;
     char n[96];
-    add(L, "shared.weight", V, d, &m->shared, NULL, 1.0f);
+    add(L, "shared.weight", V, d, NULL, &m->emb, 1.0f);
     if (!c->tie_word_embeddings) add(L, "lm_head.weight", V, d, NULL, &m->lm_head, 1.0f);
     float sd = 1.0f / sqrtf((float)d);
     for (int i = 0; i < c->num_layers; i++) {
@@ -337,87 +334,64 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
     return T5PT_OK;
 }
 
-/* Allocates the arena and points every field at its slice. */
-static t5pt_status place_layout(t5pt_model *m, const layout *L) {
-    m->arena = t5pt_alloc_aligned(L->floats * sizeof(float));
+/* Allocates the arena (each spec's slice in its own precision, 64-byte aligned) and
+ * points every field at its slice. */
+static t5pt_status place_layout(t5pt_model *m, layout *L) {
+    size_t bytes = 0;
+    m->mapped_bytes = 0;
+    for (int i = 0; i < L->n; i++) {
+        L->s[i].off = bytes;
+        if (L->s[i].in_place)
+            m->mapped_bytes += L->s[i].numel * t5pt_wtype_size(L->s[i].type);
+        else
+            bytes += (L->s[i].numel * t5pt_wtype_size(L->s[i].type) + 63) & ~(size_t)63;
+    }
+    m->arena = t5pt_alloc_aligned(bytes ? bytes : 64);
     if (!m->arena)
-        return t5pt_set_error(T5PT_ERR_NOMEM, "model: cannot allocate %zu MB for the weights",
-                              L->floats * sizeof(float) >> 20);
-    m->arena_floats = L->floats;
+        return t5pt_set_error(T5PT_ERR_NOMEM, "model: cannot allocate %zu MB for the weights", bytes >> 20);
+    m->arena_bytes = bytes;
     m->num_params = 0;
     for (int i = 0; i < L->n; i++) {
         const wspec *w = &L->s[i];
-        float *p = m->arena + w->off;
+        unsigned char *p = w->in_place ? (unsigned char *)(uintptr_t)w->in_place : m->arena + w->off;
         /* zero the alignment padding so the arena never holds uninitialised bytes */
-        size_t padded = (w->numel + 15) & ~(size_t)15;
-        memset(p + w->numel, 0, (padded - w->numel) * sizeof(float));
-        if (w->ptr) *w->ptr = p;
-        if (w->lin) w->lin->W = p;
+        size_t used = w->numel * t5pt_wtype_size(w->type), padded = (used + 63) & ~(size_t)63;
+        if (!w->in_place) memset(p + used, 0, padded - used);
+        if (w->ptr) *w->ptr = (const float *)p;
+        if (w->lin) t5pt_linear_init(w->lin, p, w->type, (int)w->shape[0], (int)w->shape[1]);
         m->num_params += w->numel;
     }
-    /* tied head: the embedding itself (packed separately as a linear) */
-    if (m->cfg.tie_word_embeddings) {
-        m->lm_head.W = m->shared;
-        m->lm_head.N = m->cfg.vocab_size;
-        m->lm_head.K = m->cfg.d_model;
-    }
+    /* tied head: the embedding itself, the same bytes */
+    if (m->cfg.tie_word_embeddings) m->lm_head = m->emb;
     return T5PT_OK;
 }
-
-/* Calls fn on every linear of the model (skipping unused FFN slots). */
-static t5pt_status for_each_linear(t5pt_model *m, t5pt_status (*fn)(t5pt_linear *)) {
-    t5pt_status st;
-    if (m->lm_head.W && (st = fn(&m->lm_head))) return st;
-    int nl[2] = {m->cfg.num_layers, m->cfg.num_decoder_layers};
-    t5pt_block_weights *stacks[2] = {m->enc, m->dec};
-    for (int s = 0; s < 2; s++) {
-        if (!stacks[s]) continue;
-        for (int i = 0; i < nl[s]; i++) {
-            t5pt_block_weights *b = &stacks[s][i];
-            t5pt_linear *all[] = {&b->self.q,  &b->self.k,  &b->self.v,  &b->self.o, &b->cross.q, &b->cross.k,
-                                  &b->cross.v, &b->cross.o, &b->wi,      &b->wi_0,   &b->wi_1,    &b->wo};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
-                if (all[j]->W && (st = fn(all[j]))) return st;
-        }
-    }
-    return T5PT_OK;
-}
-
-static t5pt_status pack_one(t5pt_linear *lin) {
-    /* t5pt_linear_pack resets the struct first: keep the arguments */
-    const float *W = lin->W;
-    int N = lin->N, K = lin->K;
-    t5pt_status st = t5pt_linear_pack(lin, W, N, K, 1);
-    if (st) {
-        lin->W = W; /* keep the struct walkable for the cleanup */
-        lin->N = N;
-        lin->K = K;
-    }
-    return st;
-}
-
-static t5pt_status free_one(t5pt_linear *lin) {
-    t5pt_linear_free(lin);
-    return T5PT_OK;
-}
-
-t5pt_status t5pt_model_pack(t5pt_model *m) { return for_each_linear(m, pack_one); }
 
 void t5pt_model_free(t5pt_model *m) {
     if (!m) return;
-    for_each_linear(m, free_one);
     free(m->enc);
     free(m->dec);
     t5pt_free_aligned(m->arena);
+    for (int i = 0; i < m->nmaps; i++) t5pt_st_close(m->maps[i]);
+    free(m->maps);
     free(m);
 }
 
 const t5pt_config *t5pt_model_config(const t5pt_model *m) { return &m->cfg; }
 
-const float *t5pt_model_embedding(const t5pt_model *m, int id) {
-    if (!m || id < 0 || id >= m->cfg.vocab_size) return NULL;
-    return m->shared + (size_t)id * (size_t)m->cfg.d_model;
+void t5pt_model_embed_row(const t5pt_model *m, int id, float *out) {
+    size_t d = (size_t)m->cfg.d_model;
+    t5pt_widen(out, (const unsigned char *)m->emb.W + (size_t)id * d * t5pt_wtype_size(m->emb.type), m->emb.type, d);
 }
+
+t5pt_status t5pt_model_embedding(const t5pt_model *m, int id, float *out) {
+    if (!m || !out) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_model_embedding: no model or output");
+    if (id < 0 || id >= m->cfg.vocab_size)
+        return t5pt_set_error(T5PT_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", id, m->cfg.vocab_size - 1);
+    t5pt_model_embed_row(m, id, out);
+    return T5PT_OK;
+}
+
+size_t t5pt_model_weight_bytes(const t5pt_model *m) { return m ? m->arena_bytes + m->mapped_bytes : 0; }
 
 size_t t5pt_model_num_params(const t5pt_model *m) { return m ? m->num_params : 0; }
 
@@ -448,14 +422,13 @@ t5pt_status t5pt_model_init_random(t5pt_model **out, const t5pt_config *cfg, uin
     t5pt_rng_seed(&rng, seed);
     for (int i = 0; i < L.n; i++) {
         const wspec *w = &L.s[i];
-        float *p = m->arena + w->off;
+        float *p = (float *)(m->arena + w->off);
         if (w->init_std < 0) {
             for (size_t j = 0; j < w->numel; j++) p[j] = 1.0f;
         } else {
             for (size_t j = 0; j < w->numel; j++) p[j] = w->init_std * t5pt_rng_normal(&rng);
         }
     }
-    if ((st = t5pt_model_pack(m))) goto fail;
     free(L.s);
     *out = m;
     return T5PT_OK;
@@ -479,7 +452,7 @@ typedef struct {
 
 static void source_close(source *s) {
     for (int i = 0; i < s->nfiles; i++) {
-        t5pt_st_close(s->files[i]);
+        if (s->files) t5pt_st_close(s->files[i]);
         if (s->names) free(s->names[i]);
     }
     free(s->files);
@@ -602,22 +575,6 @@ static t5pt_status find_tensor(const source *s, const wspec *w, const char *cfg_
     return T5PT_OK;
 }
 
-/* Converts tensor t to fp32 into dst. A NaN or Inf weight would not stop anything later:
- * every output would quietly be garbage (empty generations, chance accuracy). So the values
- * are refused here, each chunk scanned right after its conversion, while still in cache. */
-static t5pt_status read_tensor(const st_file *f, const st_tensor *t, float *dst) {
-    t5pt_status st;
-    for (size_t i = 0; i < t->numel; i += SCAN_CHUNK) {
-        size_t n = t->numel - i < SCAN_CHUNK ? t->numel - i : SCAN_CHUNK;
-        if ((st = t5pt_st_read_f32_range(f, t, i, n, dst + i))) return st;
-        size_t bad = first_non_finite(dst + i, n);
-        if (bad < n)
-            return t5pt_set_error(T5PT_ERR_FORMAT, "%s: tensor \"%s\" holds %s at index %zu: the weights are damaged",
-                                  t5pt_st_path(f), t->name, isnan(dst[i + bad]) ? "NaN" : "an infinite value", i + bad);
-    }
-    return T5PT_OK;
-}
-
 /* The tensor table is sized from config.json before any tensor is looked up: a config that
  * does not belong to the weights (say num_layers 100000 next to a small file) must fail here,
  * not after allocating gigabytes for the table. Every block of a real checkpoint has several
@@ -633,6 +590,76 @@ static t5pt_status check_block_count(const source *s, const t5pt_config *c, cons
     return T5PT_OK;
 }
 
+/* A matrix keeps a BF16 or F16 checkpoint's precision; everything else is fp32. */
+static t5pt_wtype stored_type(const wspec *w, const st_tensor *t) {
+    if (!w->lin) return T5PT_WF32;
+    return t->dtype == ST_BF16 ? T5PT_WBF16 : t->dtype == ST_F16 ? T5PT_WF16 : T5PT_WF32;
+}
+
+/* A matrix whose stored bytes can serve as they are: F32, BF16 or F16 at an address
+ * aligned to its element size (safetensors guarantees no more than that). */
+static const void *usable_in_place(const wspec *w, const st_tensor *t) {
+    if (!w->lin || (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16)) return NULL;
+    return (uintptr_t)t->data % t5pt_st_dtype_size(t->dtype) == 0 ? t->data : NULL;
+}
+
+/* Index of the first NaN or Inf among n values stored as dtype (F32, BF16 or F16: exponent
+ * bits all ones), n when all are finite. */
+static size_t first_non_finite_stored(const void *data, int dtype, size_t n) {
+    if (dtype == ST_F32) return first_non_finite((const float *)data, n);
+    const uint16_t exp_mask = dtype == ST_BF16 ? 0x7f80u : 0x7c00u;
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t u;
+        memcpy(&u, p + 2 * i, sizeof u);
+        if ((u & exp_mask) == exp_mask) return i;
+    }
+    return n;
+}
+
+/* Whether stored value i (F32, BF16 or F16) is a NaN (else an infinity). */
+static int stored_is_nan(const void *data, int dtype, size_t i) {
+    if (dtype == ST_F32) {
+        float v;
+        memcpy(&v, (const unsigned char *)data + 4 * i, sizeof v);
+        return isnan(v);
+    }
+    uint16_t u;
+    memcpy(&u, (const unsigned char *)data + 2 * i, sizeof u);
+    return (u & (dtype == ST_BF16 ? 0x007fu : 0x03ffu)) != 0;
+}
+
+static t5pt_status refuse_non_finite(const st_file *f, const st_tensor *t, size_t index, int nan) {
+    return t5pt_set_error(T5PT_ERR_FORMAT, "%s: tensor \"%s\" holds %s at index %zu: the weights are damaged",
+                          t5pt_st_path(f), t->name, nan ? "NaN" : "an infinite value", index);
+}
+
+/* A NaN or Inf weight would not stop anything later: every output would quietly be garbage
+ * (empty generations, chance accuracy). So the values are refused at load: stored bytes used
+ * as they are (in place or copied) are scanned as stored. */
+static t5pt_status check_stored_finite(const st_file *f, const st_tensor *t, const void *data) {
+    size_t bad = first_non_finite_stored(data, t->dtype, t->numel);
+    return bad < t->numel ? refuse_non_finite(f, t, bad, stored_is_nan(data, t->dtype, bad)) : T5PT_OK;
+}
+
+/* Copies tensor t into its slice: the stored bytes as they are, or converted to fp32 chunk by
+ * chunk, each chunk scanned right after its conversion, while still in cache. */
+static t5pt_status read_tensor(const st_file *f, const st_tensor *t, const wspec *w, unsigned char *dst) {
+    if (w->type != T5PT_WF32 || t->dtype == ST_F32) {
+        memcpy(dst, t->data, t->nbytes);
+        return check_stored_finite(f, t, dst);
+    }
+    float *out = (float *)dst;
+    t5pt_status st;
+    for (size_t i = 0; i < t->numel; i += SCAN_CHUNK) {
+        size_t n = t->numel - i < SCAN_CHUNK ? t->numel - i : SCAN_CHUNK;
+        if ((st = t5pt_st_read_f32_range(f, t, i, n, out + i))) return st;
+        size_t bad = first_non_finite(out + i, n);
+        if (bad < n) return refuse_non_finite(f, t, i + bad, isnan(out[i + bad]));
+    }
+    return T5PT_OK;
+}
+
 t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
     *out = NULL;
     if (!t5pt_is_dir(dir)) return t5pt_set_error(T5PT_ERR_IO, "%s: not a model directory", dir);
@@ -642,6 +669,10 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
     source src = {0};
     t5pt_model *m = NULL;
     layout L = {0};
+    struct {
+        const st_file *f;
+        const st_tensor *t;
+    } *found = NULL;
     t5pt_status st;
     if (!cfg_path || !single || !index) {
         st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", dir);
@@ -669,18 +700,29 @@ t5pt_status t5pt_model_load(t5pt_model **out, const char *dir) {
     }
     if ((st = check_block_count(&src, &cfg, cfg_path))) goto done;
     if ((st = build_layout(&cfg, &m, &L))) goto done;
-    /* every tensor present with its shape before the arena is allocated: its size then
-     * follows from what the files hold, not from config.json alone */
-    const st_file *f;
-    const st_tensor *t;
-    for (int i = 0; i < L.n; i++)
-        if ((st = find_tensor(&src, &L.s[i], cfg_path, &f, &t))) goto done;
+    /* every tensor found and checked, and its precision known, before the arena is sized */
+    found = calloc((size_t)L.n, sizeof *found);
+    if (!found) {
+        st = t5pt_set_error(T5PT_ERR_NOMEM, "%s: out of memory", dir);
+        goto done;
+    }
+    for (int i = 0; i < L.n; i++) {
+        if ((st = find_tensor(&src, &L.s[i], cfg_path, &found[i].f, &found[i].t))) goto done;
+        L.s[i].type = stored_type(&L.s[i], found[i].t);
+        L.s[i].in_place = usable_in_place(&L.s[i], found[i].t);
+    }
     if ((st = place_layout(m, &L))) goto done;
-    for (int i = 0; i < L.n; i++)
-        if ((st = find_tensor(&src, &L.s[i], cfg_path, &f, &t)) || (st = read_tensor(f, t, m->arena + L.s[i].off)))
-            goto done;
-    st = t5pt_model_pack(m);
+    for (int i = 0; i < L.n; i++) {
+        st = L.s[i].in_place ? check_stored_finite(found[i].f, found[i].t, L.s[i].in_place)
+                             : read_tensor(found[i].f, found[i].t, &L.s[i], m->arena + L.s[i].off);
+        if (st) goto done;
+    }
+    /* the model now owns the read-only mappings its matrices live in */
+    m->maps = src.files;
+    m->nmaps = src.nfiles;
+    src.files = NULL;
 done:
+    free(found);
     source_close(&src);
     free(L.s);
     free(cfg_path);

@@ -1,7 +1,13 @@
 /* model.h — the frozen T5 weights in memory (internal).
  *
- * All weights live as fp32 in one aligned allocation (`arena`). Each linear is
- * also packed for the GEMM (simd/gemm.h) at load time. Shapes use HF names:
+ * All weights live once. The matrices (every linear and the embedding) stay in the
+ * checkpoint's precision (fp32, bf16 or f16): a loaded model uses them where the
+ * read-only mapping of the safetensors file holds them (the page cache keeps one copy,
+ * shared by concurrent runs); a random model, or a matrix stored in another dtype or
+ * misaligned, has a slice of the aligned `arena`. A linear (simd/gemm.h) only points at
+ * its matrix; the GEMM widens while packing per call; embedding rows are widened when
+ * looked up. The small vectors (norm weights, relative-position tables) are fp32 in the
+ * arena. Shapes use HF names:
  * d = d_model, inner = num_heads * d_kv, f = d_ff, V = vocab_size, nb = buckets.
  */
 #ifndef T5PT_MODEL_H
@@ -28,16 +34,20 @@ typedef struct {
 
 struct t5pt_model {
     t5pt_config cfg;
-    const float *shared;        /* [V, d] input embeddings */
-    t5pt_linear lm_head;        /* [V, d]: shared (tied) or lm_head.weight */
+    t5pt_linear emb;            /* [V, d] input embeddings (shared.weight), stored precision */
+    t5pt_linear lm_head;        /* [V, d]: emb itself (tied) or lm_head.weight */
     const float *enc_rel_bias;  /* [nb, H] encoder.block.0.layer.0.SelfAttention.relative_attention_bias */
     const float *dec_rel_bias;  /* [nb, H] decoder.block.0... */
     t5pt_block_weights *enc;    /* [num_layers] */
     t5pt_block_weights *dec;    /* [num_decoder_layers] */
     const float *enc_final_ln;  /* [d] */
     const float *dec_final_ln;  /* [d] */
-    float *arena;               /* owns every fp32 weight above */
-    size_t arena_floats;
+    unsigned char *arena;       /* the weights not used in place (64-byte aligned slices) */
+    size_t arena_bytes;
+    struct st_file **maps;      /* the checkpoint files, mapped read-only: a loaded model's
+                                   matrices are used where the files hold them */
+    int nmaps;
+    size_t mapped_bytes;        /* bytes of the matrices used in place */
     size_t num_params;
 };
 
@@ -45,7 +55,8 @@ struct t5pt_model {
 t5pt_status t5pt_config_validate(const t5pt_config *cfg, const char *path);
 /* Number of weights a model with this config holds (embedding counted once when tied). */
 size_t t5pt_config_num_params(const t5pt_config *cfg);
-/* Packs all linears (called by the loaders after the arena is filled). */
-t5pt_status t5pt_model_pack(t5pt_model *m);
+
+/* Widens embedding row id (0 <= id < V, unchecked) into out[d]. */
+void t5pt_model_embed_row(const t5pt_model *m, int id, float *out);
 
 #endif

@@ -62,10 +62,10 @@ static int prompt_start(t5pt_placement pl, int len) {
 /* ------------------------------------------------------------------ arena layout */
 
 /* What one block keeps for the backward, over M rows (att_self: [B,H,T,T] floats), in the
- * forward arena fa, and its dropout masks in da. A decoder block (M_enc > 0: the rows of the
- * encoder output) also keeps its cross-attention (att_cross: [B,H,L,Tenc]). */
-static void take_layer_acts(t5pt_layer_acts *acts, t5pt_bump *fa, t5pt_bump *da, size_t M, size_t att_self,
-                            size_t M_enc, size_t att_cross, const t5pt_config *cfg, int dropout) {
+ * forward arena fa. A decoder block (M_enc > 0: the rows of the encoder output) also keeps
+ * its cross-attention (att_cross: [B,H,L,Tenc]). */
+static void take_layer_acts(t5pt_layer_acts *acts, t5pt_bump *fa, size_t M, size_t att_self, size_t M_enc,
+                            size_t att_cross, const t5pt_config *cfg) {
     const size_t d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff;
     const size_t inner = (size_t)cfg->num_heads * (size_t)cfg->d_kv;
     const int decoder = M_enc > 0;
@@ -88,7 +88,13 @@ static void take_layer_acts(t5pt_layer_acts *acts, t5pt_bump *fa, t5pt_bump *da,
     }
     acts->ff_pre = TAKE_F(fa, M * f);
     acts->ff_lin = cfg->gated_gelu ? TAKE_F(fa, M * f) : NULL;
-    if (!dropout) return;
+}
+
+/* One block's dropout masks in da (the same sites as take_layer_acts). */
+static void take_layer_masks(t5pt_layer_acts *acts, t5pt_bump *da, size_t M, size_t att_self, size_t M_enc,
+                             size_t att_cross, const t5pt_config *cfg) {
+    const size_t d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff;
+    const int decoder = M_enc > 0;
     acts->m_self_p = TAKE_U8(da, att_self);
     acts->m_self_out = TAKE_U8(da, M * d);
     if (decoder) {
@@ -97,6 +103,24 @@ static void take_layer_acts(t5pt_layer_acts *acts, t5pt_bump *fa, t5pt_bump *da,
     }
     acts->m_ff_act = TAKE_U8(da, M * f);
     acts->m_ff_out = TAKE_U8(da, M * d);
+}
+
+/* The activations of every block of a stack of nl blocks: each block's own (plain), or,
+ * with recomputation, one set shared by all blocks (the backward recomputes a block's
+ * forward into it) and only each block's output and dropout masks of its own. */
+static void take_stack(t5pt_layer_acts *stack, int nl, int recompute, t5pt_bump *fa, t5pt_bump *da, int dropout,
+                       size_t M, size_t att_self, size_t M_enc, size_t att_cross, const t5pt_config *cfg) {
+    t5pt_layer_acts shared;
+    if (recompute) take_layer_acts(&shared, fa, M, att_self, M_enc, att_cross, cfg);
+    for (int l = 0; l < nl; l++) {
+        if (recompute) {
+            stack[l] = shared;
+            stack[l].out = TAKE_F(fa, M * (size_t)cfg->d_model);
+        } else {
+            take_layer_acts(&stack[l], fa, M, att_self, M_enc, att_cross, cfg);
+        }
+        if (dropout) take_layer_masks(&stack[l], da, M, att_self, M_enc, att_cross, cfg);
+    }
 }
 
 /* Lays out all tensors for the shape (B, Tenc, L, n) in the three arenas (a NULL
@@ -127,20 +151,21 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt
     c->dec_bias = TAKE_F(fa, H * L * L);
     c->diag = TAKE_I(fa, 2 * (size_t)(Tenc > L ? Tenc : L));
     c->inputs_embeds = TAKE_F(fa, Me * d);
-    for (int l = 0; l < cfg->num_layers; l++) take_layer_acts(&c->enc[l], fa, da, Me, att_e, 0, 0, cfg, dropout);
+    take_stack(c->enc, cfg->num_layers, c->recompute, fa, da, dropout, Me, att_e, 0, 0, cfg);
     c->enc_final = TAKE_F(fa, Me * d);
     c->enc_final_rstd = TAKE_F(fa, Me);
     c->dec_h0 = TAKE_F(fa, Md * d);
-    for (int l = 0; l < cfg->num_decoder_layers; l++)
-        take_layer_acts(&c->dec[l], fa, da, Md, att_ds, Me, att_dc, cfg, dropout);
+    take_stack(c->dec, cfg->num_decoder_layers, c->recompute, fa, da, dropout, Md, att_ds, Me, att_dc, cfg);
     c->dec_final = TAKE_F(fa, Md * d);
     c->dec_final_rstd = TAKE_F(fa, Md);
     c->logits = TAKE_F(fa, Md * V);
     c->lse = TAKE_F(fa, Md);
-    c->s_norm = TAKE_F(fa, Mx * d);
-    c->s_ctx = TAKE_F(fa, Mx * inner);
-    c->s_act = TAKE_F(fa, Mx * f);
-    c->s_out = TAKE_F(fa, Mx * d);
+    if (!c->recompute) {
+        c->s_norm = TAKE_F(fa, Mx * d);
+        c->s_ctx = TAKE_F(fa, Mx * inner);
+        c->s_act = TAKE_F(fa, Mx * f);
+        c->s_out = TAKE_F(fa, Mx * d);
+    }
 
     /* backward */
     c->g_h = TAKE_F(ga, Mx * d);
@@ -159,6 +184,15 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt
     c->g_rows = TAKE_F(ga, Md * d);
     c->valid_rows = TAKE_I(ga, Md);
     c->dP = TAKE_F(ga, (size_t)n * d);
+    if (c->recompute) {
+        /* The forward's scratch lives in gradient buffers that are per block in the
+         * backward (never live across a block boundary): a recomputed forward runs
+         * between two blocks' backwards, the plain forward before any backward. */
+        c->s_norm = c->g_norm;
+        c->s_ctx = c->g_ctx;
+        c->s_act = c->g_ff_act;
+        c->s_out = c->g_sub;
+    }
 
     /* dropout: masks for every HF dropout site, the pre-dropout copy of the encoder
      * input, and a float slab for the dropped attention probabilities */
@@ -176,6 +210,28 @@ static void layout(t5pt_ctx *c, int B, int Tenc, int L, int n, int dropout, t5pt
 }
 
 /* ------------------------------------------------------------------ context */
+
+/* (Re)sizes the forward and backward arenas for the context's maxima and recompute
+ * setting (the dropout arena is sized here, allocated on first use). */
+static t5pt_status ctx_alloc(t5pt_ctx *c) {
+    t5pt_free_aligned(c->arena);
+    t5pt_free_aligned(c->garena);
+    t5pt_free_aligned(c->darena);
+    c->arena = c->garena = c->darena = NULL;
+    t5pt_bump fa = {NULL, 0}, ga = {NULL, 0}, da = {NULL, 0};
+    layout(c, c->max_B, c->max_T + c->max_n, c->max_L, c->max_n, 1, &fa, &ga, &da);
+    c->arena_bytes = fa.off + 64;
+    c->garena_bytes = ga.off + 64;
+    c->darena_bytes = da.off + 64;
+    c->arena = t5pt_alloc_aligned(c->arena_bytes);
+    c->garena = t5pt_alloc_aligned(c->garena_bytes);
+    if (!c->arena || !c->garena)
+        return t5pt_set_error(T5PT_ERR_NOMEM,
+                              "t5pt_ctx_create: cannot allocate %zu MiB of activations (a smaller batch or "
+                              "length, or recomputation, needs less)",
+                              (c->arena_bytes + c->garena_bytes) >> 20);
+    return T5PT_OK;
+}
 
 t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int max_T, int max_L, int prompt_len) {
     if (!out || !m) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_create: NULL argument");
@@ -207,19 +263,41 @@ t5pt_status t5pt_ctx_create(t5pt_ctx **out, const t5pt_model *m, int max_B, int 
         t5pt_ctx_free(c);
         return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_ctx_create: out of memory");
     }
-    t5pt_bump fa = {NULL, 0}, ga = {NULL, 0}, da = {NULL, 0};
-    layout(c, max_B, max_T + prompt_len, max_L, prompt_len, 1, &fa, &ga, &da);
-    c->arena_bytes = fa.off + 64;
-    c->garena_bytes = ga.off + 64;
-    c->darena_bytes = da.off + 64;
-    c->arena = t5pt_alloc_aligned(c->arena_bytes);
-    c->garena = t5pt_alloc_aligned(c->garena_bytes);
-    if (!c->arena || !c->garena) {
-        size_t mb = (c->arena_bytes + c->garena_bytes) >> 20;
+    t5pt_status st = ctx_alloc(c);
+    if (st) {
         t5pt_ctx_free(c);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_ctx_create: cannot allocate %zu MiB of activations", mb);
+        return st;
     }
     *out = c;
+    return T5PT_OK;
+}
+
+t5pt_status t5pt_ctx_set_recompute(t5pt_ctx *c, int on) {
+    if (!c) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_ctx_set_recompute: NULL context");
+    if (!!on == c->recompute) return T5PT_OK;
+    c->recompute = !!on;
+    c->fwd_ok = 0; /* the arenas are laid out again */
+    return ctx_alloc(c);
+}
+
+size_t t5pt_ctx_bytes(const t5pt_ctx *c) {
+    return c ? c->arena_bytes + c->garena_bytes + (c->darena ? c->darena_bytes : 0) : 0;
+}
+
+t5pt_status t5pt_activation_bytes(const t5pt_model *m, int B, int T, int L, int n, int recompute, int dropout,
+                                  size_t *bytes) {
+    *bytes = 0;
+    t5pt_ctx c = {.m = m, .max_B = B, .max_T = T, .max_L = L, .max_n = n, .recompute = !!recompute};
+    c.enc = calloc((size_t)m->cfg.num_layers, sizeof *c.enc);
+    c.dec = calloc((size_t)(m->cfg.num_decoder_layers > 0 ? m->cfg.num_decoder_layers : 1), sizeof *c.dec);
+    if (!c.enc || !c.dec) {
+        free(c.enc), free(c.dec);
+        return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_activation_bytes: out of memory");
+    }
+    t5pt_bump fa = {NULL, 0}, ga = {NULL, 0}, da = {NULL, 0};
+    layout(&c, B, T + n, L, n, 1, &fa, &ga, &da);
+    *bytes = fa.off + 64 + ga.off + 64 + (dropout ? da.off + 64 : 0); /* as ctx_alloc */
+    free(c.enc), free(c.dec);
     return T5PT_OK;
 }
 
@@ -243,10 +321,11 @@ void t5pt_ctx_set_dropout(t5pt_ctx *c, float rate, uint64_t seed) {
     c->drop_calls = 0;   /* the same seed replays the same sequence of masks */
 }
 
-/* Next dropout mask (a fresh stream per site and per forward call); NULL when off. */
+/* Next dropout mask (a fresh stream per site and per forward call); NULL when off.
+ * site NULL: a recomputed forward, which keeps the masks already drawn. */
 static uint8_t *drop_mask(t5pt_ctx *c, uint8_t *m, size_t n, int *site) {
     if (!c->drop_on || !m) return NULL;
-    t5pt_dropout_fill(m, n, c->drop_rate, c->drop_seed, (c->drop_calls << 20) + (uint64_t)(*site)++);
+    if (site) t5pt_dropout_fill(m, n, c->drop_rate, c->drop_seed, (c->drop_calls << 20) + (uint64_t)(*site)++);
     return m;
 }
 
@@ -285,7 +364,7 @@ static attn_dims enc_self_attn(const t5pt_ctx *c, const t5pt_layer_acts *acts) {
                        .drop_buf = c->s_drop, .drop_scale = c->drop_scale};
 }
 
-/* h_out = block_l(x_in) over all B*Tenc rows. */
+/* h_out = block_l(x_in) over all B*Tenc rows (site NULL: recomputed, masks kept). */
 static void enc_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) {
     const t5pt_config *cfg = &c->m->cfg;
     const t5pt_block_weights *w = &c->m->enc[l];
@@ -604,7 +683,7 @@ static void embed_and_place(t5pt_ctx *c, const float *P, t5pt_placement pl, cons
                 continue;
             }
             const int src = t < k ? t : t - n;   /* token index */
-            memcpy(E + (size_t)t * d, m->shared + (size_t)ids[src] * d, (size_t)d * sizeof(float));
+            t5pt_model_embed_row(m, ids[src], E + (size_t)t * d);
             /* append: [1]*(len+n) + [0]*(T-len), as golden/reference.py place_prompt; this
              * assumes right padding (t5pt_batch), a masked token before the prompt is unmasked */
             if (pl.kind == T5PT_PLACE_APPEND)
@@ -636,6 +715,8 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
                          float *loss) {
     if (!c) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_forward: NULL context");
     c->fwd_ok = 0;   /* a failed call leaves nothing stale behind */
+    if (!c->arena || !c->garena) /* a failed t5pt_ctx_set_recompute */
+        return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_forward: the context has no activation memory");
     t5pt_status st = check_inputs(c, P, n, pl, batch);
     if (st) return st;
     const t5pt_model *m = c->m;
@@ -683,7 +764,7 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
                 int id = t == 0 ? cfg->decoder_start_token_id : batch->labels[(size_t)b * L + t - 1];
                 if (id == -100) id = cfg->pad_token_id;
                 c->dec_ids[(size_t)b * L + t] = id;
-                memcpy(c->dec_h0 + ((size_t)b * L + t) * d, m->shared + (size_t)id * d, (size_t)d * sizeof(float));
+                t5pt_model_embed_row(m, id, c->dec_h0 + ((size_t)b * L + t) * d);
             }
         }
         t5pt_dropout_apply(c->dec_h0, drop_mask(c, c->m_dec_emb, (size_t)Md * d, &site), c->drop_scale, (size_t)Md * d);
@@ -745,8 +826,16 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
 
     /* decoder, last block first; collects d H_enc */
     memset(c->g_henc, 0, (size_t)Me * d * sizeof(float));
-    for (int l = cfg->num_decoder_layers - 1; l >= 0; l--)
-        dec_block_backward(c, l, l == 0 ? c->dec_h0 : c->dec[l - 1].out);
+    const t5pt_dec_pass pass = full_dec_pass(c);
+    for (int l = cfg->num_decoder_layers - 1; l >= 0; l--) {
+        const float *x_in = l == 0 ? c->dec_h0 : c->dec[l - 1].out;
+        /* recomputation: the shared activations hold the last block's; redo the others' */
+        if (c->recompute && l < cfg->num_decoder_layers - 1) {
+            t5pt_cross_kv_forward(c->dec[l].ck, c->dec[l].cv, c->enc_final, Me, &m->dec[l]);
+            t5pt_decoder_block_forward(m, l, &c->dec[l], x_in, &pass);
+        }
+        dec_block_backward(c, l, x_in);
+    }
 
     /* encoder final norm, then the blocks */
     t5pt_dropout_apply(c->g_henc, c->m_enc_final, c->drop_scale, (size_t)Me * d);
@@ -757,8 +846,11 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
         t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, c->g_henc + (size_t)r0 * d, enc_last + (size_t)r0 * d,
                          m->enc_final_ln, c->enc_final_rstd + r0, M, d);
     }
-    for (int l = cfg->num_layers - 1; l >= 0; l--)
-        enc_block_backward(c, l, l == 0 ? c->enc_h0 : c->enc[l - 1].out);
+    for (int l = cfg->num_layers - 1; l >= 0; l--) {
+        const float *x_in = l == 0 ? c->enc_h0 : c->enc[l - 1].out;
+        if (c->recompute && l < cfg->num_layers - 1) enc_block_forward(c, l, x_in, NULL);
+        enc_block_backward(c, l, x_in);
+    }
 
     /* dP = sum over the batch of the prompt rows' gradient (fixed order) */
     for (int b = 0; b < c->B; b++) {

@@ -173,12 +173,14 @@ static t5pt_status fill_sampled_vocab(float *P, int n, const t5pt_model *m, t5pt
             ids[j] = t;
         }
     }
-    for (int k = 0; k < n; k++) {
+    t5pt_status st = T5PT_OK;
+    for (int k = 0; k < n && st == T5PT_OK; k++) {
         const int id = ids ? ids[k] : (int)rng_below(rng, (uint64_t)pool);   /* with replacement */
-        memcpy(P + (size_t)k * d, t5pt_model_embedding(m, id), (size_t)d * sizeof(float));
+        if (t5pt_model_embedding(m, id, P + (size_t)k * d) != T5PT_OK)
+            st = t5pt_set_error(T5PT_ERR_ARG, "sampled-vocab init: no embedding row for id %d", id);
     }
     free(ids);
-    return T5PT_OK;
+    return st;
 }
 
 /* what: the init kind and the list, e.g. "class-labels init: label 2" */
@@ -227,23 +229,27 @@ t5pt_status t5pt_prompt_init(float *P, int n, const t5pt_model *m, const t5pt_in
         }
         if ((st = fill_sampled_vocab(P, n, m, &rng)) != T5PT_OK) return st;
         double *acc = malloc((size_t)d * sizeof *acc);
-        if (!acc) return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
+        float *e = malloc((size_t)d * sizeof *e);
+        if (!acc || !e) {
+            free(acc), free(e);
+            return t5pt_set_error(T5PT_ERR_NOMEM, "class-labels init: out of memory");
+        }
         for (int k = 0; k < used; k++) {
             for (int j = 0; j < d; j++) acc[j] = 0.0;
             for (int t = 0; t < ic->label_lens[k]; t++) {
-                const float *e = t5pt_model_embedding(m, ic->label_ids[k][t]);
+                t5pt_model_embedding(m, ic->label_ids[k][t], e); /* ids checked above */
                 for (int j = 0; j < d; j++) acc[j] += e[j];
             }
             for (int j = 0; j < d; j++) P[(size_t)k * d + j] = (float)(acc[j] / ic->label_lens[k]);
         }
-        free(acc);
+        free(acc), free(e);
         return T5PT_OK;
     }
     case T5PT_INIT_TEXT: {
         if (ic->text_len <= 0 || !ic->text_ids) return t5pt_set_error(T5PT_ERR_ARG, "text init: the text has no tokens");
         if ((st = check_ids(m, ic->text_ids, ic->text_len, "text init: text", 0))) return st;
         for (int i = 0; i < n; i++)
-            memcpy(P + (size_t)i * d, t5pt_model_embedding(m, ic->text_ids[i % ic->text_len]), (size_t)d * sizeof(float));
+            t5pt_model_embedding(m, ic->text_ids[i % ic->text_len], P + (size_t)i * d); /* ids checked above */
         return T5PT_OK;
     }
     }

@@ -346,13 +346,16 @@ static t5pt_status metrics_truncate(const char *path, int step) {
 static double max_embedding_rms(const t5pt_model *m) {
     const t5pt_config *cfg = t5pt_model_config(m);
     double best = 0;
+    float *e = malloc((size_t)cfg->d_model * sizeof *e);
+    if (!e) return INFINITY; /* out of memory: no divergence threshold */
     for (int id = 0; id < cfg->vocab_size; id++) {
-        const float *e = t5pt_model_embedding(m, id);
+        t5pt_model_embedding(m, id, e);
         double ss = 0;
         for (int j = 0; j < cfg->d_model; j++) ss += (double)e[j] * e[j];
         double rms = sqrt(ss / cfg->d_model);
         if (rms > best) best = rms;
     }
+    free(e);
     return best;
 }
 
@@ -672,6 +675,7 @@ static t5pt_status trainer_open(trainer *t) {
         return t5pt_set_error(T5PT_ERR_NOMEM, "train: out of memory");
     if ((st = t5pt_optim_create(&t->opt, &t->oc, t->n, t->d)) != T5PT_OK) return st;
     st = t5pt_ctx_create(&t->c, t->m, B, t->train->max_src, t->train->max_tgt, t->n);
+    if (st == T5PT_OK && o->recompute) st = t5pt_ctx_set_recompute(t->c, 1);
     if (st != T5PT_OK)   /* the one allocation that grows with the inputs: say what helps */
         return t5pt_set_error(st, "%.600s (longest input %d tokens + %d prompt rows, batch %d: lower --max-src-len, "
                               "--batch or --prompt-len)", t5pt_last_error(), t->train->max_src, t->n, B);

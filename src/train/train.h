@@ -92,6 +92,8 @@ typedef struct {
     int checkpoint_every;            /* steps between checkpoints (0: eval_every, or 100) */
     int patience;                    /* stop after this many evaluations without improvement (0: never) */
     float dropout;                   /* 0.1 in the paper */
+    int recompute;                   /* activation recomputation (t5pt_ctx_set_recompute): less
+                                        memory, ~1/3 more compute, bit-identical results */
     uint64_t seed;
     t5pt_placement pl;
     t5pt_optim_config oc;

@@ -19,65 +19,22 @@ static uint16_t f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-typedef struct { st_writer *w; int bf16; t5pt_status st; } writer_ctx;
+typedef struct { st_writer *w; int bf16; } writer_ctx;
 
-static void put(writer_ctx *c, const char *name, const float *x, int rows, int cols) {
-    if (c->st != T5PT_OK) return;
-    int64_t shape[2] = {rows, cols};
-    int ndim = rows ? 2 : 1;
-    if (!rows) shape[0] = cols;
-    size_t n = (size_t)(rows ? rows : 1) * cols;
-    if (!c->bf16) {
-        c->st = t5pt_st_writer_add(c->w, name, ST_F32, ndim, shape, x);
-        return;
-    }
-    uint16_t *b = malloc(n * sizeof *b);
-    if (!b) { c->st = t5pt_set_error(T5PT_ERR_NOMEM, "out of memory"); return; }
+/* One tensor of the model (src/model/model.c's table) into the writer, as F32 or BF16. */
+static t5pt_status put(void *user, const char *name, const void *data, t5pt_wtype type, int ndim,
+                       const int64_t shape[2]) {
+    writer_ctx *c = user;
+    const float *x = data;   /* a random model is fp32 */
+    if (type != T5PT_WF32) return t5pt_set_error(T5PT_ERR_ARG, "init-model: %s is not fp32", name);
+    size_t n = (size_t)shape[0] * (size_t)(ndim == 2 ? shape[1] : 1);
+    if (!c->bf16) return t5pt_st_writer_add(c->w, name, ST_F32, ndim, shape, x);
+    uint16_t *b = malloc((n ? n : 1) * sizeof *b);
+    if (!b) return t5pt_set_error(T5PT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) b[i] = f32_to_bf16(x[i]);
-    c->st = t5pt_st_writer_add(c->w, name, ST_BF16, ndim, shape, b);
+    t5pt_status st = t5pt_st_writer_add(c->w, name, ST_BF16, ndim, shape, b);
     free(b);
-}
-
-static void put_block(writer_ctx *c, const char *stack, int i, const t5pt_block_weights *b, const t5pt_config *cfg,
-                      int decoder) {
-    char name[160];
-    const int inner = cfg->num_heads * cfg->d_kv, d = cfg->d_model, f = cfg->d_ff;
-    const char *att[2] = {"SelfAttention", "EncDecAttention"};
-    for (int a = 0; a < (decoder ? 2 : 1); a++) {
-        const t5pt_attention_weights *w = a ? &b->cross : &b->self;
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.q.weight", stack, i, a, att[a]); put(c, name, w->q.W, inner, d);
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.k.weight", stack, i, a, att[a]); put(c, name, w->k.W, inner, d);
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.v.weight", stack, i, a, att[a]); put(c, name, w->v.W, inner, d);
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.%s.o.weight", stack, i, a, att[a]); put(c, name, w->o.W, d, inner);
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, a);
-        put(c, name, a ? b->ln_cross : b->ln_self, 0, d);
-    }
-    int ff = decoder ? 2 : 1;
-    if (cfg->gated_gelu) {
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi_0.weight", stack, i, ff); put(c, name, b->wi_0.W, f, d);
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi_1.weight", stack, i, ff); put(c, name, b->wi_1.W, f, d);
-    } else {
-        snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wi.weight", stack, i, ff); put(c, name, b->wi.W, f, d);
-    }
-    snprintf(name, sizeof name, "%s.block.%d.layer.%d.DenseReluDense.wo.weight", stack, i, ff); put(c, name, b->wo.W, d, f);
-    snprintf(name, sizeof name, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, ff); put(c, name, b->ln_ff, 0, d);
-}
-
-/* Every tensor of m under its Hugging Face name, into a writer (nothing is written yet). */
-static t5pt_status collect_tensors(writer_ctx *c, const t5pt_model *m) {
-    const t5pt_config *cfg = &m->cfg;
-    const int d = cfg->d_model;
-    put(c, "shared.weight", m->emb.W, cfg->vocab_size, d); /* a random model is fp32 */
-    if (!cfg->tie_word_embeddings) put(c, "lm_head.weight", m->lm_head.W, cfg->vocab_size, d);
-    put(c, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->enc_rel_bias, cfg->rel_num_buckets,
-        cfg->num_heads);
-    put(c, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", m->dec_rel_bias, cfg->rel_num_buckets,
-        cfg->num_heads);
-    for (int i = 0; i < cfg->num_layers; i++) put_block(c, "encoder", i, &m->enc[i], cfg, 0);
-    for (int i = 0; i < cfg->num_decoder_layers; i++) put_block(c, "decoder", i, &m->dec[i], cfg, 1);
-    put(c, "encoder.final_layer_norm.weight", m->enc_final_ln, 0, d);
-    put(c, "decoder.final_layer_norm.weight", m->dec_final_ln, 0, d);
-    return c->st;
+    return st;
 }
 
 /* Writes DIR/model.safetensors then DIR/config.json, each atomically, creating DIR if needed.
@@ -126,11 +83,11 @@ int cli_init_model(int argc, char **argv) {
     char *text = NULL;
     size_t len;
     t5pt_model *m = NULL;
-    writer_ctx w = {t5pt_st_writer_new(), !strcmp(a.dtype, "bf16"), T5PT_OK};
+    writer_ctx w = {t5pt_st_writer_new(), !strcmp(a.dtype, "bf16")};
     rc = 1;
     if (!w.w) cli_fail(cmd, "out of memory");
     else if (t5pt_read_file(a.config, &text, &len) != T5PT_OK || t5pt_model_init_random(&m, &cfg, a.seed) != T5PT_OK ||
-             collect_tensors(&w, m) != T5PT_OK || write_model_dir(a.out, w.w, text, len) != T5PT_OK)
+             t5pt_model_tensors(m, put, &w) != T5PT_OK || write_model_dir(a.out, w.w, text, len) != T5PT_OK)
         cli_fail_lib(cmd);
     else {
         printf("%s: random T5 (seed %llu, %s), %.2fM parameters\n", a.out, (unsigned long long)a.seed, a.dtype,

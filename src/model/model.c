@@ -276,25 +276,12 @@ static void add_ffn(layout *L, const char *prefix, t5pt_block_weights *b, const 
     add(L, n, d, 0, &b->ln_ff, NULL, -1.0f);
 }
 
-/* Allocates the model struct and fills the spec table (arena not yet allocated). */
-static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *L) {
-    t5pt_model *m = calloc(1, sizeof *m);
-    if (!m) return t5pt_set_error(T5PT_ERR_NOMEM, "model: out of memory");
-    m->cfg = *c;
-    m->enc = calloc((size_t)c->num_layers, sizeof *m->enc);
-    m->dec = calloc((size_t)c->num_decoder_layers, sizeof *m->dec);
-    /* add() does not grow the table: a block has at most 15 tensors (decoder block 0:
-     * 3 norms, 8 attention linears, the relative bias, 3 FFN linears), plus 4 globals */
-    L->cap = 8 + 16 * (c->num_layers + c->num_decoder_layers);
-    L->s = calloc((size_t)L->cap, sizeof *L->s);
+/* The table of every tensor of m under its Hugging Face name, pointing at m's fields: the
+ * one place the names, shapes and init scales are written (loading, random init and
+ * t5pt_model_tensors all read it). L->s has room for L->cap entries. */
+static void fill_layout(t5pt_model *m, layout *L) {
+    const t5pt_config *c = &m->cfg;
     L->n = 0;
-    if (!m->enc || !m->dec || !L->s) {
-        free(m->enc);
-        free(m->dec);
-        free(m);
-        free(L->s);
-        return t5pt_set_error(T5PT_ERR_NOMEM, "model: out of memory");
-    }
     int64_t d = c->d_model, V = c->vocab_size, nb = c->rel_num_buckets, H = c->num_heads;
     char n[96];
     add(L, "shared.weight", V, d, NULL, &m->emb, 1.0f);
@@ -330,8 +317,49 @@ static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *
         add_ffn(L, n, b, c);
     }
     add(L, "decoder.final_layer_norm.weight", d, 0, &m->dec_final_ln, NULL, -1.0f);
+}
+
+/* add() does not grow the table: a block has at most 15 tensors (decoder block 0: 3 norms,
+ * 8 attention linears, the relative bias, 3 FFN linears), plus 4 globals. */
+static t5pt_status layout_alloc(const t5pt_config *c, layout *L) {
+    L->cap = 8 + 16 * (c->num_layers + c->num_decoder_layers);
+    L->s = calloc((size_t)L->cap, sizeof *L->s);
+    L->n = 0;
+    return L->s ? T5PT_OK : t5pt_set_error(T5PT_ERR_NOMEM, "model: out of memory");
+}
+
+/* Allocates the model struct and fills the spec table (arena not yet allocated). */
+static t5pt_status build_layout(const t5pt_config *c, t5pt_model **out, layout *L) {
+    t5pt_model *m = calloc(1, sizeof *m);
+    if (!m) return t5pt_set_error(T5PT_ERR_NOMEM, "model: out of memory");
+    m->cfg = *c;
+    m->enc = calloc((size_t)c->num_layers, sizeof *m->enc);
+    m->dec = calloc((size_t)c->num_decoder_layers, sizeof *m->dec);
+    if (!m->enc || !m->dec || layout_alloc(c, L) != T5PT_OK) {
+        free(m->enc);
+        free(m->dec);
+        free(m);
+        free(L->s);
+        return t5pt_set_error(T5PT_ERR_NOMEM, "model: out of memory");
+    }
+    fill_layout(m, L);
     *out = m;
     return T5PT_OK;
+}
+
+t5pt_status t5pt_model_tensors(const t5pt_model *m, t5pt_model_tensor_fn fn, void *user) {
+    layout L;
+    t5pt_status st = layout_alloc(&m->cfg, &L);
+    if (st) return st;
+    /* the table points at m's fields; it only reads them here */
+    fill_layout((t5pt_model *)m, &L);
+    for (int i = 0; i < L.n && st == T5PT_OK; i++) {
+        const wspec *w = &L.s[i];
+        const void *data = w->lin ? w->lin->W : (const void *)*w->ptr;
+        st = fn(user, w->name, data, w->lin ? w->lin->type : T5PT_WF32, w->ndim, w->shape);
+    }
+    free(L.s);
+    return st;
 }
 
 /* Allocates the arena (each spec's slice in its own precision, 64-byte aligned) and

@@ -56,6 +56,14 @@ t5pt_status t5pt_config_validate(const t5pt_config *cfg, const char *path);
 /* Number of weights a model with this config holds (embedding counted once when tied). */
 size_t t5pt_config_num_params(const t5pt_config *cfg);
 
+/* Calls fn for every tensor of m, in the order and under the Hugging Face names of the
+ * table the loader reads (tied models: no lm_head.weight): data in its stored type, shape
+ * [shape[0]] (ndim 1) or [shape[0], shape[1]]. Stops at the first status fn returns that is
+ * not T5PT_OK and returns it. */
+typedef t5pt_status (*t5pt_model_tensor_fn)(void *user, const char *name, const void *data, t5pt_wtype type, int ndim,
+                                            const int64_t shape[2]);
+t5pt_status t5pt_model_tensors(const t5pt_model *m, t5pt_model_tensor_fn fn, void *user);
+
 /* Widens embedding row id (0 <= id < V, unchecked) into out[d]. */
 void t5pt_model_embed_row(const t5pt_model *m, int id, float *out);
 

@@ -132,9 +132,10 @@ $(BUILD)/simd/avx512.o $(BUILD)/pic/simd/avx512.o: ISA_FLAGS = $(AVX512_FLAGS)
 $(BUILD)/simd/neon.o   $(BUILD)/pic/simd/neon.o:   ISA_FLAGS = $(NEON_FLAGS)
 
 # Header dependencies are written by the compiler (-MMD -MP) next to each object.
+# T5PT_SHARED_LIB: a shared library may not carry .preinit_array (simd/dispatch.c).
 $(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -DT5PT_SHARED_LIB -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

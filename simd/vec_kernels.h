@@ -233,6 +233,71 @@ static void vec_f16_to_f32(float *y, const uint16_t *x, size_t n) {
     if (i < n) vstore_n(y + i, vload_f16_n(x + i, (int)(n - i)), (int)(n - i));
 }
 
+/* ------------------------------------------------------------------ attention products */
+
+/* One tile of vec_attn_gemm: MR rows (1..4) x NV vectors (1, 2) of C; cols = valid columns
+ * of the last vector (VLEN when full). Called with constant mr, nv, and full (cols ==
+ * VLEN), so that the compiler unrolls each variant. Each C element is the sum over p in
+ * order, one fma per step, as attn_gemm_scalar. */
+static inline __attribute__((always_inline)) void attn_tile(int mr, int nv, int full, int cols, int K, const float *A,
+                                                            size_t ai, size_t ap, const float *B, size_t ldb,
+                                                            float *C, size_t ldc) {
+    vfloat c0[4], c1[4];
+    for (int r = 0; r < 4; r++) c0[r] = c1[r] = vzero();
+    for (int p = 0; p < K; p++) {
+        const float *b = B + (size_t)p * ldb;
+        const float *a = A + (size_t)p * ap;
+        vfloat b0, b1 = vzero();
+        if (nv == 1) {
+            b0 = full ? vload(b) : vload_n(b, cols);
+        } else {
+            b0 = vload(b);
+            b1 = full ? vload(b + VLEN) : vload_n(b + VLEN, cols);
+        }
+        for (int r = 0; r < mr; r++) {
+            vfloat x = vset1(a[(size_t)r * ai]);
+            c0[r] = vfma(x, b0, c0[r]);
+            if (nv == 2) c1[r] = vfma(x, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        if (nv == 1) {
+            if (full) vstore(c, c0[r]); else vstore_n(c, c0[r], cols);
+        } else {
+            vstore(c, c0[r]);
+            if (full) vstore(c + VLEN, c1[r]); else vstore_n(c + VLEN, c1[r], cols);
+        }
+    }
+}
+
+/* Rows i0 .. i0+mr-1 of C, every column: tiles of 2 vectors, then the rest. */
+static inline __attribute__((always_inline)) void attn_rows(int mr, int N, int K, const float *A, size_t ai,
+                                                            size_t ap, const float *B, size_t ldb, float *C,
+                                                            size_t ldc) {
+    int j = 0;
+    for (; j + 2 * VLEN <= N; j += 2 * VLEN) attn_tile(mr, 2, 1, VLEN, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    const int rest = N - j;
+    if (rest > VLEN)
+        attn_tile(mr, 2, 0, rest - VLEN, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    else if (rest == VLEN)
+        attn_tile(mr, 1, 1, VLEN, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    else if (rest > 0)
+        attn_tile(mr, 1, 0, rest, K, A, ai, ap, B + j, ldb, C + j, ldc);
+}
+
+static void vec_attn_gemm(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
+                          float *C, size_t ldc) {
+    int i = 0;
+    for (; i + 4 <= M; i += 4) attn_rows(4, N, K, A + (size_t)i * ai, ai, ap, B, ldb, C + (size_t)i * ldc, ldc);
+    switch (M - i) {
+    case 3: attn_rows(3, N, K, A + (size_t)i * ai, ai, ap, B, ldb, C + (size_t)i * ldc, ldc); break;
+    case 2: attn_rows(2, N, K, A + (size_t)i * ai, ai, ap, B, ldb, C + (size_t)i * ldc, ldc); break;
+    case 1: attn_rows(1, N, K, A + (size_t)i * ai, ai, ap, B, ldb, C + (size_t)i * ldc, ldc); break;
+    default: break;
+    }
+}
+
 /* ------------------------------------------------------------------ GEMM micro-kernel store */
 
 /* The micro-kernels are per ISA (simd/<isa>.c); what they share is how a C tile is
@@ -250,6 +315,6 @@ static inline void vstore_acc(float *c, vfloat acc, int accumulate) {
     .gated_gelu_forward = vec_gated_gelu_forward, .gated_gelu_backward = vec_gated_gelu_backward,         \
     .add = vec_add, .acc = vec_acc, .scale = vec_scale, .axpy = vec_axpy, .dot = vec_dot,                 \
     .logsumexp = vec_logsumexp, .xent_backward = vec_xent_backward, .bf16_to_f32 = vec_bf16_to_f32,       \
-    .f16_to_f32 = vec_f16_to_f32
+    .f16_to_f32 = vec_f16_to_f32, .attn_gemm = vec_attn_gemm
 
 #endif

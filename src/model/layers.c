@@ -110,7 +110,9 @@ void t5pt_dropout_apply(float *x, const uint8_t *m, float scale, size_t n) {
  *   P V, dS K        A row-major (the probabilities), B = rows of V, K
  *   Pd^T dC, dS^T Q  A transposed, B = rows of dC, Q
  *   Q K^T, dC V^T    B^T is needed: a block of keys is transposed into a 16 KB stack tile
- *                    (attn_product_nt), the only copy; nothing is allocated.
+ *                    (attn_product_nt).
+ * (attn_gemm itself copies strided rows of B, 16 KB at a time, to its stack.) Nothing is
+ * allocated: 32 KB of stack per thread at most.
  * The softmax (+ position bias + key mask) and the dropout of a row are one pass over
  * that row, which writes the probabilities in the [Tq,Tk] layout P V reads. */
 

@@ -146,9 +146,10 @@ $(BUILD)/simd/bf16_neon.o    $(BUILD)/pic/simd/bf16_neon.o:    ISA_FLAGS = $(NEO
 $(BUILD)/simd/bf16_armbf16.o $(BUILD)/pic/simd/bf16_armbf16.o: ISA_FLAGS = $(ARMBF16_FLAGS)
 
 # Header dependencies are written by the compiler (-MMD -MP) next to each object.
+# T5PT_SHARED_LIB: a shared library may not carry .preinit_array (simd/dispatch.c).
 $(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -DT5PT_SHARED_LIB -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

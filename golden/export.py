@@ -3,6 +3,7 @@
 
     /usr/bin/python3 golden/export.py            # everything, in place (old output removed)
     /usr/bin/python3 golden/export.py NAME ...   # only these cases (no cleaning)
+    /usr/bin/python3 golden/export.py bf16       # only the bf16 reference cases (golden/bf16/)
 
 Deterministic: fixed seeds, single thread.  See golden/README.md.
 """
@@ -677,20 +678,184 @@ def export_optim(name, shape, spec, seed):
           % (name, ((p - p0).abs().max() / p.abs().max()).item(), worst))
 
 
+# ----------------------------------------------------------------------------
+# bf16 reference cases (golden/bf16/, README.md "bf16 reference")
+
+BF16_DIR = os.path.join(HERE, "bf16")
+BF16_MARGIN_ULPS = 64    # flip-free cases: every rounded operand this far from a bf16 midpoint
+BF16_PERTURB_ULPS = 4    # how far another fp32 implementation's operands are modelled to be
+BF16_PERTURB_SEEDS = (1, 2, 3)
+BF16_OPS_TOL = 1e-5
+
+# the smallest model that still has every product kind: flip-free is only reachable when the
+# number of rounded operands is in the hundreds (each misses the margin with p = 2*64/65536)
+BF16_MICRO = dict(BASE, vocab_size=32, d_model=8, d_kv=4, num_heads=2, d_ff=16, num_layers=1,
+                  num_decoder_layers=1, n=2, lens=[3], label_lens=[2])
+
+BF16_CASES = {
+    "bf16_micro": dict(BF16_MICRO, seed=31, flip_free=True,
+                       description="flip-free: forward and prompt gradient of a micro T5 (relu, tied) whose "
+                                   "rounded operands all lie >= 64 fp32 ulps from a bf16 rounding midpoint"),
+    "bf16_micro_gated": dict(BF16_MICRO, seed=32, flip_free=True, ffn="gated-gelu", tied=False,
+                             description="flip-free: as bf16_micro with gated-gelu and an untied lm_head"),
+    "bf16_micro_traj": dict(BF16_MICRO, seed=33, flip_free=True, lens=[2], label_lens=[1],
+                            optim=dict(ADAFACTOR_PAPER, steps=2),
+                            description="flip-free: 2 steps of HF Adafactor (paper settings) on a micro T5"),
+    "bf16_relu_tied_prepend": dict(fp32_case="relu_tied_prepend",
+                                   description="the model and inputs of cases/relu_tied_prepend in bf16 mode"),
+    "bf16_gelu_untied_prepend": dict(fp32_case="gelu_untied_prepend",
+                                     description="the model and inputs of cases/gelu_untied_prepend in bf16 mode"),
+    "bf16_traj_adafactor": dict(fp32_case="traj_adafactor",
+                                description="the 8-step trajectory of cases/traj_adafactor in bf16 mode"),
+}
+
+
+def bf16_run(model, ids, mask, labels, P, placement, K, optim, perturb=0, seed=0, record=False,
+             accumulate=torch.float64):
+    """The bf16 reference: forward, prompt gradient and (optim) trajectory. Returns
+    (forward tensors, prompt_grad, trajectory or None, the Bf16Mode)."""
+    mode = R.Bf16Mode(perturb, seed, accumulate)
+    if record:
+        mode.record = {}
+    prev = R.set_bf16(mode)
+    try:
+        Pv = P.clone().requires_grad_(True)
+        out = model.forward(ids, mask, labels, Pv, placement, K)
+        out["loss"].backward()
+        mode.record = None if not record else mode.record
+        rec, mode.record = mode.record, None
+        out = {k: v.detach().float() for k, v in out.items() if v.dtype.is_floating_point}
+        grad = Pv.grad.detach().clone()
+        traj = run_trajectory(model, ids, mask, labels, P, placement, K, optim, check_sign=False) if optim else None
+    finally:
+        R.set_bf16(prev)
+    mode.record = rec
+    return out, grad, traj, mode
+
+
+def bf16_tensors(out, grad, traj):
+    t = dict(out)
+    t["prompt_grad"] = grad
+    if traj is not None:
+        _, losses, after, grads = traj
+        t.update({"traj.losses": losses.float(), "traj.prompt_after": after.float(), "traj.grads": grads.float()})
+    return t
+
+
+def export_bf16_case(name, c):
+    d = os.path.join(BF16_DIR, name)
+    if "fp32_case" in c:
+        # the model and inputs of an fp32 case, read back from its files
+        src = os.path.join(CASES_DIR, c["fp32_case"])
+        with open(os.path.join(src, "model", "config.json")) as f:
+            cfg_json = json.load(f)
+        with open(os.path.join(src, "case.json")) as f:
+            fcase = json.load(f)
+        W32 = {k: v.float() for k, v in st_read(os.path.join(src, "model", "model.safetensors")).items()}
+        inp = st_read(os.path.join(src, "inputs.safetensors"))
+        ids, mask, labels, P = inp["input_ids"], inp["attention_mask"], inp["labels"], inp["prompt_embeddings"]
+        placement, K, optim = fcase["placement"], fcase.get("at"), fcase.get("optim")
+        model = R.T5Ref(R.T5Config(cfg_json), W32)
+        fp32 = st_read(os.path.join(src, "expected.safetensors"))
+        if optim:
+            tr = st_read(os.path.join(src, "trajectory.safetensors"))
+            fp32.update({"traj." + k: v for k, v in tr.items()})
+        attempts, stored = [None], None
+    else:
+        attempts, optim, placement, K = range(400), c.get("optim"), c["placement"], c.get("at")
+    for attempt in attempts:
+        if attempt is not None:
+            gen = torch.Generator().manual_seed(c["seed"] * 1000 + attempt)
+            W = make_weights(c, gen)
+            stored, W32 = round_dtype(W, "F32")
+            cfg_json = hf_config(c)
+            model = R.T5Ref(R.T5Config(cfg_json), W32)
+            ids, mask, labels, P = make_inputs(c, gen)
+        out, grad, traj, mode = bf16_run(model, ids, mask, labels, P, placement, K, optim, record=True)
+        if c.get("flip_free") and mode.min_margin < BF16_MARGIN_ULPS:
+            continue
+        break
+    else:
+        raise RuntimeError(name + ": no seed gave a flip-free case")
+    exp = bf16_tensors(out, grad, traj)
+    if attempt is not None:   # the fp32 reference of the same model, for the bf16-vs-fp32 distance
+        Pv = P.clone().requires_grad_(True)
+        o32 = model.forward(ids, mask, labels, Pv, placement, K)
+        o32["loss"].backward()
+        t32 = run_trajectory(model, ids, mask, labels, P, placement, K, optim, check_sign=False) if optim else None
+        fp32 = bf16_tensors({k: v.detach().float() for k, v in o32.items() if v.dtype.is_floating_point},
+                            Pv.grad.detach().clone(), t32)
+    # another fp32 implementation, modelled: operands moved by up to 4 ulps before rounding
+    noise = {k: 0.0 for k in exp}
+    for s in BF16_PERTURB_SEEDS:
+        o, g, t, _ = bf16_run(model, ids, mask, labels, P, placement, K, optim, perturb=BF16_PERTURB_ULPS, seed=s)
+        for k, v in bf16_tensors(o, g, t).items():
+            noise[k] = max(noise[k], rel_err(v, exp[k]))
+    # an implementation that also sums its products in fp32 (operands then differ by more
+    # than the perturbation wherever the sums feed the next rounding)
+    o, g, t, _ = bf16_run(model, ids, mask, labels, P, placement, K, optim, accumulate=torch.float32)
+    acc32 = {k: rel_err(v, exp[k]) for k, v in bf16_tensors(o, g, t).items()}
+    tol = {k: (GRAD_TOL if k == "prompt_grad" or k.startswith("traj.") else DEF_TOL) for k in exp}
+    if c.get("flip_free"):
+        for k in exp:
+            assert noise[k] < tol[k] / 5, (name, "perturbed operands moved", k, noise[k])
+            assert acc32[k] < tol[k] / 5, (name, "fp32 accumulation moved", k, acc32[k])
+    ops = {}
+    for kind, (a, b, o) in sorted(mode.record.items()):
+        ops[kind + ".a"], ops[kind + ".b"], ops[kind + ".out"] = a.float(), b.float(), o.float()
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    case = {"description": c["description"], "precision": "bf16", "placement": placement, "prompt_len": P.shape[0],
+            "flip_free": bool(c.get("flip_free")), "bf16_min_margin_ulps": mode.min_margin,
+            "tolerances": tol, "ops_tolerance": BF16_OPS_TOL,
+            "bf16_flip_noise_rel_err": {k: float("%.3g" % v) for k, v in noise.items()},
+            "bf16_fp32_accumulate_rel_err": {k: float("%.3g" % v) for k, v in acc32.items()},
+            "bf16_vs_fp32_rel_err": {k: float("%.3g" % rel_err(exp[k], fp32[k])) for k in exp}}
+    if K is not None:
+        case["at"] = K
+    if optim:
+        case["optim"] = optim
+    if "fp32_case" in c:
+        case["fp32_case"] = c["fp32_case"]
+    else:
+        case["seed"] = c["seed"]
+        save_model(os.path.join(d, "model"), c, stored)
+        st_write(os.path.join(d, "inputs.safetensors"),
+                 {"input_ids": ids, "attention_mask": mask, "labels": labels, "prompt_embeddings": P.float()})
+    st_write(os.path.join(d, "expected.safetensors"), exp)
+    st_write(os.path.join(d, "ops.safetensors"), ops)
+    write_json(os.path.join(d, "case.json"), case)
+    back = st_read(os.path.join(d, "expected.safetensors"))
+    for k, v in exp.items():
+        assert torch.equal(back[k], v), (name, k)
+    worst = sorted(noise.items(), key=lambda kv: -kv[1])[0]
+    worst32 = sorted(acc32.items(), key=lambda kv: -kv[1])[0]
+    print("bf16 %-26s margin %5d ulps  flip noise worst %s %.1e  fp32-acc worst %s %.1e  "
+          "bf16-vs-fp32 loss %.1e prompt_grad %.1e"
+          % (name, mode.min_margin, worst[0], worst[1], worst32[0], worst32[1], rel_err(exp["loss"], fp32["loss"]),
+             rel_err(exp["prompt_grad"], fp32["prompt_grad"])))
+
+
 def main(argv):
     only = set(argv)
     if not only:
-        for dd in (CASES_DIR, OPTIM_DIR):
+        for dd in (CASES_DIR, OPTIM_DIR, BF16_DIR):
             if os.path.exists(dd):
                 shutil.rmtree(dd)
     os.makedirs(CASES_DIR, exist_ok=True)
     os.makedirs(OPTIM_DIR, exist_ok=True)
+    os.makedirs(BF16_DIR, exist_ok=True)
     for name, c in CASES.items():
         if not only or name in only:
             export_case(name, c)
     for i, (name, (shape, spec)) in enumerate(OPTIM_CASES.items()):
         if not only or name in only:
             export_optim(name, shape, spec, i)
+    # after cases/: the bf16 cases that reuse an fp32 case read its files
+    for name, c in BF16_CASES.items():
+        if not only or name in only or "bf16" in only:
+            export_bf16_case(name, c)
 
 
 if __name__ == "__main__":

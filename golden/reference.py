@@ -7,7 +7,8 @@ see golden/README.md for the list of facts and where they come from.
 
 Everything is functional over a dict of weights named exactly as in a Hugging Face
 T5 checkpoint (torch nn.Linear layout [out, in]).  Works in float32 (the goldens) and
-float64 (the finite-difference check in export.py).  Dropout is not modelled (off).
+float64 (the finite-difference check in export.py), and in float32 with the bf16 mode
+(set_bf16: every matrix product's inputs rounded to bfloat16).  Dropout is not modelled (off).
 """
 import math
 
@@ -44,6 +45,118 @@ class T5Config:
         self.pad_id = d.get("pad_token_id", 0)
         self.eos_id = d.get("eos_token_id", 1)
         self.start_id = d.get("decoder_start_token_id", 0)
+
+
+# ----------------------------------------------------------------------------
+# matrix products: fp32 / fp64 as written, or the bf16 mode
+
+class Bf16Mode:
+    """The bf16 reference (golden/README.md, "bf16 reference"): the two inputs of every
+    matrix product, forward and backward, are rounded to bfloat16 (round to nearest even),
+    the product of the rounded values is computed in float64 and stored as float32.
+    Everything else (norms, softmax, loss, the optimizer, the prompt) stays float32.
+
+    perturb_ulps > 0 models another fp32 implementation: each operand is moved by a
+    random whole number of fp32 ulps in [-perturb_ulps, perturb_ulps] before rounding
+    (seeded, so the run is reproducible); accumulate=torch.float32 sums the products
+    in float32 instead, as t5pt's kernels do. min_margin records, over every rounded
+    activation operand (the weights are rounded from the same bits everywhere), the
+    smallest distance of an fp32 value to a bf16 rounding midpoint, in fp32 ulps."""
+
+    def __init__(self, perturb_ulps=0, seed=0, accumulate=torch.float64):
+        self.perturb_ulps = perturb_ulps
+        self.acc = accumulate   # float32: models an implementation that accumulates in fp32
+        self.gen = torch.Generator().manual_seed(seed)
+        self.min_margin = 1 << 15
+        self.record = None   # dict: first operands and result of each product kind, or None
+
+    def round(self, x, activation=True):
+        x = x.detach()
+        assert x.dtype == torch.float32
+        bits = x.contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+        if activation and self.perturb_ulps > 0:
+            step = torch.randint(-self.perturb_ulps, self.perturb_ulps + 1, x.shape, generator=self.gen)
+            moved = (bits & 0x7FFFFFFF) + step          # ulps along |x|; stays in the same sign
+            moved = torch.where((bits & 0x7FFFFFFF) == 0, bits & 0x7FFFFFFF, moved.clamp(min=0))
+            bits = (bits & 0x80000000) | moved
+        if activation:
+            low = bits & 0xFFFF
+            nz = (bits & 0x7FFFFFFF) != 0
+            if bool(nz.any()):
+                self.min_margin = min(self.min_margin, int((low[nz] - 0x8000).abs().min()))
+        # round to nearest even on the upper 16 bits
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        bits = torch.where(bits >= 0x80000000, bits - 0x100000000, bits)
+        return bits.to(torch.int32).view(torch.float32).reshape(x.shape)
+
+
+_BF16 = None   # the active Bf16Mode, or None: plain products in the weights' dtype
+
+
+def set_bf16(mode):
+    """Turns the bf16 mode on (a Bf16Mode) or off (None); returns the previous one."""
+    global _BF16
+    prev, _BF16 = _BF16, mode
+    return prev
+
+
+class _Bf16MatMul(torch.autograd.Function):
+    """a @ b with both inputs rounded to bf16 and the product in float64; the backward
+    products round their inputs too: da = bf16(g) @ bf16(b)^T, db = bf16(a)^T @ bf16(g).
+    The rounding itself passes gradients straight through, as a bf16 implementation that
+    computes dx from its rounded operands does."""
+
+    @staticmethod
+    def forward(ctx, a, b, kind, b_is_weight):
+        mode = _BF16
+        ar, br = mode.round(a), mode.round(b, activation=not b_is_weight)
+        out = (ar.to(mode.acc) @ br.to(mode.acc)).float()
+        ctx.save_for_backward(ar, br)
+        ctx.kind = kind
+        _record(mode, kind + ".fwd", a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        mode = _BF16
+        ar, br = ctx.saved_tensors
+        gr = mode.round(g)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da = (gr.to(mode.acc) @ br.to(mode.acc).transpose(-1, -2)).float()
+            _record(mode, ctx.kind + ".da", g, br.transpose(-1, -2), da)
+        if ctx.needs_input_grad[1]:
+            db = (ar.to(mode.acc).transpose(-1, -2) @ gr.to(mode.acc)).float()
+            db = _sum_to(db, br.shape)
+            _record(mode, ctx.kind + ".db", ar.transpose(-1, -2), g, db)
+        return da, db, None, None
+
+
+def _sum_to(t, shape):
+    while t.dim() > len(shape):
+        t = t.sum(0)
+    return t
+
+
+def _record(mode, name, a, b, out):
+    """Keeps the first (a, b, a@b) of each product kind: a test can round exactly these
+    fp32 operands and compare its product with out (teacher-forced, no rounding flips).
+    a, b are the values before rounding (b may already be rounded: rounding is idempotent)."""
+    if mode.record is not None and name not in mode.record:
+        mode.record[name] = (a.detach().clone().contiguous(), b.detach().clone().contiguous(),
+                             out.detach().clone().contiguous())
+
+
+def mm(a, b, kind, b_is_weight=False):
+    """a @ b: plain in fp32/fp64, through _Bf16MatMul in the bf16 mode."""
+    if _BF16 is None:
+        return a @ b
+    return _Bf16MatMul.apply(a, b, kind, b_is_weight)
+
+
+def linear(x, w, kind="linear"):
+    """x @ w^T for a frozen weight w [out, in]."""
+    return mm(x, w.t(), kind, b_is_weight=True)
 
 
 # ----------------------------------------------------------------------------
@@ -113,21 +226,21 @@ def attention(x, kv, W, prefix, cfg, bias):
     B, Tq, _ = x.shape
     Tk = kv.shape[1]
     H, dk = cfg.num_heads, cfg.d_kv
-    q = (x @ W[prefix + ".q.weight"].t()).view(B, Tq, H, dk).transpose(1, 2)
-    k = (kv @ W[prefix + ".k.weight"].t()).view(B, Tk, H, dk).transpose(1, 2)
-    v = (kv @ W[prefix + ".v.weight"].t()).view(B, Tk, H, dk).transpose(1, 2)
-    scores = q @ k.transpose(-1, -2) + bias
+    q = linear(x, W[prefix + ".q.weight"]).view(B, Tq, H, dk).transpose(1, 2)
+    k = linear(kv, W[prefix + ".k.weight"]).view(B, Tk, H, dk).transpose(1, 2)
+    v = linear(kv, W[prefix + ".v.weight"]).view(B, Tk, H, dk).transpose(1, 2)
+    scores = mm(q, k.transpose(-1, -2), "qk") + bias
     attn = torch.softmax(scores, dim=-1)
-    ctx = (attn @ v).transpose(1, 2).reshape(B, Tq, H * dk)
-    return ctx @ W[prefix + ".o.weight"].t()
+    ctx = mm(attn, v, "pv").transpose(1, 2).reshape(B, Tq, H * dk)
+    return linear(ctx, W[prefix + ".o.weight"])
 
 
 def ffn(x, W, prefix, cfg):
     if cfg.is_gated:
-        h = act_fn(cfg.act, x @ W[prefix + ".wi_0.weight"].t()) * (x @ W[prefix + ".wi_1.weight"].t())
+        h = act_fn(cfg.act, linear(x, W[prefix + ".wi_0.weight"])) * linear(x, W[prefix + ".wi_1.weight"])
     else:
-        h = act_fn(cfg.act, x @ W[prefix + ".wi.weight"].t())
-    return h @ W[prefix + ".wo.weight"].t()
+        h = act_fn(cfg.act, linear(x, W[prefix + ".wi.weight"]))
+    return linear(h, W[prefix + ".wo.weight"])
 
 
 # ----------------------------------------------------------------------------
@@ -249,7 +362,7 @@ class T5Ref:
         if self.cfg.tie:
             # tied head: rescale before projecting onto the embedding matrix
             x = x * (self.cfg.d_model ** -0.5)
-        return x @ self.head.t()
+        return linear(x, self.head, "lm_head")
 
     def encode(self, input_ids, attention_mask, P, placement, K=None):
         X = self.embed(input_ids)

@@ -77,6 +77,14 @@ typedef struct t5pt_kernels {
     float (*logsumexp)(const float *x, int n);
     void (*xent_backward)(float *dx, const float *x, float lse, int target, float scale, int n);
 
+    /* The small products of the attention core (d_kv columns, or a block of keys), with
+     * nothing packed and nothing allocated: B's rows are read in place.
+     *   C[M,N] (row stride ldc) = sum_{p<K} A[i*ai + p*ap] * B[p*ldb + j]
+     * A row-major: ai = lda, ap = 1; A transposed: ai = 1, ap = lda. Each C element is
+     * summed over p in order on every path (fused multiply-adds on the vector paths). */
+    void (*attn_gemm)(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
+                      float *C, size_t ldc);
+
     void (*bf16_to_f32)(float *y, const uint16_t *x, size_t n);
     void (*f16_to_f32)(float *y, const uint16_t *x, size_t n);
 } t5pt_kernels;

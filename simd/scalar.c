@@ -220,6 +220,21 @@ static void f16_to_f32_scalar(float *y, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = half_to_f32(x[i]);
 }
 
+/* C[M,N] = op(A)[M,K] B[K,N], op(A)[i,p] = A[i*ai + p*ap]; each element summed over p in
+ * order, as the vector paths (simd/vec_kernels.h, vec_attn_gemm, which fuse each step). */
+static void attn_gemm_scalar(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
+                             float *C, size_t ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = 0.0f;
+        for (int p = 0; p < K; p++) {
+            const float a = A[(size_t)i * ai + (size_t)p * ap];
+            const float *b = B + (size_t)p * ldb;
+            for (int j = 0; j < N; j++) c[j] += a * b[j];
+        }
+    }
+}
+
 static const t5pt_kernels table = {
     .name = "scalar",
     /* 256 deep x 240 rows: an A block of 240 KB */
@@ -244,6 +259,7 @@ static const t5pt_kernels table = {
     .xent_backward = xent_backward_scalar,
     .bf16_to_f32 = bf16_to_f32_scalar,
     .f16_to_f32 = f16_to_f32_scalar,
+    .attn_gemm = attn_gemm_scalar,
 };
 
 const t5pt_kernels *t5pt_kernels_scalar(void) { return &table; }

@@ -233,6 +233,119 @@ static void vec_f16_to_f32(float *y, const uint16_t *x, size_t n) {
     if (i < n) vstore_n(y + i, vload_f16_n(x + i, (int)(n - i)), (int)(n - i));
 }
 
+/* ------------------------------------------------------------------ attention products */
+
+/* One tile of vec_attn_gemm: MR rows (1..6) x NV vectors (1, 2) of C; cols = valid columns
+ * of the last vector (VLEN when full). Called with constant mr, nv and full (cols == VLEN),
+ * and the row loops are unrolled (GCC unroll, which clang honours too) so that the
+ * accumulators live in registers. acc: continue the sums already in C (the next
+ * block of p), else start from 0. Each C element is the sum over p in order, one fma per
+ * step, as attn_gemm_scalar. */
+#define ATTN_MR 6
+static inline __attribute__((always_inline)) void attn_tile(int mr, int nv, int full, int cols, int acc, int K,
+                                                            const float *A, size_t ai, size_t ap, const float *B,
+                                                            size_t ldb, float *C, size_t ldc) {
+    vfloat c0[ATTN_MR], c1[ATTN_MR];
+_Pragma("GCC unroll 6")
+    for (int r = 0; r < ATTN_MR; r++) c0[r] = c1[r] = vzero();
+    if (acc)
+_Pragma("GCC unroll 6")
+        for (int r = 0; r < mr; r++) {
+            const float *c = C + (size_t)r * ldc;
+            if (nv == 1) {
+                c0[r] = full ? vload(c) : vload_n(c, cols);
+            } else {
+                c0[r] = vload(c);
+                c1[r] = full ? vload(c + VLEN) : vload_n(c + VLEN, cols);
+            }
+        }
+    for (int p = 0; p < K; p++) {
+        const float *b = B + (size_t)p * ldb;
+        const float *a = A + (size_t)p * ap;
+        vfloat b0, b1 = vzero();
+        if (nv == 1) {
+            b0 = full ? vload(b) : vload_n(b, cols);
+        } else {
+            b0 = vload(b);
+            b1 = full ? vload(b + VLEN) : vload_n(b + VLEN, cols);
+        }
+_Pragma("GCC unroll 6")
+        for (int r = 0; r < mr; r++) {
+            vfloat x = vset1(a[(size_t)r * ai]);
+            c0[r] = vfma(x, b0, c0[r]);
+            if (nv == 2) c1[r] = vfma(x, b1, c1[r]);
+        }
+    }
+_Pragma("GCC unroll 6")
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        if (nv == 1) {
+            if (full) vstore(c, c0[r]); else vstore_n(c, c0[r], cols);
+        } else {
+            vstore(c, c0[r]);
+            if (full) vstore(c + VLEN, c1[r]); else vstore_n(c + VLEN, c1[r], cols);
+        }
+    }
+}
+
+/* Rows 0 .. mr-1 of C, every column: tiles of 2 vectors, then the rest. */
+static inline __attribute__((always_inline)) void attn_rows(int mr, int acc, int N, int K, const float *A, size_t ai,
+                                                            size_t ap, const float *B, size_t ldb, float *C,
+                                                            size_t ldc) {
+    int j = 0;
+    for (; j + 2 * VLEN <= N; j += 2 * VLEN) attn_tile(mr, 2, 1, VLEN, acc, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    const int rest = N - j;
+    if (rest > VLEN)
+        attn_tile(mr, 2, 0, rest - VLEN, acc, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    else if (rest == VLEN)
+        attn_tile(mr, 1, 1, VLEN, acc, K, A, ai, ap, B + j, ldb, C + j, ldc);
+    else if (rest > 0)
+        attn_tile(mr, 1, 0, rest, acc, K, A, ai, ap, B + j, ldb, C + j, ldc);
+}
+
+/* Floats of the stack copy of a block of B's rows (16 KB: stays in L1 while every row tile
+ * of C passes over it). */
+#define ATTN_B_FLOATS 4096
+
+static void vec_attn_gemm(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
+                          float *C, size_t ldc) {
+    /* B's rows are often a head's slice of a wider row (stride H*d_kv): walking them for
+     * each row tile would miss L1 on every row, so a block of kb rows is copied together
+     * first (kept only when the rows are contiguous already or too wide to copy). The sums
+     * continue across blocks in the same order of p. */
+    float buf[ATTN_B_FLOATS];
+    const int copy = ldb != (size_t)N && N <= ATTN_B_FLOATS;
+    const int kb = copy ? ATTN_B_FLOATS / N : (K > 0 ? K : 1);
+    if (K <= 0) {
+        for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    for (int p0 = 0; p0 < K; p0 += kb) {
+        const int k = K - p0 < kb ? K - p0 : kb;
+        const int acc = p0 > 0;
+        const float *Bb = B + (size_t)p0 * ldb, *Ab = A + (size_t)p0 * ap;
+        size_t ldbb = ldb;
+        if (copy) {
+            for (int p = 0; p < k; p++) memcpy(buf + (size_t)p * N, Bb + (size_t)p * ldb, (size_t)N * sizeof(float));
+            Bb = buf;
+            ldbb = (size_t)N;
+        }
+        int i = 0;
+        for (; i + ATTN_MR <= M; i += ATTN_MR)
+            attn_rows(ATTN_MR, acc, N, k, Ab + (size_t)i * ai, ai, ap, Bb, ldbb, C + (size_t)i * ldc, ldc);
+        const float *Ai = Ab + (size_t)i * ai;
+        float *Ci = C + (size_t)i * ldc;
+        switch (M - i) {
+        case 5: attn_rows(5, acc, N, k, Ai, ai, ap, Bb, ldbb, Ci, ldc); break;
+        case 4: attn_rows(4, acc, N, k, Ai, ai, ap, Bb, ldbb, Ci, ldc); break;
+        case 3: attn_rows(3, acc, N, k, Ai, ai, ap, Bb, ldbb, Ci, ldc); break;
+        case 2: attn_rows(2, acc, N, k, Ai, ai, ap, Bb, ldbb, Ci, ldc); break;
+        case 1: attn_rows(1, acc, N, k, Ai, ai, ap, Bb, ldbb, Ci, ldc); break;
+        default: break;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ GEMM micro-kernel store */
 
 /* The micro-kernels are per ISA (simd/<isa>.c); what they share is how a C tile is
@@ -250,6 +363,6 @@ static inline void vstore_acc(float *c, vfloat acc, int accumulate) {
     .gated_gelu_forward = vec_gated_gelu_forward, .gated_gelu_backward = vec_gated_gelu_backward,         \
     .add = vec_add, .acc = vec_acc, .scale = vec_scale, .axpy = vec_axpy, .dot = vec_dot,                 \
     .logsumexp = vec_logsumexp, .xent_backward = vec_xent_backward, .bf16_to_f32 = vec_bf16_to_f32,       \
-    .f16_to_f32 = vec_f16_to_f32
+    .f16_to_f32 = vec_f16_to_f32, .attn_gemm = vec_attn_gemm
 
 #endif

@@ -11,7 +11,8 @@
  *   reductions (reordered sums: dot, rmsnorm, softmax, logsumexp):
  *                            2e-6 * sum of |terms| for n <= 1000 (the scalar reference sums
  *                            sequentially, its own error grows ~sqrt(n) ulp), 1e-5 above.
- *   gemm micro-kernel:       1e-6 * sum_p |a_p b_p| against a double reference;
+ *   gemm micro-kernel, attention products (attn_gemm):
+ *                            1e-6 * sum_p |a_p b_p| against a double reference;
  *                            the A-panel packers exact, the declared blocking consistent.
  * Sizes: 1, 3, 17, 63, 65, 511 and non-multiples of every vector width / tile
  * (7, 15, 31, 33, 100, 1000, 4099).
@@ -362,6 +363,51 @@ START_TEST(test_gemm_micro) {
 }
 END_TEST
 
+/* The attention products of every path (scalar included) against a double reference:
+ * A row-major and transposed, B and C with row strides wider than N (the columns past N
+ * must stay untouched), every row and column remainder of the 4 x 2-vector tiles. */
+START_TEST(test_attn_gemm) {
+    const t5pt_kernels *ks[8];
+    int nk = vector_tables(ks);
+    ks[nk++] = t5pt_kernels_scalar();
+    static const int Ms[] = {1, 2, 3, 4, 5, 7, 16, 18};
+    static const int Ns[] = {1, 3, 4, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 100};
+    static const int Ks[] = {1, 3, 16, 64, 229};
+    const int maxM = 18, maxN = 100, maxK = 229, pad = 3;
+    float *A = malloc((size_t)maxM * maxK * sizeof(float)), *B = malloc((size_t)maxK * (maxN + pad) * sizeof(float));
+    float *C = malloc((size_t)maxM * (maxN + pad) * sizeof(float));
+    fill(A, maxM * maxK, -1, 1), fill(B, maxK * (maxN + pad), -1, 1);
+    for (int t = 0; t < nk; t++) {
+        const t5pt_kernels *k = ks[t];
+        for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+                for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                    for (int trans = 0; trans < 2; trans++) {
+                        const int M = Ms[mi], N = Ns[ni], K = Ks[ki];
+                        const size_t ldb = (size_t)N + pad, ldc = (size_t)N + pad;
+                        const size_t ai = trans ? 1 : (size_t)K, ap = trans ? (size_t)M : 1;
+                        for (size_t e = 0; e < (size_t)M * ldc; e++) C[e] = GUARD;
+                        k->attn_gemm(M, N, K, A, ai, ap, B, ldb, C, ldc);
+                        for (int i = 0; i < M; i++) {
+                            for (int j = 0; j < N; j++) {
+                                double ref = 0.0, mag = 0.0;
+                                for (int p = 0; p < K; p++) {
+                                    double term = (double)A[i * ai + p * ap] * B[p * ldb + j];
+                                    ref += term, mag += fabs(term);
+                                }
+                                EXPECT_NEAR(trans ? "attn_gemm (A transposed)" : "attn_gemm", k, M * 1000 + N,
+                                            i * N + j, C[i * ldc + j], ref, 1e-6 * mag + 1e-30);
+                            }
+                            for (size_t j = (size_t)N; j < ldc; j++)
+                                ck_assert_msg(C[i * ldc + j] == GUARD, "[%s] attn_gemm M=%d N=%d wrote past N",
+                                              k->name, M, N);
+                        }
+                    }
+    }
+    free(A), free(B), free(C);
+}
+END_TEST
+
 /* The GEMM blocking each table declares fits simd/gemm.c (edge tile, whole tiles per A
  * block), and its A-panel packers write exactly alpha * op(A) in the [kc][MR] layout. */
 START_TEST(test_gemm_blocking_and_packing) {
@@ -444,6 +490,7 @@ int main(void) {
     tcase_add_test(tc, test_cross_entropy);
     tcase_add_test(tc, test_conversions);
     tcase_add_test(tc, test_gemm_micro);
+    tcase_add_test(tc, test_attn_gemm);
     tcase_add_test(tc, test_gemm_blocking_and_packing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -101,6 +101,44 @@ void t5pt_dropout_apply(float *x, const uint8_t *m, float scale, size_t n) {
 
 /* ------------------------------------------------------------------ attention core */
 
+/* The attention products are small (d_kv = 64 columns, a few hundred keys) and there are
+ * B*H of each: the BLIS path of simd/gemm.c (pack both operands into freshly allocated
+ * panels, a parallel region per call) cost more than the arithmetic. Here each (batch,
+ * head) pair is computed whole by one thread (one parallel loop per core call, so the
+ * result does not depend on the thread count), and every product goes through the kernel
+ * table's attn_gemm, which reads its operands in place:
+ *   P V, dS K        A row-major (the probabilities), B = rows of V, K
+ *   Pd^T dC, dS^T Q  A transposed, B = rows of dC, Q
+ *   Q K^T, dC V^T    B^T is needed: a block of keys is transposed into a 16 KB stack tile
+ *                    (attn_product_nt).
+ * (attn_gemm itself copies strided rows of B, 16 KB at a time, to its stack.) Nothing is
+ * allocated: 32 KB of stack per thread at most.
+ * The softmax (+ position bias + key mask) and the dropout of a row are one pass over
+ * that row, which writes the probabilities in the [Tq,Tk] layout P V reads. */
+
+/* Floats of the transposed-key tile (16 KB: a block of keys stays in L1 with its rows of Q). */
+#define ATTN_BT_FLOATS 4096
+
+/* C[M,N] (row stride ldc) = A[M,dk] (row stride lda) B[N,dk]^T (row stride ldb). */
+static void attn_product_nt(const t5pt_kernels *kern, int M, int N, int dk, const float *A, size_t lda,
+                            const float *B, size_t ldb, float *C, size_t ldc) {
+    int kb = ATTN_BT_FLOATS / dk;   /* keys per block, a multiple of 32 when it can be */
+    if (kb >= 32) kb -= kb % 32;
+    if (kb < 1) {   /* d_kv beyond 4096: the general GEMM */
+        t5pt_sgemm(0, 1, M, N, dk, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+        return;
+    }
+    float bt[ATTN_BT_FLOATS];   /* [dk][n]: the block of B, transposed */
+    for (int j0 = 0; j0 < N; j0 += kb) {
+        const int n = N - j0 < kb ? N - j0 : kb;
+        for (int j = 0; j < n; j++) {
+            const float *row = B + (size_t)(j0 + j) * ldb;
+            for (int p = 0; p < dk; p++) bt[(size_t)p * n + j] = row[p];
+        }
+        kern->attn_gemm(M, n, dk, A, lda, 1, bt, (size_t)n, C + j0, ldc);
+    }
+}
+
 /* P*m*scale: the probabilities after dropout, rebuilt whenever needed (the saved P stays
  * undropped, the softmax backward needs it). n entries. */
 static const float *dropped(float *buf, const float *P, const uint8_t *m, float scale, size_t n) {
@@ -125,11 +163,14 @@ void t5pt_attention_forward(float *ctx, float *probs, const float *q, const floa
         const float *mask = a->key_mask ? a->key_mask + kb * Tk : NULL; /* [Tk] */
         float *P = probs + (size_t)bh * Tq * Tk;                        /* [Tq,Tk] */
         float *C = ctx + (size_t)b * Tq * inner + (size_t)h * dk;       /* [Tq,dk] */
+        const uint8_t *m = a->drop ? a->drop + (size_t)bh * Tq * Tk : NULL;
+        float *Pd = m ? a->drop_buf + (size_t)bh * Tq * Tk : P;         /* what ctx uses: P*m with dropout */
         /* S = Q K^T, unscaled */
         if (Tq == 1)
             for (int j = 0; j < Tk; j++) P[j] = kern->dot(Q, K + (size_t)j * inner, dk);
         else
-            t5pt_sgemm(0, 1, Tq, Tk, dk, 1.0f, Q, inner, K, inner, 0.0f, P, Tk);
+            attn_product_nt(kern, Tq, Tk, dk, Q, (size_t)inner, K, (size_t)inner, P, (size_t)Tk);
+        /* one pass per row: + bias + mask, softmax, dropout */
         for (int i = 0; i < Tq; i++) {
             float *row = P + (size_t)i * Tk;
             const float *bias = a->pos_bias ? a->pos_bias + ((size_t)h * Tq + i) * Tk : NULL;
@@ -138,17 +179,14 @@ void t5pt_attention_forward(float *ctx, float *probs, const float *q, const floa
             const int n = a->causal && seen < Tk ? seen : Tk;
             kern->softmax_forward(row, bias, mask, n);
             if (n < Tk) memset(row + n, 0, (size_t)(Tk - n) * sizeof(float));
+            if (m) dropped(Pd + (size_t)i * Tk, row, m + (size_t)i * Tk, a->drop_scale, (size_t)Tk);
         }
-        const float *Puse = P;   /* dropout on the probabilities: ctx uses P*m */
-        if (a->drop)
-            Puse = dropped(a->drop_buf + (size_t)bh * Tq * Tk, P, a->drop + (size_t)bh * Tq * Tk, a->drop_scale,
-                           (size_t)Tq * Tk);
-        /* ctx = P V */
+        /* ctx = Pd V */
         if (Tq == 1) {
             memset(C, 0, (size_t)dk * sizeof(float));
-            for (int j = 0; j < Tk; j++) kern->axpy(C, Puse[j], V + (size_t)j * inner, dk);
+            for (int j = 0; j < Tk; j++) kern->axpy(C, Pd[j], V + (size_t)j * inner, dk);
         } else {
-            t5pt_sgemm(0, 0, Tq, dk, Tk, 1.0f, Puse, Tk, V, inner, 0.0f, C, inner);
+            kern->attn_gemm(Tq, dk, Tk, Pd, (size_t)Tk, 1, V, (size_t)inner, C, (size_t)inner);
         }
     }
 }
@@ -180,24 +218,22 @@ void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float
         /* ctx = Pd V  =>  dV = Pd^T dC over the live queries (Pd = P*m with dropout) */
         const float *Pd = m ? dropped(a->drop_buf + (size_t)bh * Tq * Tk, P, m, a->drop_scale, (size_t)qn * Tk) : P;
         if (krn > 0)
-            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, Pd + kr0, Tk, dC, inner, 0.0f, g->dv + koff + (size_t)kr0 * inner,
-                       inner);
+            kern->attn_gemm(krn, dkv, qn, Pd + kr0, 1, (size_t)Tk, dC, (size_t)inner,
+                            g->dv + koff + (size_t)kr0 * inner, (size_t)inner);
 
-        /* dPd = dC V^T [qn,kn], then through the dropout mask */
-        t5pt_sgemm(0, 1, qn, kn, dkv, 1.0f, dC, inner, V, inner, 0.0f, dP, Tk);
-        if (m)
-            for (int i = 0; i < qn; i++)
-                for (int j = 0; j < kn; j++) {
-                    size_t e = (size_t)i * Tk + j;
-                    dP[e] = m[e] ? dP[e] * a->drop_scale : 0.0f;
-                }
+        /* dPd = dC V^T [qn,kn] */
+        attn_product_nt(kern, qn, kn, dkv, dC, (size_t)inner, V, (size_t)inner, dP, (size_t)Tk);
 
-        /* softmax backward row by row, in place: dS = P * (dP - <P, dP>).
-         * Masked keys (j >= kn, or after the query when causal) have P == 0 exactly,
-         * so leaving them out of <P, dP> is exact and their dS is 0. Position bias and
-         * mask are constants: no gradient. */
+        /* one pass per row: through the dropout mask, then the softmax backward in place,
+         * dS = P * (dP - <P, dP>). Masked keys (j >= kn, or after the query when causal)
+         * have P == 0 exactly, so leaving them out of <P, dP> is exact and their dS is 0.
+         * Position bias and mask are constants: no gradient. */
         for (int i = 0; i < qn; i++) {
             float *row = dP + (size_t)i * Tk;
+            if (m) {
+                const uint8_t *mr = m + (size_t)i * Tk;
+                for (int j = 0; j < kn; j++) row[j] = mr[j] ? row[j] * a->drop_scale : 0.0f;
+            }
             int n = a->causal && i + 1 < kn ? i + 1 : kn;
             kern->softmax_backward(row, P + (size_t)i * Tk, row, n);
             if (n < kn) memset(row + n, 0, (size_t)(kn - n) * sizeof(float));
@@ -206,11 +242,11 @@ void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float
 
         /* S = Q K^T  =>  dQ = dS K, dK = dS^T Q */
         if (g->dq && qrn > 0)
-            t5pt_sgemm(0, 0, qrn, dkv, kn, 1.0f, dS + (size_t)qr0 * Tk, Tk, K, inner, 0.0f,
-                       g->dq + qoff + (size_t)qr0 * inner, inner);
+            kern->attn_gemm(qrn, dkv, kn, dS + (size_t)qr0 * Tk, (size_t)Tk, 1, K, (size_t)inner,
+                            g->dq + qoff + (size_t)qr0 * inner, (size_t)inner);
         if (krn > 0)
-            t5pt_sgemm(1, 0, krn, dkv, qn, 1.0f, dS + kr0, Tk, Q, inner, 0.0f, g->dk + koff + (size_t)kr0 * inner,
-                       inner);
+            kern->attn_gemm(krn, dkv, qn, dS + kr0, 1, (size_t)Tk, Q, (size_t)inner,
+                            g->dk + koff + (size_t)kr0 * inner, (size_t)inner);
     }
 }
 

@@ -91,7 +91,9 @@ typedef struct {
 } attn_dims;
 
 /* One query row per (batch, head) (Tq == 1, cached decoding) is computed as dot products
- * and a weighted sum of value rows (a GEMV: nothing to pack); more rows as GEMMs. */
+ * and a weighted sum of value rows; more rows through the kernel table's attn_gemm, which
+ * packs nothing and allocates nothing (layers.c). Each (batch, head) pair is computed by
+ * one thread, so the result does not depend on the thread count. */
 void t5pt_attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
                             const attn_dims *a);
 

@@ -8,6 +8,9 @@
  *     operand - the micro-kernel takes a B row stride for that - measured 0.5-0.9x the
  *     packed speed on this project's 2-core AVX2 machine at K = 2048: rows 8 KB apart
  *     fall into the same cache sets. So the backward packs too; BENCHMARKS.md.)
+ *     When only a few rows of x (dy) share that packing, roles swap instead: W (W^T) is
+ *     the A operand, a block at a time, x^T (dy^T) is B, and the tile is stored transposed
+ *     (linear_product_wa).
  *   A is packed per call, one block of MC rows x KC depth at a time, into micro-panels
  *     [KC][MR] (zero-padded past M; alpha folded in), sized to stay in L2.
  *   The register micro-kernel of the selected ISA (kernels.h: t5pt_gemm_kernel) computes
@@ -110,6 +113,49 @@ static void pack_a(float *out, const float *A, int lda, int transA, float alpha,
     }
 }
 
+/* Address of stored element i of W. */
+static const void *w_at(const t5pt_linear *lin, size_t i) {
+    return (const char *)lin->W + i * t5pt_wtype_size(lin->type);
+}
+
+/* pack_a for A = rows [i0, i0+mc) x depth [p0, p0+kc) of a linear's W[N,K] (trans 0)
+ * or of W^T (trans 1), alpha 1. W: fp32 full micro-panels straight from W; bf16/f16
+ * ones, and the ragged last one, from the rows widened into wbuf [mr][kc] (zero rows
+ * past mc). W^T: each depth step is a piece of one W row, copied (widened) in place.
+ * Copies only, so the packed values are those pack_wt / pack_w give the B operand. */
+static void pack_a_w(float *out, const t5pt_linear *lin, int trans, int i0, int mc, int p0, int kc,
+                     const t5pt_gemm_kernel *gk, float *wbuf) {
+    const int mr = gk->mr, K = lin->K;
+    size_t stride = round16((size_t)kc * mr);
+    for (int ir = 0; ir < mc; ir += mr) {
+        float *dst = out + (size_t)(ir / mr) * stride;
+        int h = mc - ir < mr ? mc - ir : mr;
+        size_t row0 = (size_t)(i0 + ir) * K + (size_t)p0;
+        if (trans) {
+            size_t at0 = (size_t)p0 * K + (size_t)(i0 + ir); /* W[p0, i0+ir] */
+            if (h == mr && lin->type == T5PT_WF32) {
+                gk->pack_at(dst, (const float *)lin->W + at0, (size_t)K, kc, 1.0f);
+            } else {
+                for (int p = 0; p < kc; p++) {
+                    float *d = dst + (size_t)p * mr;
+                    t5pt_widen(d, w_at(lin, at0 + (size_t)p * K), lin->type, (size_t)h);
+                    for (int ii = h; ii < mr; ii++) d[ii] = 0.0f;
+                }
+            }
+        } else if (h == mr && lin->type == T5PT_WF32) {
+            gk->pack_a(dst, (const float *)lin->W + row0, (size_t)K, kc, 1.0f);
+        } else {
+            for (int ii = 0; ii < mr; ii++) {
+                if (ii < h)
+                    t5pt_widen(wbuf + (size_t)ii * kc, w_at(lin, row0 + (size_t)ii * K), lin->type, (size_t)kc);
+                else
+                    memset(wbuf + (size_t)ii * kc, 0, (size_t)kc * sizeof(float));
+            }
+            gk->pack_a(dst, wbuf, (size_t)kc, kc, 1.0f);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ macro kernel */
 
 /* One product C = alpha op(A) B + beta C with B already packed: what every thread
@@ -128,10 +174,18 @@ typedef struct {
     float beta;
     float *C;
     int ldc;
+    const t5pt_linear *aw; /* when set, A is this linear's W[N,K] (widened while packed), not A */
+    int aw_trans;          /* ... or its W^T[K,N] */
+    int transC;      /* C is stored transposed: element (i, j) at C[j*ldc + i] */
 } gemm_job;
 
+/* Address of element (i, j) of C. */
+static float *c_at(const gemm_job *g, int i, int j) {
+    return g->transC ? g->C + (size_t)j * g->ldc + i : g->C + (size_t)i * g->ldc + j;
+}
+
 /* C[i0:i1, panels jp0:jp1] for one thread. abuf holds MC*KC packed A floats (+ padding). */
-static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf) {
+static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf, float *wbuf) {
     const t5pt_gemm_kernel *gk = g->gk;
     const int mr = gk->mr, nr = gk->nr;
     float tile[T5PT_GEMM_MAX_MR * T5PT_GEMM_MAX_NR] __attribute__((aligned(64)));
@@ -139,13 +193,12 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
 
     /* beta other than 0 and 1: scale our part of C once, then accumulate into it */
     if (g->beta != 0.0f && g->beta != 1.0f)
-        for (int i = i0; i < i1; i++) {
-            float *c = g->C + (size_t)i * g->ldc;
-            for (int j = jcol0; j < jcol1; j++) c[j] *= g->beta;
-        }
+        for (int i = i0; i < i1; i++)
+            for (int j = jcol0; j < jcol1; j++) *c_at(g, i, j) *= g->beta;
     if (g->K == 0) {
         if (g->beta == 0.0f)
-            for (int i = i0; i < i1; i++) memset(g->C + (size_t)i * g->ldc + jcol0, 0, (size_t)(jcol1 - jcol0) * sizeof(float));
+            for (int i = i0; i < i1; i++)
+                for (int j = jcol0; j < jcol1; j++) *c_at(g, i, j) = 0.0f;
         return;
     }
 
@@ -159,16 +212,30 @@ static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, floa
             int kc = g->K - pc < gk->kc ? g->K - pc : gk->kc;
             int accumulate = pc > 0 || g->beta != 0.0f;
             size_t astride = round16((size_t)kc * mr);
-            pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
+            if (g->aw)
+                pack_a_w(abuf, g->aw, g->aw_trans, ic, mc, pc, kc, gk, wbuf);
+            else
+                pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
             for (int jp = jp0; jp < jp1; jp++) {
                 const float *bp = g->Bp + (size_t)jp * g->bpanel + (size_t)pc * g->bld;
                 int j = jp * nr;
                 int w = g->N - j < nr ? g->N - j : nr;
                 for (int ir = 0; ir < mc; ir += mr) {
                     const float *ap = abuf + (size_t)(ir / mr) * astride;
-                    float *c = g->C + (size_t)(ic + ir) * g->ldc + j;
+                    float *c = g->transC ? NULL : g->C + (size_t)(ic + ir) * g->ldc + j;
                     int h = mc - ir < mr ? mc - ir : mr;
-                    if (h == mr && w == nr) {
+                    if (g->transC) {
+                        /* C^T: the tile goes through the scratch tile, transposed on the way
+                         * in and out (the same sums as a direct store: copies only) */
+                        if (accumulate)
+                            for (int ii = 0; ii < h; ii++)
+                                for (int jj = 0; jj < w; jj++) tile[ii * nr + jj] = *c_at(g, ic + ir + ii, j + jj);
+                        gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
+                        for (int jj = 0; jj < w; jj++) {
+                            float *ct = c_at(g, ic + ir, j + jj);
+                            for (int ii = 0; ii < h; ii++) ct[ii] = tile[ii * nr + jj];
+                        }
+                    } else if (h == mr && w == nr) {
                         gk->micro(kc, ap, bp, g->bld, c, g->ldc, accumulate);
                     } else {
                         /* edge tile: compute into a full-size scratch tile, copy the valid part */
@@ -194,13 +261,18 @@ static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) 
         for (int j = j0; j < j1; j++) {
             float s = 0.0f;
             for (int p = 0; p < g->K; p++) {
-                float a = g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
+                float a;
+                if (g->aw)
+                    t5pt_widen(&a, w_at(g->aw, g->aw_trans ? (size_t)p * g->aw->K + i : (size_t)i * g->aw->K + p),
+                               g->aw->type, 1);
+                else
+                    a = g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
                 float b = g->Bp ? g->Bp[(size_t)(j / nr) * g->bpanel + (size_t)p * g->bld + (size_t)(j % nr)]
                           : g->transB ? g->B[(size_t)j * g->ldb + p]
                                       : g->B[(size_t)p * g->ldb + j];
                 s += a * b;
             }
-            float *c = g->C + (size_t)i * g->ldc + j;
+            float *c = c_at(g, i, j);
             *c = g->alpha * s + (g->beta == 0.0f ? 0.0f : g->beta * *c);
         }
 }
@@ -227,7 +299,9 @@ static void gemm_run(const gemm_job *g, int max_threads) {
     /* units: mblocks x nblocks; N is cut only when there are too few row blocks to
      * keep every thread busy (then each unit packs its own copy of the A block) */
     int mblocks = (g->M + mc - 1) / mc, nblocks = 1;
-    if (nt > 1 && mblocks < 4 * nt) {
+    /* (a linear's W as A: a second copy of an A block means reading W twice from memory,
+     * so N is cut only when there are fewer row blocks than threads) */
+    if (nt > 1 && mblocks < (g->aw ? nt : 4 * nt)) {
         nblocks = (4 * nt + mblocks - 1) / mblocks;
         if (nblocks > npanels) nblocks = npanels;
     }
@@ -239,12 +313,14 @@ static void gemm_run(const gemm_job *g, int max_threads) {
      * get a small buffer (no large malloc per attention call) */
     int rows = g->M < mc ? g->M : mc, depth = g->K < g->gk->kc ? g->K : g->gk->kc;
     size_t abuf_floats = (size_t)((rows + mr - 1) / mr) * round16((size_t)depth * mr);
+    /* a linear's bf16/f16 (or ragged) rows are widened through [mr][kc] floats */
+    size_t wbuf_floats = g->aw ? round16((size_t)mr * depth) : 0;
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        float *abuf = t5pt_alloc_aligned(abuf_floats * sizeof(float));
+        float *abuf = t5pt_alloc_aligned((abuf_floats + wbuf_floats) * sizeof(float));
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -253,7 +329,7 @@ static void gemm_run(const gemm_job *g, int max_threads) {
             int i0 = ib * mc, i1 = i0 + mc < g->M ? i0 + mc : g->M;
             int jp0 = jb * per, jp1 = jp0 + per < npanels ? jp0 + per : npanels;
             if (abuf)
-                gemm_range(g, i0, i1, jp0, jp1, abuf);
+                gemm_range(g, i0, i1, jp0, jp1, abuf, abuf + abuf_floats);
             else /* out of memory: still compute this unit */
                 gemm_range_naive(g, i0, i1, jp0 * nr, jp1 * nr < g->N ? jp1 * nr : g->N);
         }
@@ -325,11 +401,6 @@ t5pt_status t5pt_linear_init(t5pt_linear *lin, const void *W, t5pt_wtype type, i
     lin->W = W;
     lin->type = type;
     return T5PT_OK;
-}
-
-/* Address of stored element i of W. */
-static const void *w_at(const t5pt_linear *lin, size_t i) {
-    return (const char *)lin->W + i * t5pt_wtype_size(lin->type);
 }
 
 /* Forward B operand: packs the panels of W^T covering rows [j0, j0+n) of W (n <= N - j0),
@@ -449,6 +520,35 @@ static void linear_product(float *C, int ldc, const float *A, int lda, int M, co
     t5pt_free_aligned(bp);
 }
 
+/* y[M,N] = x W^T + beta y computed as y^T[N,M] = W x^T (forward), or dx[M,K] = dy W + beta dx
+ * as dx^T[K,M] = W^T dy^T (backward), for small M: W (W^T) is the A operand, packed one
+ * MC x KC block at a time into a cache-resident buffer (read once from memory, consumed
+ * while hot), and the M rows of x (dy) are packed once as B; the tiles are stored
+ * transposed. Each element is the same sum as in linear_product, over p in the same KC
+ * steps (the micro-kernel's a*b is b*a, and its tile is only copied), so the result is
+ * bit-identical to it. Measured (t5pt bench gemm, 1 thread, BENCHMARKS.md): the forward
+ * gains 5-25 % up to 32 rows and loses up to ~10 % at 128 (the transposed stores); the
+ * backward of the lm_head (32128 x 512, 128 rows) takes 0.6-0.75x the time of packing W's
+ * column panels (a depth of 32128 rows per panel), but ~1.15x for W of 2048 x 512. */
+static void linear_product_wa(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, int forward,
+                              float beta) {
+    if (M <= 0) return;
+    const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    const int K = forward ? lin->K : lin->N, rows = forward ? lin->N : lin->K;
+    gemm_job g = {.gk = gk, .M = rows, .N = M, .K = K, .aw = lin, .aw_trans = !forward, .alpha = 1.0f, .beta = beta,
+                  .C = y, .ldc = ldy, .transC = 1, .B = x, .ldb = ldx, .transB = 1};
+    float *bp = t5pt_alloc_aligned((size_t)((M + gk->nr - 1) / gk->nr) * panel_stride(K, gk->nr) * sizeof(float));
+    if (bp) pack_b(bp, x, ldx, 1, K, M, gk->nr, 1);
+    g.Bp = bp; /* NULL (out of memory): the naive fallback reads x itself */
+    g.bpanel = panel_stride(K, gk->nr);
+    g.bld = (size_t)gk->nr;
+    if (bp)
+        gemm_run(&g, t5pt_num_threads());
+    else
+        gemm_range_naive(&g, 0, rows, 0, M);
+    t5pt_free_aligned(bp);
+}
+
 /* y[M,N] = x W^T + beta y for a few rows (greedy decoding: one row per sequence and step):
  * packing W^T would cost more than the product, so every W row is read once, in place
  * (widened into a row buffer when bf16/f16), and dotted with the M rows of x. Each output
@@ -496,10 +596,15 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
     if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
         linear_gemv(y, ldy, x, ldx, M, lin, beta);
+    else if (M <= T5PT_WA_MAX_ROWS)
+        linear_product_wa(y, ldy, x, ldx, M, lin, 1, beta);
     else
         linear_product(y, ldy, x, ldx, M, lin, 1, beta);
 }
 
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {
-    linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);
+    if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lin->N * (size_t)lin->K >= T5PT_WA_BWD_MIN_WEIGHTS)
+        linear_product_wa(dx, lddx, dy, lddy, M, lin, 0, beta);
+    else
+        linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);
 }

@@ -20,9 +20,12 @@ typedef enum { T5PT_WF32 = 0, T5PT_WBF16 = 1, T5PT_WF16 = 2 } t5pt_wtype;
  *  - the forward y = x W^T packs W^T per call, one block of panels at a time (BLIS packs
  *    B per KC x NC block), widening bf16/f16 to fp32 while packing;
  *  - the backward dx = dy W packs W's column panels per call the same way (a contiguous
- *    copy; reading W in place was slower at large K, simd/gemm.c).
- * The packing step (pack_wt / pack_w in gemm.c) is the one place a later change can round
- * to bf16 or place several linears' panels side by side without a second resident copy.
+ *    copy; reading W in place was slower at large K, simd/gemm.c);
+ *  - for a few rows (T5PT_WA_MAX_ROWS, and the backward of a large W) W is the A operand
+ *    instead, packed one cache-sized block at a time, and the activations are B.
+ * The packing steps (pack_wt / pack_w / pack_a_w in gemm.c) are the places a later change
+ * can round to bf16 or place several linears' panels side by side without a second
+ * resident copy.
  * W may be aligned only to its element size (a mapped safetensors file). */
 typedef struct {
     int N, K;
@@ -40,6 +43,16 @@ void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 /* Up to this many rows the forward reads W in place, row by row (dot products: greedy
  * decoding), instead of packing W^T for the GEMM. */
 #define T5PT_GEMV_MAX_ROWS 8
+/* Up to this many rows (decoding several sequences at once) the forward takes W as the
+ * GEMM's A operand, packed one cache-sized block at a time, and the rows of x as B,
+ * storing the tile transposed: W streams once through the cache instead of being packed
+ * as W^T panels; the same bits (simd/gemm.c). */
+#define T5PT_WA_MAX_ROWS 32
+/* The backward dx = dy W does the same (W^T as A) up to this many rows of dy when W has
+ * at least this many elements (the lm_head: V x d), where packing W's column panels for a
+ * depth of N rows costs more than the product saves. */
+#define T5PT_WA_BWD_MAX_ROWS 256
+#define T5PT_WA_BWD_MIN_WEIGHTS ((size_t)4 << 20)
 
 /* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy) */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);

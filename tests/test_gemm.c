@@ -28,7 +28,7 @@ static int small_mode(void) {
 }
 
 static float *rand_buf(t5pt_rng *r, size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
+    float *p = calloc(n ? n : 1, sizeof *p);
     for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * t5pt_rng_uniform(r) - 1.0);
     return p;
 }
@@ -159,6 +159,14 @@ static void check_linear(t5pt_rng *r, int M, int N, int K, float beta, int pad) 
     t5pt_linear_forward(y, ldy, x, ldx, M, &lin, beta);
     snprintf(what, sizeof what, "linear_forward M=%d N=%d K=%d beta=%g pad=%d", M, N, K, beta, pad);
     expect_close(what, y, M, N, ldy, ref, mag, y0);
+    /* whichever formulation this M takes (packed W^T, or W as the A operand with a
+     * transposed store), the bits are the general GEMM's with W^T packed as B */
+    float *yg = malloc((size_t)M * ldy * 4 + 4);
+    if (M > T5PT_GEMV_MAX_ROWS) {
+        memcpy(yg, y0, (size_t)M * ldy * 4);
+        t5pt_sgemm(0, 1, M, N, K, 1.0f, x, ldx, W, K, beta, yg, ldy);
+        ck_assert_msg(memcmp(yg, y, (size_t)M * ldy * 4) == 0, "%s: not the GEMM's bits", what);
+    }
 
     /* backward: dy [M,N] (ldy) -> dx [M,K] (ldx) */
     float *dx0 = rand_buf(r, (size_t)M * ldx), *dx = malloc((size_t)M * ldx * 4 + 4);
@@ -167,8 +175,12 @@ static void check_linear(t5pt_rng *r, int M, int N, int K, float beta, int pad) 
     t5pt_linear_backward(dx, ldx, y0, ldy, M, &lin, beta);
     snprintf(what, sizeof what, "linear_backward M=%d N=%d K=%d beta=%g pad=%d", M, N, K, beta, pad);
     expect_close(what, dx, M, K, ldx, ref, mag, dx0);
+    float *dxg = malloc((size_t)M * ldx * 4 + 4);
+    memcpy(dxg, dx0, (size_t)M * ldx * 4);
+    t5pt_sgemm(0, 0, M, K, N, 1.0f, y0, ldy, W, K, beta, dxg, ldx);
+    ck_assert_msg(memcmp(dxg, dx, (size_t)M * ldx * 4) == 0, "%s: not the GEMM's bits", what);
 
-    free(W), free(x), free(y0), free(y), free(ref), free(mag), free(dx0), free(dx);
+    free(W), free(x), free(y0), free(y), free(yg), free(dxg), free(ref), free(mag), free(dx0), free(dx);
 }
 
 START_TEST(test_linear) {
@@ -176,17 +188,24 @@ START_TEST(test_linear) {
     int np = paths(names);
     t5pt_rng r;
     t5pt_rng_seed(&r, 7);
-    /* the last: W^T is packed in two blocks of panels (simd/gemm.c PACK_BLOCK_BYTES) */
+    /* up to T5PT_WA_MAX_ROWS rows the forward takes W as the A operand, above it W^T is
+     * packed as B; the backward takes W^T as A for the 4M-weight ones up to
+     * T5PT_WA_BWD_MAX_ROWS rows; {20, 2100, 600}: W^T is packed in two blocks of panels
+     * (simd/gemm.c PACK_BLOCK_BYTES) */
     static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 63, 65}, {65, 33, 300}, {100, 511, 31}, {29, 64, 512},
-                                   {20, 2100, 600}};
+                                   {T5PT_WA_MAX_ROWS, 19, 37}, {T5PT_WA_MAX_ROWS + 1, 19, 37}, {20, 2100, 600},
+                                   {T5PT_WA_MAX_ROWS + 5, 2100, 600}};
     int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
     for (int ip = 0; ip < np; ip++) {
         ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
         for (int s = 0; s < nsizes; s++) {
             check_linear(&r, sizes[s][0], sizes[s][1], sizes[s][2], 0.0f, 0);
             check_linear(&r, sizes[s][0], sizes[s][1], sizes[s][2], 1.0f, 3);
+            check_linear(&r, sizes[s][0], sizes[s][1], sizes[s][2], 0.5f, 1);
         }
         if (!small_mode()) check_linear(&r, 300, 512, 2048, 0.0f, 0);
+        /* T5PT_WA_BWD_MIN_WEIGHTS weights (an lm_head's shape, narrow): the backward's W^T as A */
+        check_linear(&r, 20, (int)(T5PT_WA_BWD_MIN_WEIGHTS / 128), 128, 1.0f, 2);
     }
     t5pt_simd_select(names[0]);
 }
@@ -199,10 +218,12 @@ START_TEST(test_linear_half_precision) {
     int np = paths(names);
     t5pt_rng r;
     t5pt_rng_seed(&r, 13);
-    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {37, 45, 70}, {100, 130, 300}};
+    /* the last: the backward takes W^T as the A operand (T5PT_WA_BWD_MIN_WEIGHTS) */
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 5}, {37, 45, 70}, {100, 130, 300},
+                                   {20, (int)(T5PT_WA_BWD_MIN_WEIGHTS / 128), 128}};
     for (int ip = 0; ip < np; ip++) {
         ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
-        for (int s = 0; s < 4; s++)
+        for (int s = 0; s < 5; s++)
             for (int type = T5PT_WBF16; type <= T5PT_WF16; type++) {
                 int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
                 size_t nw = (size_t)N * K;

@@ -298,8 +298,8 @@ void t5pt_bf16_gemm_ex(int transA, int transB, int M, int N, int K, float alpha,
             gemm_range_naive(&g, 0, M, 0, N);
             return;
         }
-        int nt = threads;
 #ifdef _OPENMP
+        int nt = threads;
         if (omp_in_parallel() || (double)N * K < 65536.0) nt = 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif

@@ -206,7 +206,7 @@ START_TEST(test_trace_against_goldens_and_fd) {
     /* the cross-attention contributions add up to d H_enc (the trace's difference of sums) */
     ck_assert(isfinite(t->henc_prompt) && t->henc_prompt > 0);
     /* finite differences at every sublayer that has a probe */
-    char what[160];
+    char what[320];   /* a case name (up to 255) and the site */
     for (int l = 0; l < t->enc_layers; l++)
         for (int sub = 0; sub < T5PT_TRACE_SUBLAYERS; sub += 2) {
             snprintf(what, sizeof what, "%s encoder %d sublayer %d", g->name, l, sub);

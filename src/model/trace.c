@@ -413,7 +413,7 @@ t5pt_status t5pt_trace_write_svg(const t5pt_trace *t, const char *path) {
     double *v = malloc((size_t)cap * 3 * sizeof *v);
     const char **cat = malloc((size_t)cap * sizeof *cat);
     char(*rl)[32] = malloc((size_t)(rows + 1) * sizeof *rl);
-    char(*cl)[16] = malloc((size_t)(H + 1) * sizeof *cl);
+    char(*cl)[24] = malloc((size_t)(H + 1) * sizeof *cl);
     const char **rlp = malloc((size_t)(rows + 1) * sizeof *rlp), **clp = malloc((size_t)(H + 1) * sizeof *clp);
     double *heat = malloc((size_t)(rows * H + 1) * sizeof *heat);
     t5pt_status st;
@@ -433,7 +433,7 @@ t5pt_status t5pt_trace_write_svg(const t5pt_trace *t, const char *path) {
     }
     for (int r = 0; r < rows; r++) rlp[r] = rl[r];
     for (int h = 0; h < H; h++) {
-        snprintf(cl[h], 16, "head %d", h);
+        snprintf(cl[h], sizeof cl[h], "head %d", h);
         clp[h] = cl[h];
     }
     static const char *const groups[3] = {"prompt rows", "input rows", "decoder rows"};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmp_root[256];
@@ -56,3 +57,37 @@ void test_write_file(const char *path, const void *bytes, size_t n) {
 }
 
 void test_write_text(const char *path, const char *text) { test_write_file(path, text, strlen(text)); }
+
+const char *test_t5pt_bin(void) {
+    static char path[4096];
+    const char *b = getenv("T5PT_BIN");
+    if (b) return b;
+    if (!path[0]) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+        char *slash = n > 0 ? (path[n] = 0, strrchr(path, '/')) : NULL;
+        if (slash) strcpy(slash, "/../t5pt");
+        struct stat st;
+        if (!slash || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) snprintf(path, sizeof path, "build/t5pt");
+    }
+    return path;
+}
+
+int test_run(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    ck_assert_msg(p, "popen %s", cmd);
+    size_t cap = 4096, n = 0, k;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += k;
+        if (cap - n < 2) {
+            buf = realloc(buf, cap *= 2);
+            ck_assert_ptr_nonnull(buf);
+        }
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}

@@ -22,4 +22,11 @@ int test_rm_rf(const char *path);
 void test_write_file(const char *path, const void *bytes, size_t n);
 void test_write_text(const char *path, const char *text);
 
+/* The t5pt command next to this test's build directory (build/tests/test_x -> build/t5pt, so
+ * the sanitizer build tests its own binary), else build/t5pt; T5PT_BIN overrides. */
+const char *test_t5pt_bin(void);
+/* Runs a shell command; returns its exit status and (if out) its stdout, malloc'd
+ * (commands append 2>&1 to capture stderr too). Check-asserts that it could start. */
+int test_run(const char *cmd, char **out);
+
 #endif

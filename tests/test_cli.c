@@ -39,71 +39,35 @@
 #include "st_patch.h"
 #include "base/internal.h"
 
-#ifndef T5PT_BIN
-#define T5PT_BIN "build/t5pt"
-#endif
-
-/* Runs a shell command; returns its exit status and (if out) its stdout+stderr, malloc'd. */
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p, "popen %s", cmd);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf; else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-/* The t5pt next to this test's build directory (build/tests/test_cli -> build/t5pt, so the
- * sanitizer build tests its own binary); T5PT_BIN overrides. */
-static const char *bin(void) {
-    static char path[4096];
-    const char *b = getenv("T5PT_BIN");
-    if (b) return b;
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-        char *slash = n > 0 ? (path[n] = 0, strrchr(path, '/')) : NULL;
-        if (slash) strcpy(slash, "/../t5pt");
-        if (!slash || !t5pt_file_exists(path)) snprintf(path, sizeof path, "%s", T5PT_BIN);
-    }
-    return path;
-}
-
 START_TEST(test_help) {
     const char *cmds[] = {"train", "eval", "generate", "tokenize", "dump", "info", "init-model", "bench gemm",
                           "bench peak", "bench step", "sweep"};
     char cmd[256], *out;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", bin(), cmds[i]);
-        ck_assert_msg(run(cmd, &out) == 0, "%s", cmd);
+        snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", test_t5pt_bin(), cmds[i]);
+        ck_assert_msg(test_run(cmd, &out) == 0, "%s", cmd);
         char want[64];
         snprintf(want, sizeof want, "usage: t5pt %s", cmds[i]);
         ck_assert_msg(strstr(out, want), "%s: no '%s' in:\n%s", cmd, want, out);
         free(out);
     }
-    snprintf(cmd, sizeof cmd, "%s --help", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "%s --help", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert(strstr(out, "commands:") && strstr(out, "train") && strstr(out, "bench"));
     free(out);
-    snprintf(cmd, sizeof cmd, "%s --version", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "%s --version", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert(strncmp(out, "t5pt ", 5) == 0);
     free(out);
-    snprintf(cmd, sizeof cmd, "%s frobnicate 2>&1", bin());
-    ck_assert(run(cmd, &out) != 0);
+    snprintf(cmd, sizeof cmd, "%s frobnicate 2>&1", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) != 0);
     ck_assert(strstr(out, "unknown command"));
     free(out);
     /* where the tokenizer comes from, T5PT_ASSETS included, in every command that loads one */
     const char *tok_cmds[] = {"train", "eval", "generate", "tokenize"};
     for (size_t i = 0; i < sizeof tok_cmds / sizeof tok_cmds[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s %s --help", bin(), tok_cmds[i]);
-        ck_assert(run(cmd, &out) == 0);
+        snprintf(cmd, sizeof cmd, "%s %s --help", test_t5pt_bin(), tok_cmds[i]);
+        ck_assert(test_run(cmd, &out) == 0);
         ck_assert_msg(strstr(out, "$T5PT_ASSETS/t5/spiece.model") && strstr(out, "--tokenizer FILE"), "%s", out);
         free(out);
     }
@@ -151,26 +115,26 @@ START_TEST(test_option_errors) {
     };
     char cmd[512], *out;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), cases[i].args);
-        int st = run(cmd, &out);
+        snprintf(cmd, sizeof cmd, "%s %s 2>&1", test_t5pt_bin(), cases[i].args);
+        int st = test_run(cmd, &out);
         ck_assert_msg(st == cases[i].status, "%s: status %d, output %s", cases[i].args, st, out);
         ck_assert_msg(strstr(out, cases[i].want), "%s: got '%s', want '%s'", cases[i].args, out, cases[i].want);
         ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1, "%s: more than one line: %s", cases[i].args, out);
         free(out);
     }
     /* --flag=value works like --flag value */
-    snprintf(cmd, sizeof cmd, "printf 'Hello\\n' | %s tokenize --tokenizer=assets/t5/spiece.model --eos", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "printf 'Hello\\n' | %s tokenize --tokenizer=assets/t5/spiece.model --eos", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert_str_eq(out, "8774 1\n");
     free(out);
     /* OMP_NUM_THREADS too large for libgomp is refused before any thread starts */
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=100000 %s info 2>&1", bin());
-    ck_assert(run(cmd, &out) == 2);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=100000 %s info 2>&1", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 2);
     ck_assert_msg(strstr(out, "t5pt: OMP_NUM_THREADS=100000: at most 1024 threads"), "%s", out);
     free(out);
     /* --help shows the defaults, not values given before it */
-    snprintf(cmd, sizeof cmd, "%s train --batch 7 --help", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "%s train --batch 7 --help", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert_msg(strstr(out, "examples per step (at most the whole training set) (default 32)"), "%s", out);
     free(out);
 }
@@ -210,8 +174,8 @@ START_TEST(test_readme_train_flags) {
         strcat(rows, "\n");
     }
     char cmd[256], *help;
-    snprintf(cmd, sizeof cmd, "%s train --help", bin());
-    ck_assert(run(cmd, &help) == 0);
+    snprintf(cmd, sizeof cmd, "%s train --help", test_t5pt_bin());
+    ck_assert(test_run(cmd, &help) == 0);
     /* the option lines of the help: "  --name ..." */
     char opts[8192] = "";
     for (char *line = strtok(help, "\n"); line; line = strtok(NULL, "\n"))
@@ -241,17 +205,17 @@ END_TEST
 
 START_TEST(test_info) {
     char cmd[256], *paths, *path;
-    snprintf(cmd, sizeof cmd, "%s info --paths", bin());
-    ck_assert(run(cmd, &paths) == 0);
-    snprintf(cmd, sizeof cmd, "%s info --path", bin());
-    ck_assert(run(cmd, &path) == 0);
+    snprintf(cmd, sizeof cmd, "%s info --paths", test_t5pt_bin());
+    ck_assert(test_run(cmd, &paths) == 0);
+    snprintf(cmd, sizeof cmd, "%s info --path", test_t5pt_bin());
+    ck_assert(test_run(cmd, &path) == 0);
     ck_assert(strstr(paths, "scalar"));
     path[strcspn(path, "\n")] = 0;
     ck_assert_msg(strstr(paths, path), "path in use '%s' not among '%s'", path, paths);
     free(paths);
     free(path);
-    snprintf(cmd, sizeof cmd, "%s info", bin());
-    ck_assert(run(cmd, &path) == 0);
+    snprintf(cmd, sizeof cmd, "%s info", test_t5pt_bin());
+    ck_assert(test_run(cmd, &path) == 0);
     ck_assert(strstr(path, "simd path:") && strstr(path, "threads:"));
     free(path);
 }
@@ -259,21 +223,21 @@ END_TEST
 
 START_TEST(test_tokenize) {
     char cmd[512], *out;
-    snprintf(cmd, sizeof cmd, "printf 'Hello world\\n\\n' | %s tokenize --tokenizer assets/t5/spiece.model --eos", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "printf 'Hello world\\n\\n' | %s tokenize --tokenizer assets/t5/spiece.model --eos", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert_str_eq(out, "8774 296 1\n1\n");
     free(out);
-    snprintf(cmd, sizeof cmd, "printf '8774 296 1\\n' | %s tokenize --tokenizer assets/t5/spiece.model --decode", bin());
-    ck_assert(run(cmd, &out) == 0);
+    snprintf(cmd, sizeof cmd, "printf '8774 296 1\\n' | %s tokenize --tokenizer assets/t5/spiece.model --decode", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 0);
     ck_assert_str_eq(out, "Hello world\n");
     free(out);
     /* invalid UTF-8 is refused with its line, as the data loader refuses it (not turned into <unk>) */
-    snprintf(cmd, sizeof cmd, "printf 'ok\\nbad \\377 byte\\n' | %s tokenize --tokenizer assets/t5/spiece.model 2>&1", bin());
-    ck_assert(run(cmd, &out) == 1);
+    snprintf(cmd, sizeof cmd, "printf 'ok\\nbad \\377 byte\\n' | %s tokenize --tokenizer assets/t5/spiece.model 2>&1", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) == 1);
     ck_assert_msg(strstr(out, "t5pt tokenize: stdin:2: invalid UTF-8 at byte 5 of the line"), "%s", out);
     free(out);
-    snprintf(cmd, sizeof cmd, "printf '99999\\n' | %s tokenize --tokenizer assets/t5/spiece.model --decode 2>&1", bin());
-    ck_assert(run(cmd, &out) != 0);
+    snprintf(cmd, sizeof cmd, "printf '99999\\n' | %s tokenize --tokenizer assets/t5/spiece.model --decode 2>&1", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) != 0);
     ck_assert(strstr(out, "t5pt tokenize: stdin:1:"));
     free(out);
 }
@@ -308,7 +272,7 @@ START_TEST(test_dump_golden) {
     /* the batch file is the case's inputs.safetensors: int64 ids, and prompt_embeddings for --prompt */
     int len = snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/inputs.safetensors "
                        "--placement %s --out %s --grad",
-                       bin(), g->model_dir, g->dir, g->dir, placement, out_path);
+                       test_t5pt_bin(), g->model_dir, g->dir, g->dir, placement, out_path);
     if (traj) {
         t5pt_optim_config oc;
         int steps;
@@ -319,7 +283,7 @@ START_TEST(test_dump_golden) {
         snprintf(cmd + len, sizeof cmd - len, " --loss %s --z-loss %.9g", g->loss_kind == T5PT_LOSS_SUM ? "sum-zloss" : "mean",
                  (double)g->z_loss);
     strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);
     st_file *got;
     ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
@@ -340,12 +304,12 @@ END_TEST
 START_TEST(test_dump_errors) {
     char cmd[512], *out;
     snprintf(cmd, sizeof cmd, "%s dump --model golden/cases/append/model --batch /nonexistent.safetensors --out /nonexistent/x 2>&1",
-             bin());
-    ck_assert(run(cmd, &out) != 0);
+             test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) != 0);
     ck_assert_msg(strstr(out, "t5pt dump: ") && strstr(out, "/nonexistent.safetensors"), "%s", out);
     free(out);
-    snprintf(cmd, sizeof cmd, "%s dump --model golden/cases/append/model 2>&1", bin());
-    ck_assert(run(cmd, &out) != 0);
+    snprintf(cmd, sizeof cmd, "%s dump --model golden/cases/append/model 2>&1", test_t5pt_bin());
+    ck_assert(test_run(cmd, &out) != 0);
     ck_assert(strstr(out, "t5pt dump: --batch FILE is required"));
     free(out);
 }
@@ -385,8 +349,8 @@ START_TEST(test_train_bad_data) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_bytes(bad_path, bad[i].bytes, strlen(bad[i].bytes));
         snprintf(cmd, sizeof cmd, "%s train --model examples/tiny-t5 --train %s --out %s "
-                 "--steps 1 --prompt-len 3 2>&1 >/dev/null", bin(), bad_path, out);
-        ck_assert_msg(run(cmd, &log) != 0, "case %zu: exit status 0", i);
+                 "--steps 1 --prompt-len 3 2>&1 >/dev/null", test_t5pt_bin(), bad_path, out);
+        ck_assert_msg(test_run(cmd, &log) != 0, "case %zu: exit status 0", i);
         ck_assert_msg(strstr(log, "t5pt train: ") && strstr(log, bad[i].want), "case %zu: got '%s', want '%s'", i, log,
                       bad[i].want);
         /* exactly one line (the notice about the shipped tokenizer aside) */
@@ -395,8 +359,8 @@ START_TEST(test_train_bad_data) {
         free(log);
         /* the same through --valid */
         snprintf(cmd, sizeof cmd, "%s train --model examples/tiny-t5 --train examples/sentiment/train.jsonl "
-                 "--valid %s --out %s --steps 1 --prompt-len 3 2>&1 >/dev/null", bin(), bad_path, out);
-        ck_assert(run(cmd, &log) != 0);
+                 "--valid %s --out %s --steps 1 --prompt-len 3 2>&1 >/dev/null", test_t5pt_bin(), bad_path, out);
+        ck_assert(test_run(cmd, &log) != 0);
         ck_assert_msg(strstr(log, bad[i].want), "valid case %zu: %s", i, log);
         free(log);
     }
@@ -497,13 +461,13 @@ START_TEST(test_train_kill_and_resume) {
     const char *args = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model "
                        "--train examples/sentiment/train.jsonl --prompt-len 2 --batch 4 "
                        "--checkpoint-every 3 --dropout 0.1 --seed 9 --threads 1";
-    snprintf(cmd, sizeof cmd, "%s train %s --steps 100 --out %s 2>&1", bin(), args, a);
-    ck_assert_msg(run(cmd, &log) == 0, "%s", log);
+    snprintf(cmd, sizeof cmd, "%s train %s --steps 100 --out %s 2>&1", test_t5pt_bin(), args, a);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s", log);
     free(log);
     int resumed_at_least = 0;
     for (int k = 0; k < 2; k++) {
         watched_run w;
-        snprintf(cmd, sizeof cmd, "exec %s train %s --steps 100 --out %s --resume --metrics %s >/dev/null 2>&1", bin(),
+        snprintf(cmd, sizeof cmd, "exec %s train %s --steps 100 --out %s --resume --metrics %s >/dev/null 2>&1", test_t5pt_bin(),
                  args, b, fifo);
         watch_start(&w, fifo, cmd);
         int first = watch_until_step(&w, 1);
@@ -516,8 +480,8 @@ START_TEST(test_train_kill_and_resume) {
         ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "run %d was not killed (status %d)", k, st);
         resumed_at_least = first + 2;
     }
-    snprintf(cmd, sizeof cmd, "%s train %s --steps 100 --out %s --resume 2>&1", bin(), args, b);
-    ck_assert_msg(run(cmd, &log) == 0, "%s", log);
+    snprintf(cmd, sizeof cmd, "%s train %s --steps 100 --out %s --resume 2>&1", test_t5pt_bin(), args, b);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s", log);
     /* the last resume started from a checkpoint written by the killed runs */
     const char *from = strstr(log, "resumed from step ");
     ck_assert_msg(from && atoi(from + 18) >= resumed_at_least && atoi(from + 18) < 100, "%s", log);
@@ -535,7 +499,7 @@ START_TEST(test_train_kill_and_resume) {
     /* SIGINT: a clean stop with a checkpoint and exit status 3 */
     ck_assert_int_eq(test_rm_rf(b), 0);
     watched_run w;
-    snprintf(cmd, sizeof cmd, "exec %s train %s --steps 100000 --out %s --metrics %s >/dev/null 2>%s.err", bin(), args, b,
+    snprintf(cmd, sizeof cmd, "exec %s train %s --steps 100000 --out %s --metrics %s >/dev/null 2>%s.err", test_t5pt_bin(), args, b,
              fifo, b);
     watch_start(&w, fifo, cmd);
     ck_assert(watch_until_step(&w, 2) >= 2);
@@ -603,8 +567,8 @@ START_TEST(test_errors_before_loading) {
 #undef CASE
     for (int i = 0; i < nc; i++) {
         /* a FIFO read without O_NONBLOCK would hang here: timeout turns that into status 124 */
-        snprintf(cmd, sizeof cmd, "timeout 120 %s %.1500s 2>&1", bin(), cases[i].args);
-        int st = run(cmd, &out);
+        snprintf(cmd, sizeof cmd, "timeout 120 %s %.1500s 2>&1", test_t5pt_bin(), cases[i].args);
+        int st = test_run(cmd, &out);
         ck_assert_msg(st == 1, "%s: status %d: %s", cases[i].args, st, out);
         ck_assert_msg(strstr(out, cases[i].want) && (i == nc - 1 || !strstr(out, "model.safetensors")),
                       "%s: got '%s', want '%s'", cases[i].args, out, cases[i].want);
@@ -623,8 +587,8 @@ START_TEST(test_errors_before_loading) {
     ck_assert(mkdir(fifo_model, 0777) == 0);
     snprintf(path, sizeof path, "%s/config.json", fifo_model);
     ck_assert(mkfifo(path, 0600) == 0);
-    snprintf(cmd, sizeof cmd, "timeout 120 %s generate --model %s hello 2>&1", bin(), fifo_model);
-    ck_assert_int_eq(run(cmd, &out), 1);
+    snprintf(cmd, sizeof cmd, "timeout 120 %s generate --model %s hello 2>&1", test_t5pt_bin(), fifo_model);
+    ck_assert_int_eq(test_run(cmd, &out), 1);
     ck_assert_msg(strstr(out, "config.json: not a regular file"), "%s", out);
     free(out);
     ck_assert_int_eq(test_rm_rf(broken), 0);
@@ -648,8 +612,8 @@ START_TEST(test_train_faults) {
         {"--epochs 1000000000", "--epochs 1000000000 x 128 steps per epoch"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s train %s --out %s %s 2>&1 >/dev/null", bin(), base, out, cases[i].args);
-        ck_assert_msg(run(cmd, &log) == 1, "%s: %s", cases[i].args, log);
+        snprintf(cmd, sizeof cmd, "%s train %s --out %s %s 2>&1 >/dev/null", test_t5pt_bin(), base, out, cases[i].args);
+        ck_assert_msg(test_run(cmd, &log) == 1, "%s: %s", cases[i].args, log);
         ck_assert_msg(strstr(log, cases[i].want), "%s: got '%s', want '%s'", cases[i].args, log, cases[i].want);
         ck_assert_msg(!t5pt_is_dir(out), "%s left %s behind", cases[i].args, out);
         free(log);
@@ -662,8 +626,8 @@ START_TEST(test_train_faults) {
     fputs("\", \"target\": \"yes\"}\n", f);
     ck_assert_int_eq(fclose(f), 0);
     snprintf(cmd, sizeof cmd, "%s train --model examples/tiny-t5 --tokenizer assets/t5/spiece.model --train %s --out %s "
-             "--steps 1 2>&1 >/dev/null", bin(), data, out);
-    ck_assert(run(cmd, &log) == 1);
+             "--steps 1 2>&1 >/dev/null", test_t5pt_bin(), data, out);
+    ck_assert(test_run(cmd, &log) == 1);
     ck_assert_msg(strstr(log, "lower --max-src-len"), "%s", log);
     ck_assert(!t5pt_is_dir(out));
     free(log);
@@ -673,16 +637,16 @@ START_TEST(test_train_faults) {
     snprintf(lock, sizeof lock, "%s/.t5pt-train.lock", out);
     int fd = open(lock, O_RDWR | O_CREAT, 0666);
     ck_assert(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
-    snprintf(cmd, sizeof cmd, "%s train %s --out %s --steps 2 2>&1 >/dev/null", bin(), base, out);
-    ck_assert(run(cmd, &log) == 1);
+    snprintf(cmd, sizeof cmd, "%s train %s --out %s --steps 2 2>&1 >/dev/null", test_t5pt_bin(), base, out);
+    ck_assert(test_run(cmd, &log) == 1);
     ck_assert_msg(strstr(log, "is in use by another t5pt train"), "%s", log);
     free(log);
     close(fd);
     /* --resume with a different setting names the flag */
-    ck_assert(run(cmd, &log) == 0);
+    ck_assert(test_run(cmd, &log) == 0);
     free(log);
-    snprintf(cmd, sizeof cmd, "%s train %s --out %s --steps 2 --resume --lr 0.1 2>&1 >/dev/null", bin(), base, out);
-    ck_assert(run(cmd, &log) == 1);
+    snprintf(cmd, sizeof cmd, "%s train %s --out %s --steps 2 --resume --lr 0.1 2>&1 >/dev/null", test_t5pt_bin(), base, out);
+    ck_assert(test_run(cmd, &log) == 1);
     ck_assert_msg(strstr(log, "made with --lr 0.3, this run has --lr 0.1"), "%s", log);
     free(log);
     ck_assert_int_eq(test_rm_rf(out), 0);
@@ -699,8 +663,8 @@ START_TEST(test_ids_past_the_tokenizer) {
     test_write_text(cfg, "{\"d_model\": 32, \"d_kv\": 8, \"d_ff\": 64, \"num_layers\": 1, \"num_heads\": 4, "
                          "\"vocab_size\": 32128, \"feed_forward_proj\": \"relu\", \"tie_word_embeddings\": false, "
                          "\"decoder_start_token_id\": 0, \"pad_token_id\": 0, \"eos_token_id\": 1}");
-    snprintf(cmd, sizeof cmd, "%s init-model --config %s --out %s 2>&1", bin(), cfg, dir);
-    ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s init-model --config %s --out %s 2>&1", test_t5pt_bin(), cfg, dir);
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s", out);
     free(out);
     /* lm_head: 0 except rows 32126 = -v and 32127 = v, so the argmax is one of them */
     const int V = 32128, d = 32;
@@ -713,18 +677,18 @@ START_TEST(test_ids_past_the_tokenizer) {
     test_st_patch(weights, "lm_head.weight", 0, W, sizeof(float) * (size_t)V * d);
     free(W);
     snprintf(cmd, sizeof cmd, "%s generate --model %s --tokenizer assets/t5/spiece.model --max-new-tokens 3 --ids "
-             "hello 2>&1", bin(), dir);
-    ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+             "hello 2>&1", test_t5pt_bin(), dir);
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s", out);
     ck_assert_msg(atoi(out) >= 32126, "greedy picked %s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "%s generate --model %s --tokenizer assets/t5/spiece.model --max-new-tokens 3 hello "
-             "world 2>&1", bin(), dir);
-    ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+             "world 2>&1", test_t5pt_bin(), dir);
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s", out);
     ck_assert_str_eq(out, "\n\n");
     free(out);
     test_write_text(data, "{\"input\": \"hello\", \"target\": \"yes\"}\n{\"input\": \"bye\", \"target\": \"no\"}\n");
-    snprintf(cmd, sizeof cmd, "%s eval --model %s --tokenizer assets/t5/spiece.model --data %s 2>&1", bin(), dir, data);
-    ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --tokenizer assets/t5/spiece.model --data %s 2>&1", test_t5pt_bin(), dir, data);
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "exact_match 0.0000"), "%s", out);
     free(out);
     ck_assert_int_eq(test_rm_rf(dir), 0);
@@ -740,9 +704,9 @@ START_TEST(test_init_model) {
     const char *cfgs[2] = {"golden/cases/relu_tied_prepend/model/config.json",
                            "golden/cases/gelu_untied_prepend/model/config.json"};
     for (int k = 0; k < 2; k++) {
-        snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config %s --out %s --seed 3 --dtype %s 2>&1", dir, bin(),
+        snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config %s --out %s --seed 3 --dtype %s 2>&1", dir, test_t5pt_bin(),
                  cfgs[k], dir, k ? "bf16" : "f32");
-        ck_assert_msg(run(cmd, &log) == 0, "%s", log);
+        ck_assert_msg(test_run(cmd, &log) == 0, "%s", log);
         free(log);
         t5pt_model *m;
         ck_assert_msg(t5pt_model_load(&m, dir) == T5PT_OK, "%s", t5pt_last_error());
@@ -763,8 +727,8 @@ START_TEST(test_init_model) {
         t5pt_model_free(r);
     }
     /* a failure leaves an existing model as it was: config.json is replaced only after the weights */
-    snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config %s --out %s 2>&1", dir, bin(), cfgs[0], dir);
-    ck_assert_msg(run(cmd, &log) == 0, "%s", log);
+    snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config %s --out %s 2>&1", dir, test_t5pt_bin(), cfgs[0], dir);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s", log);
     free(log);
     char cpath[256], mpath[256], *before, *after;
     size_t nb, na;
@@ -772,8 +736,8 @@ START_TEST(test_init_model) {
     snprintf(mpath, sizeof mpath, "%s/model.safetensors", dir);
     ck_assert(t5pt_read_file(cpath, &before, &nb) == T5PT_OK);
     ck_assert(unlink(mpath) == 0 && mkdir(mpath, 0777) == 0);   /* the weights cannot be written */
-    snprintf(cmd, sizeof cmd, "%s init-model --config %s --out %s 2>&1", bin(), cfgs[1], dir);
-    ck_assert(run(cmd, &log) == 1);
+    snprintf(cmd, sizeof cmd, "%s init-model --config %s --out %s 2>&1", test_t5pt_bin(), cfgs[1], dir);
+    ck_assert(test_run(cmd, &log) == 1);
     ck_assert_msg(strstr(log, "t5pt init-model: ") && strstr(log, "model.safetensors"), "%s", log);
     free(log);
     ck_assert(t5pt_read_file(cpath, &after, &na) == T5PT_OK);
@@ -781,8 +745,8 @@ START_TEST(test_init_model) {
     free(before);
     free(after);
     /* a bad config creates nothing */
-    snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config README.md --out %s 2>&1", dir, bin(), dir);
-    ck_assert(run(cmd, &log) == 1);
+    snprintf(cmd, sizeof cmd, "rm -rf %s; %s init-model --config README.md --out %s 2>&1", dir, test_t5pt_bin(), dir);
+    ck_assert(test_run(cmd, &log) == 1);
     free(log);
     ck_assert(!t5pt_is_dir(dir));
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -797,8 +761,8 @@ START_TEST(test_dump_peft_adapter) {
     char cmd[2048], out_path[256], *log;
     snprintf(out_path, sizeof out_path, "/tmp/t5pt_test_cli_%ld_peft.safetensors", (long)getpid());
     snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/peft_adapter --out %s 2>&1",
-             bin(), g->model_dir, g->dir, g->dir, out_path);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+             test_t5pt_bin(), g->model_dir, g->dir, g->dir, out_path);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     free(log);
     st_file *got;
     ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
@@ -827,8 +791,8 @@ START_TEST(test_adapter_round_trip) {
     const char *common = "--model examples/tiny-t5 --tokenizer assets/t5/spiece.model";
     snprintf(cmd, sizeof cmd, "rm -rf %s %s && %s train %s --train examples/sentiment/train.jsonl --labels "
              "positive,negative --prompt-len 6 --placement append --init class-labels --steps 30 --batch 16 --seed 2 "
-             "--out %s 2>&1", dir, lonely, bin(), common, dir);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+             "--out %s 2>&1", dir, lonely, test_t5pt_bin(), common, dir);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "--loss sum-zloss") && strstr(log, "--adafactor-start-step 1100000") &&
                   strstr(log, "--optim adafactor-t5x") && strstr(log, "recipe paper"), "%s", log);
     free(log);
@@ -855,8 +819,8 @@ START_TEST(test_adapter_round_trip) {
     for (int k = 0; k < 4; k++) {
         const char *prompt = k == 3 ? path : dir;   /* k 3: the bare file beside its config */
         snprintf(cmd, sizeof cmd, "%s eval %s --data examples/sentiment/valid.jsonl --labels positive,negative "
-                 "--no-generate --prompt %s %s 2>&1", bin(), common, prompt, k == 3 ? "" : variants[k]);
-        ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+                 "--no-generate --prompt %s %s 2>&1", test_t5pt_bin(), common, prompt, k == 3 ? "" : variants[k]);
+        ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
         acc[k] = number_after(log, "rank_accuracy ");
         if (k == 0 || k == 3) ck_assert_msg(strstr(log, "using placement append, recorded in"), "%s", log);
         if (k == 1) ck_assert_msg(!strstr(log, "recorded") && !strstr(log, "note:"), "%s", log);
@@ -869,14 +833,14 @@ START_TEST(test_adapter_round_trip) {
     /* a bare file without its config: every row, said on stderr */
     snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/adapter_model.safetensors && %s eval %s --data "
              "examples/sentiment/valid.jsonl --labels positive,negative --no-generate --prompt "
-             "%s/adapter_model.safetensors 2>&1", lonely, path, lonely, bin(), common, lonely);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+             "%s/adapter_model.safetensors 2>&1", lonely, path, lonely, test_t5pt_bin(), common, lonely);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "has no adapter_config.json beside it: all 6 rows"), "%s", log);
     ck_assert_msg(number_after(log, "rank_accuracy ") == acc[0], "%s", log);   /* t5pt writes n rows */
     free(log);
     /* generate says which placement it uses too */
-    snprintf(cmd, sizeof cmd, "%s generate %s --prompt %s 'review: the soup was dreadful.' 2>&1", bin(), common, dir);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    snprintf(cmd, sizeof cmd, "%s generate %s --prompt %s 'review: the soup was dreadful.' 2>&1", test_t5pt_bin(), common, dir);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "using placement append"), "%s", log);
     free(log);
 }
@@ -891,8 +855,8 @@ START_TEST(test_sweep_command) {
                        "--valid examples/sentiment/valid.jsonl --labels positive,negative --lengths 1,2 "
                        "--inits random-uniform,class-labels --placements append --placement-len 2 --seeds 1 "
                        "--steps 2 --eval-every 1 --batch 8";
-    snprintf(cmd, sizeof cmd, "rm -rf %s && %s sweep %s --out %s 2>&1", dir, bin(), args, dir);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    snprintf(cmd, sizeof cmd, "rm -rf %s && %s sweep %s --out %s 2>&1", dir, test_t5pt_bin(), args, dir);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "sweep: 5 runs") && strstr(log, "[5/5] len2-class-labels-append-seed1") &&
                   strstr(log, "| placement | 2 | class-labels | append | 1 |") && strstr(log, "figure.svg"), "%s", log);
     free(log);
@@ -900,20 +864,20 @@ START_TEST(test_sweep_command) {
     ck_assert(t5pt_file_exists(cmd));
     snprintf(cmd, sizeof cmd, "%s/runs/len2-class-labels-append-seed1/adapter_config.json", dir);
     ck_assert(t5pt_file_exists(cmd));
-    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s 2>&1", bin(), args, dir);
-    ck_assert_msg(run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s 2>&1", test_t5pt_bin(), args, dir);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "(5 runs were already in") && !strstr(log, "[1/5]"), "%s", log);
     free(log);
-    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s --lr 0.1 2>&1", bin(), args, dir);
-    ck_assert_msg(run(cmd, &log) == 1, "%s\n%s", cmd, log);
+    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s --lr 0.1 2>&1", test_t5pt_bin(), args, dir);
+    ck_assert_msg(test_run(cmd, &log) == 1, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "results.jsonl:1: made by a sweep with other settings"), "%s", log);
     free(log);
     const char *bad[][2] = {{"--lengths 0", "--lengths: '0'"}, {"--inits text", "text"},
                             {"--placements sideways", "placement"}, {"--seeds 1,1", "seed 1 given twice"}};
     for (int i = 0; i < 4; i++) {
         snprintf(cmd, sizeof cmd, "%s sweep --model examples/tiny-t5 --train examples/sentiment/train.jsonl --valid "
-                 "examples/sentiment/valid.jsonl --labels positive,negative --out %s %s 2>&1", bin(), dir, bad[i][0]);
-        ck_assert_msg(run(cmd, &log) == 2, "%s\n%s", cmd, log);
+                 "examples/sentiment/valid.jsonl --labels positive,negative --out %s %s 2>&1", test_t5pt_bin(), dir, bad[i][0]);
+        ck_assert_msg(test_run(cmd, &log) == 2, "%s\n%s", cmd, log);
         ck_assert_msg(strstr(log, bad[i][1]), "%s\n%s", cmd, log);
         free(log);
     }
@@ -921,8 +885,8 @@ START_TEST(test_sweep_command) {
 END_TEST
 
 int main(void) {
-    if (!t5pt_file_exists(bin())) {
-        fprintf(stderr, "test_cli: %s not built (run make)\n", bin());
+    if (!t5pt_file_exists(test_t5pt_bin())) {
+        fprintf(stderr, "test_cli: %s not built (run make)\n", test_t5pt_bin());
         return 1;
     }
     if (!test_tmpdir_create("cli")) {

@@ -314,34 +314,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ command line */
 
-static const char *bin(void) {
-    static char path[4096];
-    const char *b = getenv("T5PT_BIN");
-    if (b) return b;
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-        char *slash = n > 0 ? (path[n] = 0, strrchr(path, '/')) : NULL;
-        if (slash) strcpy(slash, "/../t5pt");
-        if (!slash || !t5pt_file_exists(path)) snprintf(path, sizeof path, "build/t5pt");
-    }
-    return path;
-}
-
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p, "popen %s", cmd);
-    size_t cap = 4096, n = 0, k;
-    char *buf = malloc(cap);
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 /* trace --json on a golden batch against dump --grad of the same batch and prompt. */
 START_TEST(test_cli_trace_vs_dump) {
@@ -351,16 +323,16 @@ START_TEST(test_cli_trace_vs_dump) {
     snprintf(cmd, sizeof cmd,
              "%s trace --model golden/cases/%s/model --batch golden/cases/%s/inputs.safetensors "
              "--prompt golden/cases/%s/inputs.safetensors --placement %s --json %s --svg %s 2>&1",
-             bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", json, svg);
-    int rc = run(cmd, &out);
+             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", json, svg);
+    int rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     ck_assert(strstr(out, "gradient reaching each sublayer") && strstr(out, "attention on the prompt"));
     free(out);
     snprintf(cmd, sizeof cmd,
              "%s dump --model golden/cases/%s/model --batch golden/cases/%s/inputs.safetensors "
              "--prompt golden/cases/%s/inputs.safetensors --placement %s --grad --all --out %s 2>&1",
-             bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", dump);
-    rc = run(cmd, &out);
+             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", dump);
+    rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     free(out);
     st_file *f;
@@ -433,8 +405,8 @@ START_TEST(test_cli_trace_errors) {
         const char *e = strstr(cases[i].args, "EMPTY");
         if (e) snprintf(args, sizeof args, "%.*s%s%s", (int)(e - cases[i].args), cases[i].args, empty, e + 5);
         else snprintf(args, sizeof args, "%s", cases[i].args);
-        snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
-        int rc = run(cmd, &out);
+        snprintf(cmd, sizeof cmd, "%s %s 2>&1", test_t5pt_bin(), args);
+        int rc = test_run(cmd, &out);
         ck_assert_msg(rc == cases[i].rc && strstr(out, cases[i].want), "%s: status %d\n%s", cmd, rc, out);
         ck_assert_msg(strstr(out, "t5pt trace: ") == out, "%s: not one clear line: %s", cmd, out);
         ck_assert_msg(!strchr(out, '\n') || strchr(out, '\n') == out + strlen(out) - 1, "%s: more than one line: %s", cmd, out);
@@ -479,8 +451,8 @@ START_TEST(test_neighbors_class_labels) {
     char cmd[2048], *out;
     snprintf(cmd, sizeof cmd,
              "%s neighbors --model examples/tiny-t5 --tokenizer assets/t5/spiece.model --prompt %s --k 2 --json %s 2>&1",
-             bin(), dir, json);
-    int rc = run(cmd, &out);
+             test_t5pt_bin(), dir, json);
+    int rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     ck_assert(strstr(out, "row 0    \"positive\" 1.000"));
     free(out);
@@ -518,14 +490,14 @@ START_TEST(test_neighbors_errors) {
         const char *extra = c ? "--data examples/sentiment/valid.jsonl" : "";
         snprintf(cmd, sizeof cmd,
                  "%s %s --model examples/tiny-t5 --tokenizer assets/t5/spiece.model %s --prompt golden/cases/at_k/inputs.safetensors 2>&1",
-                 bin(), cmds[c], extra);
-        int rc = run(cmd, &out);
+                 test_t5pt_bin(), cmds[c], extra);
+        int rc = test_run(cmd, &out);
         ck_assert_msg(rc == 1 && strstr(out, "prompt rows have width 32, but d_model of examples/tiny-t5 is 64"), "%s\n%s",
                       cmd, out);
         free(out);
         snprintf(cmd, sizeof cmd, "%s %s --model examples/tiny-t5 --tokenizer assets/t5/spiece.model %s --prompt %s 2>&1",
-                 bin(), cmds[c], extra, zero);
-        rc = run(cmd, &out);
+                 test_t5pt_bin(), cmds[c], extra, zero);
+        rc = test_run(cmd, &out);
         /* refused by the prompt loader, in one line naming the file */
         ck_assert_msg(rc == 1 && strstr(out, zero) && strstr(out, "with rows, d > 0") && strchr(out, '\n') == out + strlen(out) - 1, "%s\n%s", cmd, out);
         free(out);
@@ -547,8 +519,8 @@ START_TEST(test_plot_overlay_and_errors) {
     test_write_text(b, "{\"step\":1,\"epoch\":0,\"loss\":4,\"smooth_loss\":4,\"lr\":0.1,\"tokens_per_s\":10,\"time\":1}\n"
                        "{\"step\":2,\"eval\":{\"rank_accuracy\":0.6},\"best\":0.6,\"best_step\":2,\"time\":2.1}\n");
     char cmd[4096], *out, *text;
-    snprintf(cmd, sizeof cmd, "%s plot %s %s --out %s 2>&1", bin(), a, b, svg);
-    int rc = run(cmd, &out);
+    snprintf(cmd, sizeof cmd, "%s plot %s %s --out %s 2>&1", test_t5pt_bin(), a, b, svg);
+    int rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     free(out);
     xml_report r;
@@ -566,14 +538,14 @@ START_TEST(test_plot_overlay_and_errors) {
         const char *file, *want;
     } errs[] = {{bad, "bad.jsonl:2: not JSON"}, {other, "other.jsonl:2: neither a step"}, {empty, "no steps and no validations"}};
     for (int i = 0; i < 3; i++) {
-        snprintf(cmd, sizeof cmd, "%s plot %s --out %s 2>&1", bin(), errs[i].file, test_tmp("x.svg"));
-        rc = run(cmd, &out);
+        snprintf(cmd, sizeof cmd, "%s plot %s --out %s 2>&1", test_t5pt_bin(), errs[i].file, test_tmp("x.svg"));
+        rc = test_run(cmd, &out);
         ck_assert_msg(rc == 1 && strstr(out, errs[i].want) && strchr(out, '\n') == out + strlen(out) - 1, "%s\n%s", cmd, out);
         free(out);
         ck_assert(!t5pt_file_exists(test_tmp("x.svg")));   /* nothing half written */
     }
-    snprintf(cmd, sizeof cmd, "%s plot 2>&1", bin());
-    rc = run(cmd, &out);
+    snprintf(cmd, sizeof cmd, "%s plot 2>&1", test_t5pt_bin());
+    rc = test_run(cmd, &out);
     ck_assert_msg(rc == 2 && strstr(out, "give at least one METRICS.jsonl"), "%s", out);
     free(out);
 }
@@ -587,8 +559,8 @@ START_TEST(test_train_plot) {
              "%s train --model examples/tiny-t5 --tokenizer assets/t5/spiece.model --train examples/sentiment/train.jsonl "
              "--valid examples/sentiment/valid.jsonl --labels positive,negative --prompt-len 2 --steps 4 --eval-every 2 "
              "--batch 4 --eval-batch 64 --out %s --metrics %s --plot %s 2>&1",
-             bin(), dir, metrics, svg);
-    int rc = run(cmd, &out);
+             test_t5pt_bin(), dir, metrics, svg);
+    int rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     free(out);
     xml_report r;
@@ -600,8 +572,8 @@ START_TEST(test_train_plot) {
     for (const char *p = strstr(text, "<circle"); p; p = strstr(p + 1, "<circle")) markers++;
     ck_assert_int_eq(markers, 3);
     free(text);
-    snprintf(cmd, sizeof cmd, "%s train --model m --train t --out o --plot p.svg 2>&1", bin());
-    rc = run(cmd, &out);
+    snprintf(cmd, sizeof cmd, "%s train --model m --train t --out o --plot p.svg 2>&1", test_t5pt_bin());
+    rc = test_run(cmd, &out);
     ck_assert_msg(rc == 2 && strstr(out, "--plot draws from the metrics log: give --metrics FILE too"), "%s", out);
     free(out);
 }
@@ -651,8 +623,8 @@ START_TEST(test_help) {
     const char *cmds[3] = {"trace", "neighbors", "plot"};
     for (int i = 0; i < 3; i++) {
         char cmd[1024], *out;
-        snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", bin(), cmds[i]);
-        ck_assert_int_eq(run(cmd, &out), 0);
+        snprintf(cmd, sizeof cmd, "%s %s --help 2>&1", test_t5pt_bin(), cmds[i]);
+        ck_assert_int_eq(test_run(cmd, &out), 0);
         ck_assert_msg(strstr(out, "usage: t5pt ") && strstr(out, cmds[i]), "%s", out);
         free(out);
     }
@@ -672,7 +644,7 @@ int main(void) {
     tcase_add_test(tc, test_readable_backward_same_gradient);
     tcase_add_test(tc, test_readable_trace_complete);
     tcase_add_test(tc, test_svg_charts);
-    if (t5pt_file_exists(bin())) {
+    if (t5pt_file_exists(test_t5pt_bin())) {
         tcase_add_loop_test(tc, test_cli_trace_vs_dump, 0, nfd);
         tcase_add_test(tc, test_cli_trace_errors);
         tcase_add_test(tc, test_neighbors_class_labels);
@@ -682,7 +654,7 @@ int main(void) {
         tcase_add_test(tc, test_readme_and_docs);
         tcase_add_test(tc, test_help);
     } else {
-        fprintf(stderr, "test_teach: %s not built (run make)\n", bin());
+        fprintf(stderr, "test_teach: %s not built (run make)\n", test_t5pt_bin());
         return 1;
     }
     suite_add_tcase(s, tc);

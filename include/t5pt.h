@@ -303,8 +303,28 @@ const char *t5pt_cpu_features(void);
 t5pt_status t5pt_simd_env_status(void);
 /* Space-separated paths this CPU and build can run, best first, e.g. "avx512 avx2 scalar". */
 const char *t5pt_simd_paths(void);
+/* Threads in use now (OpenMP's setting; 1 without OpenMP). */
 int t5pt_num_threads(void);
+/* Uses n threads (n <= 0: one per core), and makes n the most the adaptive policy uses. */
 void t5pt_set_num_threads(int n);
+
+/* How many threads a forward pass uses. Results never depend on it (every product and
+ * reduction has a fixed order), only the speed does.
+ *  FIXED     the count t5pt_set_num_threads (or OMP_NUM_THREADS) gave; the default.
+ *  ADAPTIVE  at most that count, fewer while other programs keep cores busy: at the start
+ *            of a forward pass (at most every T5PT_THREADS_RECHECK_S seconds) the runnable
+ *            tasks of other programs are counted (Linux /proc/loadavg, less this
+ *            process's own running threads) and min(count, cores - others, at least 1)
+ *            threads are used. A thread team larger than the free cores waits at every
+ *            barrier for whichever thread the scheduler left out (simd/threads.c).
+ *            Where /proc cannot be read, ADAPTIVE behaves as FIXED. */
+typedef enum { T5PT_THREADS_FIXED = 0, T5PT_THREADS_ADAPTIVE = 1 } t5pt_thread_policy;
+#define T5PT_THREADS_RECHECK_S 0.25
+void t5pt_set_thread_policy(t5pt_thread_policy policy);
+t5pt_thread_policy t5pt_get_thread_policy(void);
+/* Applies the policy now (t5pt_forward and the decoding entry points call it); returns
+ * the threads in use. Outside a parallel region only. */
+int t5pt_threads_adapt(void);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* dispatch.c — which kernel table runs: CPU detection, the T5PT_SIMD override,
- * and the thread count.
+ * (the thread count and the wait policy: simd/threads.c).
  *
  * The choice is made once, at the first call of t5pt_kern() (or of any function
  * below): the best path the CPU and the OS support, lowered by T5PT_SIMD if set.
@@ -14,10 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -258,56 +254,4 @@ const t5pt_bf16_kernel *t5pt_bf16_kernel_named(const char *name) {
 const char *t5pt_bf16_kernels_available(void) {
     ensure_init();
     return bf16_paths;
-}
-
-/* ------------------------------------------------------------------ threads */
-
-/* The default wait policy. libgomp spins up to 300000 times (about a millisecond)
- * before an idle thread sleeps, at each of the thousands of barriers of a step. When
- * another process keeps a core busy, the spinning thread takes the core the working
- * thread needs: a 2-thread step ran several times slower than a 1-thread step
- * (BENCHMARKS.md, "Threads on a shared machine"). Idle threads that sleep at once
- * (OMP_WAIT_POLICY=passive) cost little on a quiet machine because a step has few
- * parallel regions, each long (BENCHMARKS.md has the side-by-side figures).
- *
- * The OpenMP runtime reads its environment once, in its own constructor, before any
- * library code runs, so the default must be in the environment before that: a
- * .preinit_array entry of the executable runs before every shared library's
- * constructors (ELF gABI, "Initialization and Termination Functions"; glibc's
- * _dl_init runs DT_PREINIT_ARRAY first, and a static executable runs it before its
- * init_array). Only executables may carry .preinit_array, so this reaches every
- * program linked with libt5pt.a (the t5pt command, the tests); a program using the
- * shared library gets the runtime's own default unless it sets OMP_WAIT_POLICY.
- * A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins: nothing is set then. (In a
- * dynamically linked program the C library installs the original environment again
- * after the constructors, so main() does not see the variable; the runtime has read it.) */
-#if defined(_OPENMP) && defined(__ELF__) && !defined(T5PT_SHARED_LIB)
-static void preinit_wait_policy(int argc, char **argv, char **envp) {
-    (void)argc;
-    (void)argv;
-    (void)envp;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-}
-__attribute__((used, section(".preinit_array"))) static void (*preinit_entry)(int, char **, char **) =
-    preinit_wait_policy;
-#endif
-
-/* OpenMP's own setting is the single source of truth: OMP_NUM_THREADS at start,
- * t5pt_set_num_threads (or omp_set_num_threads) later. */
-int t5pt_num_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-void t5pt_set_num_threads(int n) {
-#ifdef _OPENMP
-    if (n <= 0) n = omp_get_num_procs();
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
 }

@@ -35,8 +35,9 @@ int cli_sweep(int argc, char **argv);
     {.name = "tokenizer", .kind = CLI_STR, .target = (dst), .metavar = "FILE",                                      \
      .help = "spiece.model or tokenizer.json (default: see 'tokenizer' below)", .dflt = ""}
 #define CLI_OPT_THREADS(dst)                                                                                        \
-    {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "N", .help = "OpenMP threads",                 \
-     .dflt = "OMP_NUM_THREADS, else every core", .min = 1, .max = CLI_MAX_THREADS}
+    {.name = "threads", .kind = CLI_INT, .target = (dst), .metavar = "N",                                           \
+     .help = "exactly N OpenMP threads", .min = 1, .max = CLI_MAX_THREADS,                                          \
+     .dflt = "OMP_NUM_THREADS, else every core, fewer while other programs keep cores busy"}
 #define CLI_OPT_PLACEMENT(dst, given_flag)                                                                          \
     {.name = "placement", .kind = CLI_STR, .target = (dst), .metavar = "P",                                         \
      .help = "prepend | append | at:K (before input token K): as the prompt was trained", .given = (given_flag),     \
@@ -130,7 +131,9 @@ void cli_print_tokenizer_lookup(FILE *f);
 /* More threads than this are refused (--threads, OMP_NUM_THREADS): libgomp overflows its
  * stack creating a team of ~100000, and no machine t5pt runs on has that many cores. */
 #define CLI_MAX_THREADS 1024
-/* Sets the thread count from "--threads" (0 = leave the default). */
+/* Sets the thread count from "--threads": n > 0 uses exactly n threads, as does
+ * OMP_NUM_THREADS when n is 0; otherwise every core, with the adaptive policy
+ * (include/t5pt.h: fewer threads while other programs keep cores busy). */
 void cli_set_threads(int n);
 /* Checks OMP_NUM_THREADS (the first number of its list) against CLI_MAX_THREADS: 0 or 2 after an error. */
 int cli_check_thread_env(void);

@@ -287,7 +287,9 @@ static const char step_about[] =
     "  FLOPs = 2 x (multiply-adds of every linear layer + lm_head) x 2 (forward, and the\n"
     "          input-gradient product of the backward; weights are frozen, no dW)\n"
     "        + 2 x (multiply-adds of the attention products QK^T and PV) x 3 (forward, and\n"
-    "          two products each in the backward)\n";
+    "          two products each in the backward)\n"
+    "threads= and threads_min= are the most and fewest threads a timed step used: without\n"
+    "--threads or OMP_NUM_THREADS the count adapts to other programs' load, as in train.\n";
 
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
@@ -308,7 +310,7 @@ static int bench_step(int argc, char **argv) {
          .min = 0, .max = 1 << 16},
         {.name = "recompute", .kind = CLI_FLAG, .target = &recompute,
          .help = "activation recomputation (as train --recompute)"},
-        BENCH_OPT_THREADS(&threads),
+        CLI_OPT_THREADS(&threads), /* as train: adaptive unless a count is given */
         BENCH_OPT_SIMD(&simd),
         {0}};
     const cli_command spec = {.name = cmd, .usage = "(--model DIR | --config CONFIG.json) [options]", .about = step_about,
@@ -319,6 +321,7 @@ static int bench_step(int argc, char **argv) {
     if ((model_dir && cli_check_input_dir(cmd, "model", model_dir)) || (config && cli_check_input_file(cmd, "config", config)))
         return 1;
     if (apply_common(cmd, threads, simd)) return 1;
+    cli_set_threads(threads);
 
     t5pt_model *m = NULL;
     t5pt_ctx *c = NULL;
@@ -366,16 +369,23 @@ static int bench_step(int argc, char **argv) {
     t5pt_batch batch = {B, S, L, ids, NULL, labels};
     t5pt_placement pl = {T5PT_PLACE_PREPEND, 0};
     float loss = 0;
+    int used_min = 0, used_max = 0; /* threads of the timed steps (the adaptive policy may vary them) */
     for (int s = -warmup; s < steps; s++) {
         double t0 = t5pt_seconds();
         if (t5pt_train_step(c, o, prompt, P, pl, &batch, &loss) != T5PT_OK) goto fail_lib;
-        if (s >= 0) t[s] = t5pt_seconds() - t0;
+        if (s < 0) continue;
+        t[s] = t5pt_seconds() - t0;
+        int used = t5pt_num_threads();
+        if (!used_min || used < used_min) used_min = used;
+        if (used > used_max) used_max = used;
     }
     double med = median(t, steps);
     double flops = step_flops(cfg, B, P + S, L);
-    printf("step model=%s simd=%s threads=%d batch=%d prompt=%d src=%d tgt=%d recompute=%d steps=%d s_per_step=%.3f "
+    printf("step model=%s simd=%s threads=%d threads_min=%d thread_policy=%s batch=%d prompt=%d src=%d tgt=%d "
+           "recompute=%d steps=%d s_per_step=%.3f "
            "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f weights_mb=%.0f activations_mb=%.0f loss=%.4f\n",
-           model_dir ? model_dir : config, t5pt_simd_path(), t5pt_num_threads(), B, P, S, L, recompute, steps, med,
+           model_dir ? model_dir : config, t5pt_simd_path(), used_max, used_min,
+           t5pt_get_thread_policy() == T5PT_THREADS_ADAPTIVE ? "adaptive" : "fixed", B, P, S, L, recompute, steps, med,
            flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, t5pt_model_weight_bytes(m) / 1048576.0,
            t5pt_ctx_bytes(c) / 1048576.0, loss);
     rc = 0;

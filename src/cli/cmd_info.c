@@ -3,6 +3,7 @@
 #include "simd/kernels.h"
 #include "simd/bf16.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int cli_info(int argc, char **argv) {
@@ -48,7 +49,10 @@ int cli_info(int argc, char **argv) {
     const t5pt_bf16_kernel *bk = t5pt_bf16_kern();
     printf("bf16 gemm:    %s (%s)\n", bk->name,
            bk->native ? "native" : "emulated in fp32: this CPU/path has no AVX512_BF16 or ARM BF16");
-    printf("threads:      %d\n", t5pt_num_threads());
+    printf("threads:      %d (%s)\n", t5pt_num_threads(),
+           getenv("OMP_NUM_THREADS") ? "OMP_NUM_THREADS"
+                                     : "train, eval, generate: fewer while other programs keep cores busy, "
+                                       "unless --threads N");
 #ifdef _OPENMP
     printf("openmp:       yes\n");
 #else

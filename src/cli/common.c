@@ -318,6 +318,7 @@ int cli_resolve_placement(const char *cmd, int given, const char *const *paths, 
 
 void cli_set_threads(int n) {
     if (n > 0) t5pt_set_num_threads(n);
+    t5pt_set_thread_policy(n > 0 || getenv("OMP_NUM_THREADS") ? T5PT_THREADS_FIXED : T5PT_THREADS_ADAPTIVE);
 }
 
 int cli_check_thread_env(void) {

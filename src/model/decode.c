@@ -137,6 +137,7 @@ t5pt_status t5pt_kvdec_step(t5pt_kvdec *k, const int32_t *tokens, const float **
     const t5pt_model *m = k->m;
     const t5pt_config *cfg = &m->cfg;
     if (k->t >= k->max_steps) return t5pt_set_error(T5PT_ERR_ARG, "decoder: more than %d steps", k->max_steps);
+    t5pt_threads_adapt(); /* as t5pt_forward */
     const int R = k->R, d = cfg->d_model, t = k->t;
     for (int r = 0; r < R; r++) {
         if (tokens[r] < 0 || tokens[r] >= cfg->vocab_size)

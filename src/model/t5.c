@@ -717,6 +717,7 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
     c->fwd_ok = 0;   /* a failed call leaves nothing stale behind */
     if (!c->arena || !c->garena) /* a failed t5pt_ctx_set_recompute */
         return t5pt_set_error(T5PT_ERR_NOMEM, "t5pt_forward: the context has no activation memory");
+    t5pt_threads_adapt(); /* fewer threads while other programs keep cores busy (policy ADAPTIVE) */
     t5pt_status st = check_inputs(c, P, n, pl, batch);
     if (st) return st;
     const t5pt_model *m = c->m;

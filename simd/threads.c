@@ -1,0 +1,193 @@
+/* threads.c — how many threads run, and how idle threads wait.
+ *
+ * Two things decide whether a second thread helps on a shared machine (a laptop with a
+ * browser, a CI runner with another job):
+ *  - how an idle thread waits between parallel regions (spinning takes a core another
+ *    program needs): the wait policy below;
+ *  - whether a core is free at all: a team of T threads on T cores with one other busy
+ *    program waits at every barrier for whichever thread the scheduler left out, and a
+ *    2-thread step was 1.2-1.3x slower than a 1-thread step with passive waiting
+ *    (BENCHMARKS.md, "Threads on a shared machine"): the adaptive policy.
+ * The thread count never changes a result (every product and reduction has a fixed
+ * order, tests/test_backward.c checks bit identity across counts), so adapting it is
+ * free of numerical consequences.
+ */
+#include "base/internal.h"
+#include "simd/threads.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------------ wait policy */
+
+/* The default wait policy. libgomp spins up to 300000 times (about a millisecond)
+ * before an idle thread sleeps, at each of the thousands of barriers of a step. When
+ * another process keeps a core busy, the spinning thread takes the core the working
+ * thread needs: a 2-thread step ran several times slower than a 1-thread step
+ * (BENCHMARKS.md, "Threads on a shared machine"). Idle threads that sleep at once
+ * (OMP_WAIT_POLICY=passive) cost little on a quiet machine because a step has few
+ * parallel regions, each long (BENCHMARKS.md has the side-by-side figures).
+ *
+ * The OpenMP runtime reads its environment once, in its own constructor, before any
+ * library code runs, so the default must be in the environment before that: a
+ * .preinit_array entry of the executable runs before every shared library's
+ * constructors (ELF gABI, "Initialization and Termination Functions"; glibc's
+ * _dl_init runs DT_PREINIT_ARRAY first, and a static executable runs it before its
+ * init_array). Only executables may carry .preinit_array, so this reaches every
+ * program linked with libt5pt.a (the t5pt command, the tests); a program using the
+ * shared library gets the runtime's own default unless it sets OMP_WAIT_POLICY.
+ * A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins: nothing is set then. (In a
+ * dynamically linked program the C library installs the original environment again
+ * after the constructors, so main() does not see the variable; the runtime has read it.) */
+#if defined(_OPENMP) && defined(__ELF__) && !defined(T5PT_SHARED_LIB)
+static void preinit_wait_policy(int argc, char **argv, char **envp) {
+    (void)argc;
+    (void)argv;
+    (void)envp;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+}
+__attribute__((used, section(".preinit_array"))) static void (*preinit_entry)(int, char **, char **) =
+    preinit_wait_policy;
+#endif
+
+/* ------------------------------------------------------------------ thread count */
+
+static t5pt_thread_policy policy_now = T5PT_THREADS_FIXED;
+#define SEEN 8
+static struct {
+    int cap;                /* most threads (0: not set yet, OpenMP's default) */
+    double last_check;      /* when the adaptive policy last counted other programs */
+    double seen_at[SEEN];   /* the last SEEN counts of other programs' runnable tasks */
+    int seen_others[SEEN], seen_next, seen_count;
+} adapt = {.last_check = -1e9};
+
+/* OpenMP's own setting is the single source of truth for the count in use:
+ * OMP_NUM_THREADS at start, t5pt_set_num_threads and the adaptive policy later. */
+int t5pt_num_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void t5pt_set_num_threads(int n) {
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    adapt.cap = n;
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+void t5pt_set_thread_policy(t5pt_thread_policy policy) {
+#ifdef _OPENMP
+    if (!adapt.cap) adapt.cap = omp_get_max_threads();
+    if (policy == T5PT_THREADS_FIXED) omp_set_num_threads(adapt.cap);
+#endif
+    policy_now = policy == T5PT_THREADS_ADAPTIVE ? T5PT_THREADS_ADAPTIVE : T5PT_THREADS_FIXED;
+    adapt.last_check = -1e9;
+    adapt.seen_count = adapt.seen_next = 0;
+}
+
+t5pt_thread_policy t5pt_get_thread_policy(void) { return policy_now; }
+
+int t5pt_loadavg_running(const char *text) {
+    /* three averages, then "running/total" */
+    const char *p = text;
+    for (int field = 0; field < 3; field++) {
+        while (*p == ' ') p++;
+        if (!*p) return -1;
+        while (*p && *p != ' ') p++;
+    }
+    while (*p == ' ') p++;
+    if (*p < '0' || *p > '9') return -1;
+    long n = 0;
+    while (*p >= '0' && *p <= '9' && n < 1000000) n = n * 10 + (*p++ - '0');
+    return *p == '/' ? (int)n : -1;
+}
+
+int t5pt_threads_for_load(int cap, int cores, int running, int own) {
+    int others = running - own;
+    if (others < 0) others = 0;
+    int n = cores - others;
+    if (n > cap) n = cap;
+    return n < 1 ? 1 : n;
+}
+
+#if defined(_OPENMP) && defined(__linux__)
+/* Tasks of the whole system able to run now, or -1. */
+static int system_running(void) {
+    char buf[128];
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    return t5pt_loadavg_running(buf);
+}
+
+/* This process's threads in state R (running or runnable), or -1. The calling thread is
+ * one of them; idle OpenMP workers sleep (passive wait policy) or spin (counted here, so
+ * they are not taken for another program). */
+static int own_running(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* the thread ended */
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *close = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+        if (close && close[1] == ' ' && close[2] == 'R') n++;
+    }
+    closedir(dir);
+    return n;
+}
+#endif
+
+int t5pt_threads_adapt(void) {
+#if defined(_OPENMP) && defined(__linux__)
+    if (policy_now != T5PT_THREADS_ADAPTIVE || omp_in_parallel()) return t5pt_num_threads();
+    double now = t5pt_seconds();
+    if (now - adapt.last_check < T5PT_THREADS_RECHECK_S) return t5pt_num_threads();
+    adapt.last_check = now;
+    if (!adapt.cap) adapt.cap = omp_get_max_threads();
+    /* The fewest other tasks of three looks: a shell or a kernel thread that runs for a
+     * moment is not a program competing for the step's minutes. */
+    int others = -1;
+    for (int look = 0; look < 3; look++) {
+        int running = system_running(), own = own_running();
+        if (running < 0 || own < 0) return t5pt_num_threads(); /* no /proc: stay as set */
+        int o = running > own ? running - own : 0;
+        if (others < 0 || o < others) others = o;
+    }
+    /* ... nor is one that runs for less than a second: the fewest others seen by the
+     * checks of the last second count (a forward pass longer than that has one check). */
+    adapt.seen_at[adapt.seen_next] = now;
+    adapt.seen_others[adapt.seen_next] = others;
+    adapt.seen_next = (adapt.seen_next + 1) % SEEN;
+    if (adapt.seen_count < SEEN) adapt.seen_count++;
+    for (int i = 0; i < adapt.seen_count; i++)
+        if (now - adapt.seen_at[i] <= 1.0 && adapt.seen_others[i] < others) others = adapt.seen_others[i];
+    int n = t5pt_threads_for_load(adapt.cap, omp_get_num_procs(), others, 0);
+    if (n != omp_get_max_threads()) omp_set_num_threads(n);
+    return n;
+#else
+    return t5pt_num_threads();
+#endif
+}

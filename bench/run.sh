@@ -9,7 +9,9 @@
 # 3. whole training steps of t5-small (random weights; batch 8, 100 prompt + 128 input
 #    tokens, 16 target tokens) with 1 and 2 threads
 #    (+ the scalar path once, and the same step in PyTorch via bench/torch_step.py)
-# 4. the tokenizer benchmark, if bench/tokenizer/ is there
+# 4. threads with one competing busy process: the default (adaptive) count against one
+#    thread and against every core fixed
+# 5. the tokenizer benchmark, if bench/tokenizer/ is there
 # The markdown tables go to stdout and to $OUT (default build/bench/results.md), ready to
 # paste into BENCHMARKS.md. Options (environment): BENCH_QUICK=1 for a short run.
 set -u
@@ -128,6 +130,31 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
                --steps $STEPS 2>&1 | grep '^torch_step') &&
             echo "| PyTorch $(echo "$line" | field torch) (OpenBLAS SkylakeX) | $T | $(echo "$line" | field s_per_step) | | | |"
     done
+fi
+# threads with one competing busy process (issue 14 item 2): the default thread count
+# (every core less the busy ones) against exactly one thread, interleaved
+if [ "$(nproc)" -ge 2 ] && [ "${BENCH_QUICK:-0}" != 1 ]; then
+    echo
+    echo "## Threads with one busy process (\`yes > /dev/null\` running), t5-small, batch 2"
+    echo
+    echo "| run | round 1 s/step | round 2 s/step | threads used |"
+    echo "|---|---:|---:|---:|"
+    yes > /dev/null &
+    YES=$!
+    runs=(default "--threads 1" "--threads $(nproc)")
+    declare -a times used
+    for r in 1 2; do            # rounds outside: the runs of a round see the same load
+        for i in 0 1 2; do
+            args=""
+            [ "${runs[$i]}" = default ] || args=${runs[$i]}
+            # shellcheck disable=SC2086
+            line=$($BIN bench step --config "$CONFIG" --batch 2 --steps 3 $args 2>&1 | grep '^step')
+            times[$i]="${times[$i]:-} $(echo "$line" | field s_per_step) |"
+            used[$i]="$(echo "$line" | field threads_min)-$(echo "$line" | field threads)"
+        done
+    done
+    for i in 0 1 2; do echo "| ${runs[$i]} |${times[$i]} ${used[$i]} |"; done
+    kill $YES 2>/dev/null; wait $YES 2>/dev/null
 fi
 if [ -f bench/tokenizer/bench_tokenizer.c ]; then
     echo

@@ -59,6 +59,25 @@ void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, cons
 /* dx[M,K] = dy[M,N] · W + beta·dx     (gradient w.r.t. the linear's input) */
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta);
 
+/* ys[i][M, N_i] = x[M,K] · W_i^T (row strides ldys[i]), i < n: several linears of the same
+ * input (q, k, v of one norm; the cross-attention keys and values of every decoder block)
+ * as one product whose B panels are the W_i^T side by side, each packed from its own
+ * weight a block at a time (no second copy of any weight): x is packed once instead of n
+ * times. The same bits as n t5pt_linear_forward calls (beta 0), which it makes instead
+ * when that is not one GEMM (few rows, different K, a non-fp32 compute precision). */
+void t5pt_linear_forward_group(float *const ys[], const int ldys[], const float *x, int ldx, int M,
+                               const t5pt_linear *const lins[], int n);
+
+/* dx[M,K] = beta·dx + sum_i dys[i][M, N_i] · W_i (row strides lddys[i]), i < n: the input
+ * gradient of linears that share their input (dq Wq + dk Wk + dv Wv) as one product over
+ * the depth sum N_i, the W_i's panels stacked. The same bits as t5pt_linear_backward of
+ * lins[0] with beta, then of each further linear with beta 1 (each W_i's depth is cut in
+ * the same KC steps, and dx is accumulated in the same order), which it makes instead when
+ * that is not one GEMM. At most T5PT_GROUP_MAX linears are fused. */
+#define T5PT_GROUP_MAX 32
+void t5pt_linear_backward_group(float *dx, int lddx, const float *const dys[], const int lddys[], int M,
+                                const t5pt_linear *const lins[], int n, float beta);
+
 /* General strided product for the attention matrices:
  * C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C
  * op(A) = A (row-major, lda) or A^T when transA; same for B. Packs per call.

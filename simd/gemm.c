@@ -21,6 +21,12 @@
  * read-modify-write passes over C, beats a B micro-panel that fits L1, because the L2
  * streams the B panel fast enough.)
  *
+ * Grouped products (t5pt_linear_forward_group / _backward_group): several linears of one
+ * input are one product whose B panels are their W^T side by side (each panel writes to its
+ * own linear's output: gemm_job.cpan), and the input gradient of several linears is one
+ * product over their stacked depths (gemm_job.aseg, each segment cut in KC steps of its
+ * own); every C element keeps the sums, in the order, of the separate products.
+ *
  * Determinism: the depth is always cut at the same multiples of KC and every C tile
  * is computed by exactly one thread, which runs the whole depth loop in order.
  * Threads only share out whole tiles, so the result is bit-identical for any thread

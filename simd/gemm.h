@@ -24,8 +24,8 @@ typedef enum { T5PT_WF32 = 0, T5PT_WBF16 = 1, T5PT_WF16 = 2 } t5pt_wtype;
  *  - for a few rows (T5PT_WA_MAX_ROWS, and the backward of a large W) W is the A operand
  *    instead, packed one cache-sized block at a time, and the activations are B.
  * The packing steps (pack_wt / pack_w / pack_a_w in gemm.c) are the places a later change
- * can round to bf16 or place several linears' panels side by side without a second
- * resident copy.
+ * can round to bf16; the grouped products below place several linears' panels side by side
+ * there, without a second resident copy.
  * W may be aligned only to its element size (a mapped safetensors file). */
 typedef struct {
     int N, K;

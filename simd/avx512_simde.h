@@ -130,4 +130,16 @@ static inline simde__m512 t5pt_simde_mm512_dpbf16_ps(simde__m512 src, simde__m51
 #define _mm512_cvtph_ps(h) t5pt_simde_mm512_cvtph_ps(h)
 #define _mm512_cvtepu16_epi32(h) t5pt_simde_mm512_cvtepu16_epi32(h)
 
+/* vshuff32x4 (the lane shuffle of the 16 x 16 transpose, simd/vec_avx512.h): result lane l
+ * is lane imm[2l+1:2l] of a (l < 2) or of b (l >= 2). */
+static inline simde__m512 t5pt_simde_mm512_shuffle_f32x4(simde__m512 a, simde__m512 b, int imm) {
+    float fa[16], fb[16], r[16];
+    simde_mm512_storeu_ps(fa, a);
+    simde_mm512_storeu_ps(fb, b);
+    for (int l = 0; l < 4; l++) memcpy(r + 4 * l, (l < 2 ? fa : fb) + 4 * ((imm >> (2 * l)) & 3), 4 * sizeof(float));
+    return simde_mm512_loadu_ps(r);
+}
+#undef _mm512_shuffle_f32x4
+#define _mm512_shuffle_f32x4(a, b, imm) t5pt_simde_mm512_shuffle_f32x4((a), (b), (imm))
+
 #endif

@@ -21,6 +21,12 @@
  * read-modify-write passes over C, beats a B micro-panel that fits L1, because the L2
  * streams the B panel fast enough.)
  *
+ * Grouped products (t5pt_linear_forward_group / _backward_group): several linears of one
+ * input are one product whose B panels are their W^T side by side (each panel writes to its
+ * own linear's output: gemm_job.cpan), and the input gradient of several linears is one
+ * product over their stacked depths (gemm_job.aseg, each segment cut in KC steps of its
+ * own); every C element keeps the sums, in the order, of the separate products.
+ *
  * Determinism: the depth is always cut at the same multiples of KC and every C tile
  * is computed by exactly one thread, which runs the whole depth loop in order.
  * Threads only share out whole tiles, so the result is bit-identical for any thread
@@ -177,78 +183,143 @@ typedef struct {
     const t5pt_linear *aw; /* when set, A is this linear's W[N,K] (widened while packed), not A */
     int aw_trans;          /* ... or its W^T[K,N] */
     int transC;      /* C is stored transposed: element (i, j) at C[j*ldc + i] */
+    /* A grouped product (t5pt_linear_forward_group): when set, the columns of B panel jp
+     * go to cpan[jp] instead of C (N is then a whole number of panels; beta 0, no transC) */
+    const struct gemm_cpanel *cpan;
+    /* A grouped backward (t5pt_linear_backward_group): when set, the depth is naseg
+     * segments, segment s of aseg[s].K steps read from its own A (the B panels hold the
+     * segments' rows one after the other); each segment is cut in KC steps of its own */
+    const struct gemm_aseg *aseg;
+    int naseg;
+    int mc;          /* rows per A block (gemm_run sets it: the ISA's MC, or all rows, see there) */
+    int depth_outer; /* loop order pc > ic instead of ic > pc (gemm_range) */
 } gemm_job;
 
-/* Address of element (i, j) of C. */
+/* One depth segment of a grouped backward: A [M, K] (row stride lda), at depth boff of the
+ * B panels. */
+typedef struct gemm_aseg {
+    const float *A;
+    int lda, K, boff;
+} gemm_aseg;
+
+/* Where the columns of one B panel of a grouped product go: element (i, jj) of the panel
+ * at c[i*ldc + jj], jj < w (the panels of each linear start a new panel, so a panel never
+ * straddles two outputs; past a linear's last column the panel is zero padding). */
+typedef struct gemm_cpanel {
+    float *c;
+    int ldc, w;
+} gemm_cpanel;
+
+/* Address of element (i, j) of C; NULL for a padding column of a grouped product. */
 static float *c_at(const gemm_job *g, int i, int j) {
+    if (g->cpan) {
+        const gemm_cpanel *cp = &g->cpan[j / g->gk->nr];
+        int jj = j % g->gk->nr;
+        return jj < cp->w ? cp->c + (size_t)i * cp->ldc + jj : NULL;
+    }
     return g->transC ? g->C + (size_t)j * g->ldc + i : g->C + (size_t)i * g->ldc + j;
+}
+
+/* One A block (rows [ic, ic+mc), depth [pc, pc+kc)) times B panels [jp0, jp1): packs the A
+ * block into abuf, then runs the micro-kernel over every tile (tile: the scratch tile). */
+static void gemm_block(const gemm_job *g, const gemm_aseg *sg, int ic, int mc, int pc, int kc, int accumulate,
+                       int jp0, int jp1, float *abuf, float *wbuf, float *tile) {
+    const t5pt_gemm_kernel *gk = g->gk;
+    const int mr = gk->mr, nr = gk->nr;
+    size_t astride = round16((size_t)kc * mr);
+    if (g->aw)
+        pack_a_w(abuf, g->aw, g->aw_trans, ic, mc, pc, kc, gk, wbuf);
+    else
+        pack_a(abuf, sg->A, sg->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
+    for (int jp = jp0; jp < jp1; jp++) {
+        const float *bp = g->Bp + (size_t)jp * g->bpanel + (size_t)(sg->boff + pc) * g->bld;
+        int j = jp * nr;
+        int w = g->N - j < nr ? g->N - j : nr;
+        float *cj = g->C + j; /* row 0 of this panel's columns */
+        int ldc = g->ldc;
+        if (g->cpan) cj = g->cpan[jp].c, ldc = g->cpan[jp].ldc, w = g->cpan[jp].w;
+        for (int ir = 0; ir < mc; ir += mr) {
+            const float *ap = abuf + (size_t)(ir / mr) * astride;
+            float *c = g->transC ? NULL : cj + (size_t)(ic + ir) * ldc;
+            int h = mc - ir < mr ? mc - ir : mr;
+            if (g->transC) {
+                /* C^T: the tile goes through the scratch tile, transposed on the way
+                 * in and out (the same sums as a direct store: copies only) */
+                if (accumulate)
+                    for (int ii = 0; ii < h; ii++)
+                        for (int jj = 0; jj < w; jj++) tile[ii * nr + jj] = *c_at(g, ic + ir + ii, j + jj);
+                gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
+                for (int jj = 0; jj < w; jj++) {
+                    float *ct = c_at(g, ic + ir, j + jj);
+                    for (int ii = 0; ii < h; ii++) ct[ii] = tile[ii * nr + jj];
+                }
+            } else if (h == mr && w == nr) {
+                gk->micro(kc, ap, bp, g->bld, c, ldc, accumulate);
+            } else {
+                /* edge tile: compute into a full-size scratch tile, copy the valid part */
+                if (accumulate)
+                    for (int ii = 0; ii < h; ii++)
+                        memcpy(tile + ii * nr, c + (size_t)ii * ldc, (size_t)w * sizeof(float));
+                gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
+                for (int ii = 0; ii < h; ii++)
+                    memcpy(c + (size_t)ii * ldc, tile + ii * nr, (size_t)w * sizeof(float));
+            }
+        }
+    }
 }
 
 /* C[i0:i1, panels jp0:jp1] for one thread. abuf holds MC*KC packed A floats (+ padding). */
 static void gemm_range(const gemm_job *g, int i0, int i1, int jp0, int jp1, float *abuf, float *wbuf) {
     const t5pt_gemm_kernel *gk = g->gk;
-    const int mr = gk->mr, nr = gk->nr;
+    const int nr = gk->nr;
     float tile[T5PT_GEMM_MAX_MR * T5PT_GEMM_MAX_NR] __attribute__((aligned(64)));
     int jcol0 = jp0 * nr, jcol1 = jp1 * nr < g->N ? jp1 * nr : g->N;
 
     /* beta other than 0 and 1: scale our part of C once, then accumulate into it */
     if (g->beta != 0.0f && g->beta != 1.0f)
         for (int i = i0; i < i1; i++)
-            for (int j = jcol0; j < jcol1; j++) *c_at(g, i, j) *= g->beta;
+            for (int j = jcol0; j < jcol1; j++) {
+                float *c = c_at(g, i, j);
+                if (c) *c *= g->beta;
+            }
     if (g->K == 0) {
         if (g->beta == 0.0f)
             for (int i = i0; i < i1; i++)
-                for (int j = jcol0; j < jcol1; j++) *c_at(g, i, j) = 0.0f;
+                for (int j = jcol0; j < jcol1; j++) {
+                    float *c = c_at(g, i, j);
+                    if (c) *c = 0.0f;
+                }
         return;
     }
 
     /* Loop order ic (MC rows) > pc (KC depth) > jr (NR panels) > ir (MR tiles): one
      * packed A block serves every B panel; a B micro-panel is reused by the MC/MR tiles
      * of the block while it is hot. (The BLIS order pc > ic, which keeps a KC x N slab
-     * of B in L2, measured ~8% slower on the benchmark machine.) */
-    for (int ic = i0; ic < i1; ic += gk->mc) {
-        int mc = i1 - ic < gk->mc ? i1 - ic : gk->mc;
-        for (int pc = 0; pc < g->K; pc += gk->kc) {
-            int kc = g->K - pc < gk->kc ? g->K - pc : gk->kc;
-            int accumulate = pc > 0 || g->beta != 0.0f;
-            size_t astride = round16((size_t)kc * mr);
-            if (g->aw)
-                pack_a_w(abuf, g->aw, g->aw_trans, ic, mc, pc, kc, gk, wbuf);
-            else
-                pack_a(abuf, g->A, g->lda, g->transA, g->alpha, ic, mc, pc, kc, gk);
-            for (int jp = jp0; jp < jp1; jp++) {
-                const float *bp = g->Bp + (size_t)jp * g->bpanel + (size_t)pc * g->bld;
-                int j = jp * nr;
-                int w = g->N - j < nr ? g->N - j : nr;
-                for (int ir = 0; ir < mc; ir += mr) {
-                    const float *ap = abuf + (size_t)(ir / mr) * astride;
-                    float *c = g->transC ? NULL : g->C + (size_t)(ic + ir) * g->ldc + j;
-                    int h = mc - ir < mr ? mc - ir : mr;
-                    if (g->transC) {
-                        /* C^T: the tile goes through the scratch tile, transposed on the way
-                         * in and out (the same sums as a direct store: copies only) */
-                        if (accumulate)
-                            for (int ii = 0; ii < h; ii++)
-                                for (int jj = 0; jj < w; jj++) tile[ii * nr + jj] = *c_at(g, ic + ir + ii, j + jj);
-                        gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
-                        for (int jj = 0; jj < w; jj++) {
-                            float *ct = c_at(g, ic + ir, j + jj);
-                            for (int ii = 0; ii < h; ii++) ct[ii] = tile[ii * nr + jj];
-                        }
-                    } else if (h == mr && w == nr) {
-                        gk->micro(kc, ap, bp, g->bld, c, g->ldc, accumulate);
-                    } else {
-                        /* edge tile: compute into a full-size scratch tile, copy the valid part */
-                        if (accumulate)
-                            for (int ii = 0; ii < h; ii++)
-                                memcpy(tile + ii * nr, c + (size_t)ii * g->ldc, (size_t)w * sizeof(float));
-                        gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
-                        for (int ii = 0; ii < h; ii++)
-                            memcpy(c + (size_t)ii * g->ldc, tile + ii * nr, (size_t)w * sizeof(float));
-                    }
-                }
+     * of B in L2, measured ~8% slower on the benchmark machine.) A deep product with
+     * few columns (depth_outer: the lm_head's backward, depth V) takes pc > ic: its B
+     * slab of KC x N stays in L2 and B streams from memory once, not once per row block. */
+    const gemm_aseg one = {.A = g->A, .lda = g->lda, .K = g->K, .boff = 0};
+    const gemm_aseg *segs = g->aseg ? g->aseg : &one;
+    const int nseg = g->aseg ? g->naseg : 1;
+    if (g->depth_outer) {
+        for (int s = 0; s < nseg; s++)
+            for (int pc = 0; pc < segs[s].K; pc += gk->kc) {
+                int kc = segs[s].K - pc < gk->kc ? segs[s].K - pc : gk->kc;
+                int accumulate = s > 0 || pc > 0 || g->beta != 0.0f;
+                for (int ic = i0; ic < i1; ic += g->mc)
+                    gemm_block(g, &segs[s], ic, i1 - ic < g->mc ? i1 - ic : g->mc, pc, kc, accumulate, jp0, jp1,
+                               abuf, wbuf, tile);
             }
-        }
+        return;
+    }
+    for (int ic = i0; ic < i1; ic += g->mc) {
+        int mc = i1 - ic < g->mc ? i1 - ic : g->mc;
+        for (int s = 0; s < nseg; s++)
+            for (int pc = 0; pc < segs[s].K; pc += gk->kc) {
+                int kc = segs[s].K - pc < gk->kc ? segs[s].K - pc : gk->kc;
+                int accumulate = s > 0 || pc > 0 || g->beta != 0.0f;
+                gemm_block(g, &segs[s], ic, mc, pc, kc, accumulate, jp0, jp1, abuf, wbuf, tile);
+            }
     }
 }
 
@@ -262,10 +333,14 @@ static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) 
             float s = 0.0f;
             for (int p = 0; p < g->K; p++) {
                 float a;
-                if (g->aw)
+                if (g->aw) {
                     t5pt_widen(&a, w_at(g->aw, g->aw_trans ? (size_t)p * g->aw->K + i : (size_t)i * g->aw->K + p),
                                g->aw->type, 1);
-                else
+                } else if (g->aseg) {
+                    int sg = 0;
+                    while (p >= g->aseg[sg].boff + g->aseg[sg].K) sg++;
+                    a = g->aseg[sg].A[(size_t)i * g->aseg[sg].lda + (p - g->aseg[sg].boff)];
+                } else
                     a = g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
                 float b = g->Bp ? g->Bp[(size_t)(j / nr) * g->bpanel + (size_t)p * g->bld + (size_t)(j % nr)]
                           : g->transB ? g->B[(size_t)j * g->ldb + p]
@@ -273,7 +348,7 @@ static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) 
                 s += a * b;
             }
             float *c = c_at(g, i, j);
-            *c = g->alpha * s + (g->beta == 0.0f ? 0.0f : g->beta * *c);
+            if (c) *c = g->alpha * s + (g->beta == 0.0f ? 0.0f : g->beta * *c);
         }
 }
 
@@ -282,9 +357,19 @@ static void gemm_range_naive(const gemm_job *g, int i0, int i1, int j0, int j1) 
  * slowed down, e.g. by another process on its core, simply takes fewer units). Every
  * unit is a fixed rectangle of whole tiles computed by one thread with the whole depth
  * loop, so neither the thread count nor the schedule changes any bit of C. */
-static void gemm_run(const gemm_job *g, int max_threads) {
-    const int mr = g->gk->mr, nr = g->gk->nr, mc = g->gk->mc;
-    if (g->M <= 0 || g->N <= 0) return;
+static void gemm_run(const gemm_job *job, int max_threads) {
+    const int mr = job->gk->mr, nr = job->gk->nr;
+    if (job->M <= 0 || job->N <= 0) return;
+    gemm_job gj = *job;
+    const gemm_job *g = &gj;
+    /* Rows per A block: the ISA's MC; but when the rows are at most 1.5 MC (the decoder's
+     * rows at batch 8: 128), one block of all of them, so that each B panel is streamed
+     * once instead of once per row block (the lm_head's 32128 x 512 packed W^T is far
+     * larger than the cache) and no short second block wastes the panel's reuse. Only the
+     * blocking changes: every C element keeps its depth loop, so no bit does. */
+    int mc = job->gk->mc;
+    if (job->M > mc && 2 * job->M <= 3 * mc) mc = (job->M + mr - 1) / mr * mr;
+    gj.mc = mc;
     int npanels = (g->N + nr - 1) / nr;
     int nt = max_threads;
 #ifdef _OPENMP
@@ -301,7 +386,7 @@ static void gemm_run(const gemm_job *g, int max_threads) {
     int mblocks = (g->M + mc - 1) / mc, nblocks = 1;
     /* (a linear's W as A: a second copy of an A block means reading W twice from memory,
      * so N is cut only when there are fewer row blocks than threads) */
-    if (nt > 1 && mblocks < (g->aw ? nt : 4 * nt)) {
+    if (nt > 1 && mblocks < (g->aw ? nt : 4 * nt) && !g->depth_outer) {
         nblocks = (4 * nt + mblocks - 1) / mblocks;
         if (nblocks > npanels) nblocks = npanels;
     }
@@ -309,6 +394,13 @@ static void gemm_run(const gemm_job *g, int max_threads) {
     nblocks = (npanels + per - 1) / per;
     int units = mblocks * nblocks;
     if (nt > units) nt = units;
+    /* depth_outer: one unit per thread, a contiguous run of row blocks (each thread then
+     * streams B once, whatever its number of row blocks) */
+    int rb_per_unit = 1;
+    if (g->depth_outer) {
+        rb_per_unit = (mblocks + nt - 1) / nt;
+        units = (mblocks + rb_per_unit - 1) / rb_per_unit;
+    }
     /* packed A block: at most MC rows (whole micro-panels) x KC depth; small products
      * get a small buffer (no large malloc per attention call) */
     int rows = g->M < mc ? g->M : mc, depth = g->K < g->gk->kc ? g->K : g->gk->kc;
@@ -326,7 +418,7 @@ static void gemm_run(const gemm_job *g, int max_threads) {
 #endif
         for (int u = 0; u < units; u++) {
             int ib = u / nblocks, jb = u % nblocks;
-            int i0 = ib * mc, i1 = i0 + mc < g->M ? i0 + mc : g->M;
+            int i0 = ib * rb_per_unit * mc, i1 = i0 + rb_per_unit * mc < g->M ? i0 + rb_per_unit * mc : g->M;
             int jp0 = jb * per, jp1 = jp0 + per < npanels ? jp0 + per : npanels;
             if (abuf)
                 gemm_range(g, i0, i1, jp0, jp1, abuf, abuf + abuf_floats);
@@ -444,14 +536,13 @@ static void pack_wt(float *out, const t5pt_linear *lin, int j0, int n, const t5p
 }
 
 /* Backward B operand: packs the panels of W covering columns [j0, j0+n) of W (n <= K - j0),
- * depth N, into out (panel stride panel_stride(N, nr)): out[jp*stride + p*nr + jj] =
+ * depth N, into out (panel stride `stride`, at least panel_stride(N, nr)): out[jp*stride + p*nr + jj] =
  * W[p, j0 + jp*nr + jj], 0 past column j0+n. Row by row: each W row is read once,
  * front to back, and its pieces go to the same row of every panel (walking one panel
  * down W's rows instead reads one cache line per row, rows K floats apart: measured
  * ~5x slower at K = 512..2048). */
-static void pack_w(float *out, const t5pt_linear *lin, int j0, int n, int nr, int threads) {
+static void pack_w(float *out, size_t stride, const t5pt_linear *lin, int j0, int n, int nr, int threads) {
     const int N = lin->N, K = lin->K;
-    const size_t stride = panel_stride(N, nr);
     const int panels = (n + nr - 1) / nr;
     (void)threads;
 #ifdef _OPENMP
@@ -511,7 +602,7 @@ static void linear_product(float *C, int ldc, const float *A, int lda, int M, co
         if (forward)
             pack_wt(bp, lin, j0, w, gk, threads);
         else
-            pack_w(bp, lin, j0, w, nr, threads);
+            pack_w(bp, stride, lin, j0, w, nr, threads);
         g.Bp = bp;
         g.bpanel = stride;
         g.bld = (size_t)nr;
@@ -536,7 +627,7 @@ static void linear_product_wa(float *y, int ldy, const float *x, int ldx, int M,
     const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
     const int K = forward ? lin->K : lin->N, rows = forward ? lin->N : lin->K;
     gemm_job g = {.gk = gk, .M = rows, .N = M, .K = K, .aw = lin, .aw_trans = !forward, .alpha = 1.0f, .beta = beta,
-                  .C = y, .ldc = ldy, .transC = 1, .B = x, .ldb = ldx, .transB = 1};
+                  .C = y, .ldc = ldy, .transC = 1, .B = x, .ldb = ldx, .transB = 1, .depth_outer = !forward};
     float *bp = t5pt_alloc_aligned((size_t)((M + gk->nr - 1) / gk->nr) * panel_stride(K, gk->nr) * sizeof(float));
     if (bp) pack_b(bp, x, ldx, 1, K, M, gk->nr, 1);
     g.Bp = bp; /* NULL (out of memory): the naive fallback reads x itself */
@@ -607,4 +698,130 @@ void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M,
         linear_product_wa(dx, lddx, dy, lddy, M, lin, 0, beta);
     else
         linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);
+}
+
+/* ------------------------------------------------------------------ grouped products */
+
+/* Whether every linear of a group computes in plain fp32 (a bf16/f16 stored weight is
+ * widened to fp32 while packed: that is fp32 compute too). A linear computed in another
+ * precision must go through its own t5pt_linear_* call: this is the one place to say so. */
+static int group_is_fp32(const t5pt_linear *const lins[], int n) {
+    (void)lins, (void)n;
+    return 1;
+}
+
+/* Whether ys[i] = x W_i^T, i < n, can be one product: the same depth, enough rows that each
+ * separate call would take the packed-W^T GEMM (below T5PT_WA_MAX_ROWS they read W in
+ * place or take it as the A operand, which already packs x once, and the GEMV's sums are
+ * in another order), and fp32 compute. */
+static int group_fuses(int M, const t5pt_linear *const lins[], int n) {
+    if (n < 2 || M <= T5PT_WA_MAX_ROWS || !group_is_fp32(lins, n)) return 0;
+    for (int i = 1; i < n; i++)
+        if (lins[i]->K != lins[0]->K) return 0;
+    return 1;
+}
+
+void t5pt_linear_forward_group(float *const ys[], const int ldys[], const float *x, int ldx, int M,
+                               const t5pt_linear *const lins[], int n) {
+    if (M <= 0 || n <= 0) return;
+    const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    const int nr = gk->nr, K = lins[0]->K, threads = t5pt_num_threads();
+    int panels = 0;
+    for (int i = 0; i < n; i++) panels += (lins[i]->N + nr - 1) / nr;
+    const size_t stride = panel_stride(K, nr);
+    size_t per = PACK_BLOCK_BYTES / (stride * sizeof(float));
+    if (per < 1) per = 1;
+    const int block = (size_t)panels < per ? panels : (int)per; /* panels packed at a time */
+    gemm_cpanel *cp = NULL;
+    float *bp = NULL;
+    if (group_fuses(M, lins, n)) {
+        cp = malloc((size_t)panels * sizeof *cp);
+        bp = t5pt_alloc_aligned((size_t)block * stride * sizeof(float));
+    }
+    if (!cp || !bp) { /* not fusable (or out of memory): the separate products, same bits */
+        free(cp);
+        t5pt_free_aligned(bp);
+        for (int i = 0; i < n; i++) t5pt_linear_forward(ys[i], ldys[i], x, ldx, M, lins[i], 0.0f);
+        return;
+    }
+    /* panel q: the columns [t*nr, t*nr + w) of linear i, written to ys[i] */
+    for (int i = 0, q = 0; i < n; i++)
+        for (int t = 0; t * nr < lins[i]->N; t++, q++) {
+            int w = lins[i]->N - t * nr < nr ? lins[i]->N - t * nr : nr;
+            cp[q] = (gemm_cpanel){.c = ys[i] + (size_t)t * nr, .ldc = ldys[i], .w = w};
+        }
+    gemm_job g = {.gk = gk, .M = M, .K = K, .A = x, .lda = ldx, .alpha = 1.0f, .beta = 0.0f, .bld = (size_t)nr,
+                  .bpanel = stride, .Bp = bp};
+    /* The B panels of [q0, q0+nb) are those of the linears' W^T side by side, packed a
+     * block at a time as linear_product does for one linear. Each C element is the same
+     * sum, over the same KC steps, as in the linear's own product: the same bits. */
+    for (int q0 = 0; q0 < panels; q0 += block) {
+        const int nb = panels - q0 < block ? panels - q0 : block;
+        for (int i = 0, qi = 0; i < n; i++) { /* qi: the linear's first panel */
+            const int np = (lins[i]->N + nr - 1) / nr;
+            const int a = q0 > qi ? q0 : qi, b = q0 + nb < qi + np ? q0 + nb : qi + np; /* its panels here */
+            if (a < b) {
+                const int c0 = (a - qi) * nr, c1 = (b - qi) * nr < lins[i]->N ? (b - qi) * nr : lins[i]->N;
+                pack_wt(bp + (size_t)(a - q0) * stride, lins[i], c0, c1 - c0, gk, threads);
+            }
+            qi += np;
+        }
+        g.N = nb * nr;
+        g.cpan = cp + q0;
+        gemm_run(&g, threads);
+    }
+    free(cp);
+    t5pt_free_aligned(bp);
+}
+
+/* Whether dx = beta dx + sum_i dys[i] W_i, i < n, can be one product: the same K, fp32
+ * compute, and each separate call would take linear_product (not W^T as the A operand). */
+static int group_bwd_fuses(int M, const t5pt_linear *const lins[], int n) {
+    if (n < 2 || M <= 0 || !group_is_fp32(lins, n)) return 0;
+    for (int i = 0; i < n; i++) {
+        if (lins[i]->K != lins[0]->K) return 0;
+        if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lins[i]->N * (size_t)lins[i]->K >= T5PT_WA_BWD_MIN_WEIGHTS) return 0;
+    }
+    return 1;
+}
+
+void t5pt_linear_backward_group(float *dx, int lddx, const float *const dys[], const int lddys[], int M,
+                                const t5pt_linear *const lins[], int n, float beta) {
+    if (M <= 0 || n <= 0) return;
+    const t5pt_gemm_kernel *gk = &t5pt_kern()->gemm;
+    const int nr = gk->nr, K = lins[0]->K, threads = t5pt_num_threads();
+    gemm_aseg seg[T5PT_GROUP_MAX];
+    int depth = 0;
+    for (int i = 0; i < n && i < T5PT_GROUP_MAX; i++) {
+        seg[i] = (gemm_aseg){.A = dys[i], .lda = lddys[i], .K = lins[i]->N, .boff = depth};
+        depth += lins[i]->N;
+    }
+    /* B: the panels of W_0, W_1, ... stacked along the depth (rows of each panel) */
+    const size_t stride = panel_stride(depth, nr);
+    size_t per = PACK_BLOCK_BYTES / (stride * sizeof(float));
+    if (per < 1) per = 1;
+    const int panels = (K + nr - 1) / nr;
+    const int block = ((size_t)panels < per ? panels : (int)per) * nr; /* columns of dx per packed block */
+    float *bp = NULL;
+    if (n <= T5PT_GROUP_MAX && group_bwd_fuses(M, lins, n))
+        bp = t5pt_alloc_aligned((size_t)(block / nr) * stride * sizeof(float));
+    if (!bp) { /* not fusable (or out of memory): the separate products, same bits */
+        for (int i = 0; i < n; i++) t5pt_linear_backward(dx, lddx, dys[i], lddys[i], M, lins[i], i ? 1.0f : beta);
+        return;
+    }
+    /* Each dx tile sees the micro-kernel calls of the separate products, in their order,
+     * on the same operands: segment s is cut in KC steps from its own start, and the
+     * first step of every segment after the first accumulates into dx, as the separate
+     * call with beta 1 does. Only where dx lives between the steps differs (a C tile in
+     * cache instead of memory): the same bits. */
+    gemm_job g = {.gk = gk, .M = M, .K = depth, .A = dys[0], .lda = lddys[0], .alpha = 1.0f, .beta = beta,
+                  .ldc = lddx, .aseg = seg, .naseg = n, .bpanel = stride, .bld = (size_t)nr, .Bp = bp};
+    for (int j0 = 0; j0 < K; j0 += block) {
+        const int w = K - j0 < block ? K - j0 : block;
+        for (int i = 0; i < n; i++) pack_w(bp + (size_t)seg[i].boff * nr, stride, lins[i], j0, w, nr, threads);
+        g.N = w;
+        g.C = dx + j0;
+        gemm_run(&g, threads);
+    }
+    t5pt_free_aligned(bp);
 }

@@ -24,8 +24,8 @@ typedef enum { T5PT_WF32 = 0, T5PT_WBF16 = 1, T5PT_WF16 = 2 } t5pt_wtype;
  *  - for a few rows (T5PT_WA_MAX_ROWS, and the backward of a large W) W is the A operand
  *    instead, packed one cache-sized block at a time, and the activations are B.
  * The packing steps (pack_wt / pack_w / pack_a_w in gemm.c) are the places a later change
- * can round to bf16 or place several linears' panels side by side without a second
- * resident copy.
+ * can round to bf16; the grouped products below place several linears' panels side by side
+ * there, without a second resident copy.
  * W may be aligned only to its element size (a mapped safetensors file). */
 typedef struct {
     int N, K;
@@ -58,6 +58,25 @@ void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);
 /* dx[M,K] = dy[M,N] · W + beta·dx     (gradient w.r.t. the linear's input) */
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta);
+
+/* ys[i][M, N_i] = x[M,K] · W_i^T (row strides ldys[i]), i < n: several linears of the same
+ * input (q, k, v of one norm; the cross-attention keys and values of every decoder block)
+ * as one product whose B panels are the W_i^T side by side, each packed from its own
+ * weight a block at a time (no second copy of any weight): x is packed once instead of n
+ * times. The same bits as n t5pt_linear_forward calls (beta 0), which it makes instead
+ * when that is not one GEMM (few rows, different K, a non-fp32 compute precision). */
+void t5pt_linear_forward_group(float *const ys[], const int ldys[], const float *x, int ldx, int M,
+                               const t5pt_linear *const lins[], int n);
+
+/* dx[M,K] = beta·dx + sum_i dys[i][M, N_i] · W_i (row strides lddys[i]), i < n: the input
+ * gradient of linears that share their input (dq Wq + dk Wk + dv Wv) as one product over
+ * the depth sum N_i, the W_i's panels stacked. The same bits as t5pt_linear_backward of
+ * lins[0] with beta, then of each further linear with beta 1 (each W_i's depth is cut in
+ * the same KC steps, and dx is accumulated in the same order), which it makes instead when
+ * that is not one GEMM. At most T5PT_GROUP_MAX linears are fused. */
+#define T5PT_GROUP_MAX 32
+void t5pt_linear_backward_group(float *dx, int lddx, const float *const dys[], const int lddys[], int M,
+                                const t5pt_linear *const lins[], int n, float beta);
 
 /* General strided product for the attention matrices:
  * C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C

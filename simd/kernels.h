@@ -85,6 +85,10 @@ typedef struct t5pt_kernels {
     void (*attn_gemm)(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
                       float *C, size_t ldc);
 
+    /* dst[c*ldd + r] = src[r*lds + c], r < rows, c < cols (the keys of Q K^T, d C V^T, as
+     * the rows of attn_gemm's B): register tiles of VLEN x VLEN on the vector paths. */
+    void (*transpose)(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols);
+
     void (*bf16_to_f32)(float *y, const uint16_t *x, size_t n);
     void (*f16_to_f32)(float *y, const uint16_t *x, size_t n);
 } t5pt_kernels;

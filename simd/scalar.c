@@ -235,6 +235,12 @@ static void attn_gemm_scalar(int M, int N, int K, const float *A, size_t ai, siz
     }
 }
 
+/* dst[c*ldd + r] = src[r*lds + c]: one element at a time. */
+static void transpose_scalar(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 static const t5pt_kernels table = {
     .name = "scalar",
     /* 256 deep x 240 rows: an A block of 240 KB */
@@ -260,6 +266,7 @@ static const t5pt_kernels table = {
     .bf16_to_f32 = bf16_to_f32_scalar,
     .f16_to_f32 = f16_to_f32_scalar,
     .attn_gemm = attn_gemm_scalar,
+    .transpose = transpose_scalar,
 };
 
 const t5pt_kernels *t5pt_kernels_scalar(void) { return &table; }

@@ -97,4 +97,25 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return vload_f16(t);
 }
 
+/* dst[c*ldd + r] = src[r*lds + c], r, c < 8: an 8 x 8 register transpose (pairs of rows
+ * interleaved, then pairs of pairs, then the 128-bit halves exchanged). Copies only. */
+static inline void vtranspose_tile(float *dst, size_t ldd, const float *src, size_t lds) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * lds);
+    for (int i = 0; i < 4; i++) { /* per 128-bit lane l: row pair (2i, 2i+1), columns 4l..4l+3 */
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) { /* u[4g + c], lane l: column 4l + c of rows 4g .. 4g+3 */
+        u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        _mm256_storeu_ps(dst + (size_t)c * ldd, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+        _mm256_storeu_ps(dst + (size_t)(4 + c) * ldd, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+    }
+}
+
 #endif

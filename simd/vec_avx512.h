@@ -73,4 +73,32 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vtail_mask(n), p));
 }
 
+/* dst[c*ldd + r] = src[r*lds + c], r, c < 16: a 16 x 16 register transpose (within each
+ * 128-bit lane as on AVX2, then a 4 x 4 transpose of the lanes by two rounds of
+ * vshuff32x4). Copies only. */
+static inline void vtranspose_tile(float *dst, size_t ldd, const float *src, size_t lds) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + c], lane l: column 4l + c of rows 4g .. 4g+3 */
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) { /* output row 4l + c: lane g = lane l of u[4g + c] */
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);      /* lanes 0, 1 of rows 0-3, 4-7 */
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);      /* lanes 2, 3 */
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44); /* the same of rows 8-15 */
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        _mm512_storeu_ps(dst + (size_t)c * ldd, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(4 + c) * ldd, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+        _mm512_storeu_ps(dst + (size_t)(8 + c) * ldd, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(12 + c) * ldd, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+    }
+}
+
 #endif

@@ -346,6 +346,21 @@ static void vec_attn_gemm(int M, int N, int K, const float *A, size_t ai, size_t
     }
 }
 
+/* dst[c*ldd + r] = src[r*lds + c], r < rows, c < cols: VLEN x VLEN register tiles
+ * (vtranspose_tile of the ISA's vector layer), the edges one element at a time. */
+static void vec_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    int r = 0;
+    for (; r + VLEN <= rows; r += VLEN) {
+        int c = 0;
+        for (; c + VLEN <= cols; c += VLEN)
+            vtranspose_tile(dst + (size_t)c * ldd + r, ldd, src + (size_t)r * lds + c, lds);
+        for (; c < cols; c++)
+            for (int i = 0; i < VLEN; i++) dst[(size_t)c * ldd + r + i] = src[(size_t)(r + i) * lds + c];
+    }
+    for (; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 /* ------------------------------------------------------------------ GEMM micro-kernel store */
 
 /* The micro-kernels are per ISA (simd/<isa>.c); what they share is how a C tile is
@@ -363,6 +378,6 @@ static inline void vstore_acc(float *c, vfloat acc, int accumulate) {
     .gated_gelu_forward = vec_gated_gelu_forward, .gated_gelu_backward = vec_gated_gelu_backward,         \
     .add = vec_add, .acc = vec_acc, .scale = vec_scale, .axpy = vec_axpy, .dot = vec_dot,                 \
     .logsumexp = vec_logsumexp, .xent_backward = vec_xent_backward, .bf16_to_f32 = vec_bf16_to_f32,       \
-    .f16_to_f32 = vec_f16_to_f32, .attn_gemm = vec_attn_gemm
+    .f16_to_f32 = vec_f16_to_f32, .attn_gemm = vec_attn_gemm, .transpose = vec_transpose
 
 #endif

@@ -80,4 +80,15 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return vload_f16(t);
 }
 
+/* dst[c*ldd + r] = src[r*lds + c], r, c < 4: a 4 x 4 register transpose (trn1/trn2 of
+ * row pairs, then the 64-bit halves recombined). Copies only. */
+static inline void vtranspose_tile(float *dst, size_t ldd, const float *src, size_t lds) {
+    float32x4x2_t p01 = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + lds));
+    float32x4x2_t p23 = vtrnq_f32(vld1q_f32(src + 2 * lds), vld1q_f32(src + 3 * lds));
+    vst1q_f32(dst, vcombine_f32(vget_low_f32(p01.val[0]), vget_low_f32(p23.val[0])));
+    vst1q_f32(dst + ldd, vcombine_f32(vget_low_f32(p01.val[1]), vget_low_f32(p23.val[1])));
+    vst1q_f32(dst + 2 * ldd, vcombine_f32(vget_high_f32(p01.val[0]), vget_high_f32(p23.val[0])));
+    vst1q_f32(dst + 3 * ldd, vcombine_f32(vget_high_f32(p01.val[1]), vget_high_f32(p23.val[1])));
+}
+
 #endif

@@ -211,6 +211,128 @@ START_TEST(test_linear) {
 }
 END_TEST
 
+/* t5pt_linear_forward_group: n linears of one input give exactly the bits of n separate
+ * t5pt_linear_forward calls, whichever way the group runs (one product with the weights'
+ * panels side by side, or the separate calls for few rows), with ragged N (a linear's last
+ * panel padded), mixed weight types, row strides, and more panels than one packed block. */
+static void check_group(t5pt_rng *r, int M, int n, const int *Ns, int K, int pad, int mixed) {
+    float *W[8], *ys[8], *ysep[8];
+    uint16_t *Wh[8];
+    int ld[8];
+    t5pt_linear lins[8];
+    const t5pt_linear *lp[8];
+    float *x = rand_buf(r, (size_t)M * (K + pad));
+    for (int i = 0; i < n; i++) {
+        size_t nw = (size_t)Ns[i] * K;
+        W[i] = rand_buf(r, nw);
+        Wh[i] = NULL;
+        if (mixed && i % 2 == 1) { /* a bf16-stored weight among fp32 ones */
+            Wh[i] = malloc(nw * 2);
+            for (size_t e = 0; e < nw; e++) {
+                uint32_t u;
+                memcpy(&u, &W[i][e], 4);
+                Wh[i][e] = (uint16_t)(u >> 16);
+            }
+            ck_assert_int_eq(t5pt_linear_init(&lins[i], Wh[i], T5PT_WBF16, Ns[i], K), T5PT_OK);
+        } else {
+            ck_assert_int_eq(t5pt_linear_init(&lins[i], W[i], T5PT_WF32, Ns[i], K), T5PT_OK);
+        }
+        lp[i] = &lins[i];
+        ld[i] = Ns[i] + pad + i; /* each output its own row stride */
+        size_t ny = (size_t)M * ld[i];
+        ys[i] = malloc(ny * 4);
+        ysep[i] = malloc(ny * 4);
+        for (size_t e = 0; e < ny; e++) ys[i][e] = ysep[i][e] = (float)e; /* padding must survive */
+    }
+    t5pt_linear_forward_group(ys, ld, x, K + pad, M, lp, n);
+    for (int i = 0; i < n; i++) t5pt_linear_forward(ysep[i], ld[i], x, K + pad, M, lp[i], 0.0f);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(memcmp(ys[i], ysep[i], (size_t)M * ld[i] * 4) == 0,
+                      "[%s] group of %d, M=%d K=%d: output %d (N=%d) differs from its own product",
+                      t5pt_simd_path(), n, M, K, i, Ns[i]);
+    /* backward: dx = beta dx + sum_i dy_i W_i (dy_i: the outputs above) against the
+     * separate calls with beta, 1, 1, ... */
+    const float *dys[8];
+    for (int i = 0; i < n; i++) dys[i] = ys[i];
+    const int ldx = K + pad;
+    float *dx = malloc((size_t)M * ldx * 4), *dxs = malloc((size_t)M * ldx * 4);
+    for (int b = 0; b < 2; b++) {
+        const float beta = b ? 1.0f : 0.0f;
+        for (size_t e = 0; e < (size_t)M * ldx; e++) dx[e] = dxs[e] = (float)(e % 13) - 6.0f;
+        t5pt_linear_backward_group(dx, ldx, dys, ld, M, lp, n, beta);
+        for (int i = 0; i < n; i++) t5pt_linear_backward(dxs, ldx, dys[i], ld[i], M, lp[i], i ? 1.0f : beta);
+        ck_assert_msg(memcmp(dx, dxs, (size_t)M * ldx * 4) == 0,
+                      "[%s] backward group of %d, M=%d K=%d beta=%g differs from the separate products",
+                      t5pt_simd_path(), n, M, K, (double)beta);
+    }
+    free(dx), free(dxs);
+    for (int i = 0; i < n; i++) free(W[i]), free(Wh[i]), free(ys[i]), free(ysep[i]);
+    free(x);
+}
+
+START_TEST(test_linear_group) {
+    char names[8][16];
+    int np = paths(names);
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 17);
+    static const int qkv[3] = {64, 64, 64}, ragged[4] = {17, 45, 64, 3}, wide[3] = {1100, 1000, 1030};
+    for (int ip = 0; ip < np; ip++) {
+        ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
+        /* few rows: the separate calls (GEMV, W as A) */
+        check_group(&r, 3, 3, qkv, 40, 0, 0);
+        check_group(&r, T5PT_WA_MAX_ROWS, 3, qkv, 40, 1, 0);
+        /* one product: just above the W-as-A rows, an MC and a half, more */
+        check_group(&r, T5PT_WA_MAX_ROWS + 1, 3, qkv, 40, 0, 0);
+        check_group(&r, 130, 4, ragged, 70, 2, 1);
+        check_group(&r, 250, 3, qkv, 600, 0, 1);
+        { /* segments deeper than KC and not a multiple of it (the backward cuts each in KC steps) */
+            static const int deep[2] = {700, 1500};
+            check_group(&r, 50, 2, deep, 33, 1, 1);
+        }
+        check_group(&r, 1, 1, ragged, 9, 0, 0);
+        /* 3131 columns of depth 512: more panels than one packed block (PACK_BLOCK_BYTES) */
+        if (!small_mode()) check_group(&r, 40, 3, wide, 512, 1, 0);
+    }
+    t5pt_simd_select(names[0]);
+}
+END_TEST
+
+/* The row blocking does not change a bit: the product of M rows, M just above the ISA's MC
+ * (one block of all rows, simd/gemm.c gemm_run), equals the products of its two halves
+ * (each taking MC-row blocks), forward and backward. */
+START_TEST(test_row_block_bits) {
+    char names[8][16];
+    int np = paths(names);
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 19);
+    for (int ip = 0; ip < np; ip++) {
+        ck_assert_int_eq(t5pt_simd_select(names[ip]), T5PT_OK);
+        const int mc = t5pt_kern()->gemm.mc;
+        const int Ms[2] = {mc + mc / 3, mc + mc / 2};
+        for (int s = 0; s < 2; s++) {
+            int M = Ms[s], N = 300, K = 600, h = M / 2;
+            float *W = rand_buf(&r, (size_t)N * K), *x = rand_buf(&r, (size_t)M * K), *dy = rand_buf(&r, (size_t)M * N);
+            float *y1 = malloc((size_t)M * N * 4), *y2 = malloc((size_t)M * N * 4);
+            float *d1 = malloc((size_t)M * K * 4), *d2 = malloc((size_t)M * K * 4);
+            t5pt_linear lin;
+            ck_assert_int_eq(t5pt_linear_init(&lin, W, T5PT_WF32, N, K), T5PT_OK);
+            t5pt_linear_forward(y1, N, x, K, M, &lin, 0.0f);
+            t5pt_linear_forward(y2, N, x, K, h, &lin, 0.0f);
+            t5pt_linear_forward(y2 + (size_t)h * N, N, x + (size_t)h * K, K, M - h, &lin, 0.0f);
+            t5pt_linear_backward(d1, K, dy, N, M, &lin, 0.0f);
+            t5pt_linear_backward(d2, K, dy, N, h, &lin, 0.0f);
+            t5pt_linear_backward(d2 + (size_t)h * K, K, dy + (size_t)h * N, N, M - h, &lin, 0.0f);
+            ck_assert_msg(memcmp(y1, y2, (size_t)M * N * 4) == 0, "[%s] forward M=%d: not the bits of its halves",
+                          names[ip], M);
+            ck_assert_msg(memcmp(d1, d2, (size_t)M * K * 4) == 0, "[%s] backward M=%d: not the bits of its halves",
+                          names[ip], M);
+            free(W), free(x), free(dy), free(y1), free(y2), free(d1), free(d2);
+        }
+    }
+    t5pt_simd_select(names[0]);
+}
+END_TEST
+
 /* A bf16 / f16 weight gives exactly the products of its fp32 widening (the GEMM widens
  * while packing; nothing else changes), forward and backward, on every path. */
 START_TEST(test_linear_half_precision) {
@@ -317,6 +439,20 @@ START_TEST(test_thread_bit_identity) {
             float *c1 = malloc((size_t)M * N * 4), *c2 = malloc((size_t)M * N * 4);
             t5pt_linear lin;
             ck_assert_int_eq(t5pt_linear_init(&lin, W, T5PT_WF32, N, K), T5PT_OK);
+            /* a group of two: the linear and itself */
+            float *g1[2] = {malloc((size_t)M * N * 4), malloc((size_t)M * N * 4)};
+            float *g2[2] = {malloc((size_t)M * N * 4), malloc((size_t)M * N * 4)};
+            const int ldg[2] = {N, N};
+            const t5pt_linear *lg[2] = {&lin, &lin};
+            omp_set_num_threads(1);
+            t5pt_linear_forward_group(g1, ldg, x, K, M, lg, 2);
+            omp_set_num_threads(2);
+            t5pt_linear_forward_group(g2, ldg, x, K, M, lg, 2);
+            for (int i = 0; i < 2; i++) {
+                ck_assert_msg(memcmp(g1[i], g2[i], (size_t)M * N * 4) == 0,
+                              "[%s] group differs with 2 threads (%dx%dx%d)", names[ip], M, N, K);
+                free(g1[i]), free(g2[i]);
+            }
             omp_set_num_threads(1);
             t5pt_linear_forward(y1, N, x, K, M, &lin, 0.0f);
             t5pt_linear_backward(d1, K, dy, N, M, &lin, 0.0f);
@@ -369,6 +505,8 @@ int main(void) {
     tcase_add_test(tc, test_sgemm_degenerate);
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_linear_path_change);
+    tcase_add_test(tc, test_linear_group);
+    tcase_add_test(tc, test_row_block_bits);
     tcase_add_test(tc, test_linear_half_precision);
     tcase_add_test(tc, test_thread_bit_identity);
     tcase_add_test(tc, test_simd_select_errors);

@@ -408,6 +408,36 @@ START_TEST(test_attn_gemm) {
 }
 END_TEST
 
+/* The register transposes (8 x 8 AVX2, 16 x 16 AVX-512, 4 x 4 NEON) and their edges: every
+ * element lands where it belongs with its own bits, nothing past rows or cols is written. */
+START_TEST(test_transpose) {
+    const t5pt_kernels *ks[8];
+    int nk = vector_tables(ks);
+    ks[nk++] = t5pt_kernels_scalar();
+    static const int sizes[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 64};
+    const int ns = (int)(sizeof sizes / sizeof sizes[0]), maxn = 64, pad = 5;
+    float *src = malloc((size_t)maxn * (maxn + pad) * sizeof(float));
+    float *dst = malloc((size_t)maxn * (maxn + pad) * sizeof(float));
+    fill(src, maxn * (maxn + pad), -1, 1);
+    for (int t = 0; t < nk; t++)
+        for (int a = 0; a < ns; a++)
+            for (int b = 0; b < ns; b++) {
+                const int rows = sizes[a], cols = sizes[b];
+                const size_t lds = (size_t)cols + pad, ldd = (size_t)rows + 2;
+                for (size_t e = 0; e < (size_t)cols * ldd; e++) dst[e] = GUARD;
+                ks[t]->transpose(dst, ldd, src, lds, rows, cols);
+                for (int c = 0; c < cols; c++)
+                    for (size_t r = 0; r < ldd; r++) {
+                        float want = (int)r < rows ? src[r * lds + (size_t)c] : GUARD;
+                        ck_assert_msg(memcmp(&dst[(size_t)c * ldd + r], &want, sizeof want) == 0,
+                                      "[%s] transpose %dx%d: dst[%d][%zu] = %g, want %g", ks[t]->name, rows, cols,
+                                      c, r, (double)dst[(size_t)c * ldd + r], (double)want);
+                    }
+            }
+    free(src), free(dst);
+}
+END_TEST
+
 /* The GEMM blocking each table declares fits simd/gemm.c (edge tile, whole tiles per A
  * block), and its A-panel packers write exactly alpha * op(A) in the [kc][MR] layout. */
 START_TEST(test_gemm_blocking_and_packing) {
@@ -491,6 +521,7 @@ int main(void) {
     tcase_add_test(tc, test_conversions);
     tcase_add_test(tc, test_gemm_micro);
     tcase_add_test(tc, test_attn_gemm);
+    tcase_add_test(tc, test_transpose);
     tcase_add_test(tc, test_gemm_blocking_and_packing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

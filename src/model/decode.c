@@ -127,8 +127,7 @@ t5pt_status t5pt_kvdec_create(t5pt_kvdec **out, const t5pt_model *m, const float
     p->enc_row = k->enc_row;
     p->drop_scale = 1.0f;
     /* the cross-attention keys and values depend only on the encoder output: once per layer */
-    for (int l = 0; l < cfg->num_decoder_layers; l++)
-        t5pt_cross_kv_forward(k->layers[l].ck, k->layers[l].cv, H_enc, (int)BT, &m->dec[l]);
+    t5pt_cross_kv_forward(k->layers, m, 0, cfg->num_decoder_layers, H_enc, (int)BT);
     *out = k;
     return T5PT_OK;
 }

@@ -30,10 +30,12 @@ typedef struct {
     float drop_scale;
 } t5pt_dec_pass;
 
-/* ck, cv [M_enc, inner] = the cross-attention keys and values of the encoder output
- * H_enc [M_enc, d] for decoder block w: they depend on nothing else, so cached decoding
- * computes them once. */
-void t5pt_cross_kv_forward(float *ck, float *cv, const float *H_enc, int M_enc, const t5pt_block_weights *w);
+/* acts[i].ck, cv [M_enc, inner] = the cross-attention keys and values of the encoder
+ * output H_enc [M_enc, d] for decoder blocks l0 .. l0+nl-1 (i = l - l0): they depend on
+ * nothing else, so cached decoding computes them once, and they read the same rows, so
+ * they are one product (simd/gemm.h t5pt_linear_forward_group). */
+void t5pt_cross_kv_forward(t5pt_layer_acts *acts, const t5pt_model *m, int l0, int nl, const float *H_enc,
+                           int M_enc);
 
 /* Decoder block l on x_in [B*T, d]:
  *   h_self  = x + drop(o(CausalSelfAttn(RMSNorm(x))))          (relative position bias)

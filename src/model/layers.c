@@ -131,10 +131,7 @@ static void attn_product_nt(const t5pt_kernels *kern, int M, int N, int dk, cons
     float bt[ATTN_BT_FLOATS];   /* [dk][n]: the block of B, transposed */
     for (int j0 = 0; j0 < N; j0 += kb) {
         const int n = N - j0 < kb ? N - j0 : kb;
-        for (int j = 0; j < n; j++) {
-            const float *row = B + (size_t)(j0 + j) * ldb;
-            for (int p = 0; p < dk; p++) bt[(size_t)p * n + j] = row[p];
-        }
+        kern->transpose(bt, (size_t)n, B + (size_t)j0 * ldb, ldb, n, dk);
         kern->attn_gemm(M, n, dk, A, lda, 1, bt, (size_t)n, C + j0, ldc);
     }
 }
@@ -257,8 +254,10 @@ void t5pt_ffn_forward(float *y, float *pre, float *lin, float *act, const float 
     const t5pt_kernels *k = t5pt_kern();
     const int d = w->wo.N;
     if (gated) {
-        t5pt_linear_forward(pre, f, x, d, M, &w->wi_0, 0.0f);   /* a = wi_0 x   [M,f] */
-        t5pt_linear_forward(lin, f, x, d, M, &w->wi_1, 0.0f);   /* b = wi_1 x   [M,f] */
+        float *const ys[2] = {pre, lin};                         /* a = wi_0 x, b = wi_1 x  [M,f] */
+        const int ld[2] = {f, f};
+        const t5pt_linear *const lins[2] = {&w->wi_0, &w->wi_1};
+        t5pt_linear_forward_group(ys, ld, x, d, M, lins, 2);     /* one product (simd/gemm.h) */
         T5PT_OMP_FOR_IF((size_t)M * f >= T5PT_OMP_MIN_FLOATS)
         for (int r = 0; r < M; r++)
             k->gated_gelu_forward(act + (size_t)r * f, pre + (size_t)r * f, lin + (size_t)r * f, f);
@@ -283,8 +282,10 @@ void t5pt_ffn_backward(float *dx, float *d_act, float *d_pre, float *d_lin, cons
         for (int r = 0; r < M; r++)
             k->gated_gelu_backward(d_pre + (size_t)r * f, d_lin + (size_t)r * f, d_act + (size_t)r * f,
                                    pre + (size_t)r * f, lin + (size_t)r * f, f);
-        t5pt_linear_backward(dx, d, d_pre, f, M, &w->wi_0, 0.0f);   /* dx  = da Wi0 */
-        t5pt_linear_backward(dx, d, d_lin, f, M, &w->wi_1, 1.0f);   /* dx += db Wi1 */
+        const float *const dys[2] = {d_pre, d_lin};
+        const int ld[2] = {f, f};
+        const t5pt_linear *const lins[2] = {&w->wi_0, &w->wi_1};
+        t5pt_linear_backward_group(dx, d, dys, ld, M, lins, 2, 0.0f); /* dx = da Wi0 + db Wi1 */
     } else {
         (void)d_pre;
         (void)d_lin;

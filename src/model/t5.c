@@ -354,6 +354,26 @@ static attn_grads attention_grads(const t5pt_ctx *c, int want_dq) {
     return (attn_grads){.dq = want_dq ? c->g_q : NULL, .dk = c->g_k, .dv = c->g_v, .scratch = c->g_att};
 }
 
+/* q, k, v [M, inner] (row strides ldq, ldk, ldv) of the normed rows x [M, d]: the three
+ * linears share their input, so they are one product (x packed once; simd/gemm.h). */
+static void qkv_forward(float *q, int ldq, float *k, int ldk, float *v, int ldv, const float *x, int M,
+                        const t5pt_attention_weights *a) {
+    float *const ys[3] = {q, k, v};
+    const int ld[3] = {ldq, ldk, ldv};
+    const t5pt_linear *const lins[3] = {&a->q, &a->k, &a->v};
+    t5pt_linear_forward_group(ys, ld, x, a->q.K, M, lins, 3);
+}
+
+/* dx [M, d] (row stride d) = dq Wq + dk Wk + dv Wv (rows of g_q, g_k, g_v from r0, row
+ * stride inner): one product over the depth 3*inner, the same bits as three (simd/gemm.h). */
+static void qkv_backward(float *dx, const t5pt_ctx *c, size_t r0, int M, const t5pt_attention_weights *a) {
+    const int inner = a->q.N;
+    const float *const dys[3] = {c->g_q + r0 * inner, c->g_k + r0 * inner, c->g_v + r0 * inner};
+    const int ld[3] = {inner, inner, inner};
+    const t5pt_linear *const lins[3] = {&a->q, &a->k, &a->v};
+    t5pt_linear_backward_group(dx, a->q.K, dys, ld, M, lins, 3, 0.0f);
+}
+
 /* ------------------------------------------------------------------ encoder */
 
 /* The encoder self-attention over all B*Tenc rows: relative position bias, padding mask. */
@@ -381,9 +401,7 @@ static void enc_block_forward(t5pt_ctx *c, int l, const float *x_in, int *site) 
 
     /* self-attention sublayer: h_self = x + drop(o(attn(q, k, v of RMSNorm(x)))) */
     t5pt_rmsnorm_forward(c->s_norm, acts->rstd_self, x_in, w->ln_self, Me, d, eps);
-    t5pt_linear_forward(acts->q, inner, c->s_norm, d, Me, &w->self.q, 0.0f);
-    t5pt_linear_forward(acts->k, inner, c->s_norm, d, Me, &w->self.k, 0.0f);
-    t5pt_linear_forward(acts->v, inner, c->s_norm, d, Me, &w->self.v, 0.0f);
+    qkv_forward(acts->q, inner, acts->k, inner, acts->v, inner, c->s_norm, Me, &w->self);
     const attn_dims self_attn = enc_self_attn(c, acts);
     t5pt_attention_forward(c->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
     t5pt_linear_forward(c->s_out, d, c->s_ctx, inner, Me, &w->self.o, 0.0f);
@@ -447,9 +465,7 @@ static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
         for (int sg = 0; sg < c->n_live; sg++) {
             const int r0 = c->live_first[sg], M = c->live_rows[sg];
             float *gn = c->g_norm + (size_t)r0 * d;
-            t5pt_linear_backward(gn, d, c->g_q + (size_t)r0 * inner, inner, M, &w->self.q, 0.0f);
-            t5pt_linear_backward(gn, d, c->g_k + (size_t)r0 * inner, inner, M, &w->self.k, 1.0f);
-            t5pt_linear_backward(gn, d, c->g_v + (size_t)r0 * inner, inner, M, &w->self.v, 1.0f);
+            qkv_backward(gn, c, (size_t)r0, M, &w->self);
             t5pt_rmsnorm_backward(c->g_h + (size_t)r0 * d, gn, x_in + (size_t)r0 * d, w->ln_self,
                                   acts->rstd_self + r0, M, d);
         }
@@ -460,9 +476,7 @@ static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
         for (int b = 0; b < c->B; b++) {
             const size_t r0 = (size_t)b * Tenc + (size_t)c->prompt_at[b];   /* first prompt row */
             float *gn = c->g_norm + r0 * d;
-            t5pt_linear_backward(gn, d, c->g_q + r0 * inner, inner, n, &w->self.q, 0.0f);
-            t5pt_linear_backward(gn, d, c->g_k + r0 * inner, inner, n, &w->self.k, 1.0f);
-            t5pt_linear_backward(gn, d, c->g_v + r0 * inner, inner, n, &w->self.v, 1.0f);
+            qkv_backward(gn, c, r0, n, &w->self);
             t5pt_rmsnorm_backward(c->g_h + r0 * d, gn, x_in + r0 * d, w->ln_self, acts->rstd_self + r0, n, d);
         }
     }
@@ -470,10 +484,20 @@ static void enc_block_backward(t5pt_ctx *c, int l, const float *x_in) {
 
 /* ------------------------------------------------------------------ decoder */
 
-void t5pt_cross_kv_forward(float *ck, float *cv, const float *H_enc, int M_enc, const t5pt_block_weights *w) {
-    const int d = w->cross.k.K, inner = w->cross.k.N;
-    t5pt_linear_forward(ck, inner, H_enc, d, M_enc, &w->cross.k, 0.0f);
-    t5pt_linear_forward(cv, inner, H_enc, d, M_enc, &w->cross.v, 0.0f);
+void t5pt_cross_kv_forward(t5pt_layer_acts *acts, const t5pt_model *m, int l0, int nl, const float *H_enc,
+                           int M_enc) {
+    const int d = m->cfg.d_model, inner = m->cfg.num_heads * m->cfg.d_kv;
+    float *ys[T5PT_GROUP_MAX];
+    int ld[T5PT_GROUP_MAX];
+    const t5pt_linear *lins[T5PT_GROUP_MAX];
+    for (int l = l0; l < l0 + nl;) {
+        int n = 0;
+        for (; l < l0 + nl && n + 2 <= T5PT_GROUP_MAX; l++) {
+            ys[n] = acts[l - l0].ck, ld[n] = inner, lins[n++] = &m->dec[l].cross.k;
+            ys[n] = acts[l - l0].cv, ld[n] = inner, lins[n++] = &m->dec[l].cross.v;
+        }
+        t5pt_linear_forward_group(ys, ld, H_enc, d, M_enc, lins, n);
+    }
 }
 
 /* The self-attention of the decoder pass p: causal, relative position bias, positions
@@ -517,9 +541,14 @@ void t5pt_decoder_block_forward(const t5pt_model *m, int l, t5pt_layer_acts *act
 
     /* causal self-attention: h_self = x + drop(o(attn(RMSNorm(x)))) */
     t5pt_rmsnorm_forward(p->s_norm, acts->rstd_self, x_in, w->ln_self, M, d, eps);
-    t5pt_linear_forward(acts->q, inner, p->s_norm, d, M, &w->self.q, 0.0f);
-    linear_into_positions(acts->k, p->s_norm, &w->self.k, p);
-    linear_into_positions(acts->v, p->s_norm, &w->self.v, p);
+    if (p->T > 1 && p->kv_stride == (size_t)p->T * inner) { /* keys, values contiguous: one product */
+        qkv_forward(acts->q, inner, acts->k + (size_t)p->pos0 * inner, inner, acts->v + (size_t)p->pos0 * inner,
+                    inner, p->s_norm, M, &w->self);
+    } else {
+        t5pt_linear_forward(acts->q, inner, p->s_norm, d, M, &w->self.q, 0.0f);
+        linear_into_positions(acts->k, p->s_norm, &w->self.k, p);
+        linear_into_positions(acts->v, p->s_norm, &w->self.v, p);
+    }
     const attn_dims self_attn = dec_self_attn(cfg, p, acts);
     t5pt_attention_forward(p->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
     t5pt_linear_forward(p->s_out, d, p->s_ctx, inner, M, &w->self.o, 0.0f);
@@ -586,8 +615,10 @@ static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     for (int sg = 0; sg < c->n_live; sg++) {
         const int r0 = c->live_first[sg], M = c->live_rows[sg];
         float *gh = c->g_henc + (size_t)r0 * d;
-        t5pt_linear_backward(gh, d, c->g_k + (size_t)r0 * inner, inner, M, &w->cross.k, 1.0f);
-        t5pt_linear_backward(gh, d, c->g_v + (size_t)r0 * inner, inner, M, &w->cross.v, 1.0f);
+        const float *const dys[2] = {c->g_k + (size_t)r0 * inner, c->g_v + (size_t)r0 * inner};
+        const int ld[2] = {inner, inner};
+        const t5pt_linear *const lins[2] = {&w->cross.k, &w->cross.v};
+        t5pt_linear_backward_group(gh, d, dys, ld, M, lins, 2, 1.0f);   /* one product, depth 2*inner */
     }
     if (c->trace) t5pt_trace_cross_after(c->trace, c, l, c->g_henc);   /* teaching hook */
     if (l == 0 && !c->readable) return;   /* see above: everything below depends only on decoder_input_ids */
@@ -601,9 +632,7 @@ static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     const attn_dims self_attn = dec_self_attn(cfg, &pass, acts);
     const attn_grads self_grads = attention_grads(c, 1);
     t5pt_attention_backward(&self_grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, NULL);
-    t5pt_linear_backward(c->g_norm, d, c->g_q, inner, Md, &w->self.q, 0.0f);
-    t5pt_linear_backward(c->g_norm, d, c->g_k, inner, Md, &w->self.k, 1.0f);
-    t5pt_linear_backward(c->g_norm, d, c->g_v, inner, Md, &w->self.v, 1.0f);
+    qkv_backward(c->g_norm, c, 0, Md, &w->self);
     t5pt_rmsnorm_backward(c->g_h, c->g_norm, x_in, w->ln_self, acts->rstd_self, Md, d);
 }
 
@@ -772,9 +801,12 @@ t5pt_status t5pt_forward(t5pt_ctx *c, const float *P, int n, t5pt_placement pl, 
         t5pt_position_bias_forward(c->dec_bias, c->diag, m->dec_rel_bias, H, L, L, 0, 0, cfg->rel_num_buckets,
                                    cfg->rel_max_distance);
         const t5pt_dec_pass pass = full_dec_pass(c);
+        /* every block's cross-attention keys and values read the encoder output: one
+         * product (with recomputation the blocks share one ck, cv: each block its own) */
+        if (!c->recompute) t5pt_cross_kv_forward(c->dec, m, 0, cfg->num_decoder_layers, c->enc_final, Me);
         for (int l = 0; l < cfg->num_decoder_layers; l++) {
             t5pt_layer_acts *acts = &c->dec[l];
-            t5pt_cross_kv_forward(acts->ck, acts->cv, c->enc_final, Me, &m->dec[l]);
+            if (c->recompute) t5pt_cross_kv_forward(acts, m, l, 1, c->enc_final, Me);
             /* the masks in the order of HF's dropout sites (each site its own stream) */
             drop_mask(c, acts->m_self_p, (size_t)c->B * H * L * L, &site);
             drop_mask(c, acts->m_self_out, (size_t)Md * d, &site);
@@ -832,7 +864,7 @@ t5pt_status t5pt_backward(t5pt_ctx *c, float *dP) {
         const float *x_in = l == 0 ? c->dec_h0 : c->dec[l - 1].out;
         /* recomputation: the shared activations hold the last block's; redo the others' */
         if (c->recompute && l < cfg->num_decoder_layers - 1) {
-            t5pt_cross_kv_forward(c->dec[l].ck, c->dec[l].cv, c->enc_final, Me, &m->dec[l]);
+            t5pt_cross_kv_forward(&c->dec[l], m, l, 1, c->enc_final, Me);
             t5pt_decoder_block_forward(m, l, &c->dec[l], x_in, &pass);
         }
         dec_block_backward(c, l, x_in);

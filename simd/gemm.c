@@ -27,6 +27,7 @@
  * count and schedule. The depth is never split across threads.
  */
 #include "simd/gemm.h"
+#include "simd/gemm_bf16.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -593,8 +594,24 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
     }
 }
 
+/* A product of a linear in bf16 compute: forward y = x W^T (transB 1) or backward dx = dy W,
+ * with W's rows as stored (fp32 rounded while packed, bf16 as is, f16 widened then rounded). */
+static void linear_bf16(float *C, int ldc, const float *A, int lda, int M, const t5pt_linear *lin, int forward,
+                        float beta) {
+    const t5pt_bf16_src wsrc = lin->type == T5PT_WF32 ? T5PT_BF16_SRC_F32
+                               : lin->type == T5PT_WBF16 ? T5PT_BF16_SRC_BF16 : T5PT_BF16_SRC_F16;
+    if (forward)
+        t5pt_bf16_gemm_ex(0, 1, M, lin->N, lin->K, 1.0f, A, T5PT_BF16_SRC_F32, lda, lin->W, wsrc, lin->K, beta, C, ldc,
+                          t5pt_num_threads(), NULL);
+    else
+        t5pt_bf16_gemm_ex(0, 0, M, lin->K, lin->N, 1.0f, A, T5PT_BF16_SRC_F32, lda, lin->W, wsrc, lin->K, beta, C, ldc,
+                          t5pt_num_threads(), NULL);
+}
+
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
+    if (lin->compute == T5PT_PRECISION_BF16)
+        linear_bf16(y, ldy, x, ldx, M, lin, 1, beta);
+    else if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
         linear_gemv(y, ldy, x, ldx, M, lin, beta);
     else if (M <= T5PT_WA_MAX_ROWS)
         linear_product_wa(y, ldy, x, ldx, M, lin, 1, beta);
@@ -603,7 +620,9 @@ void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, cons
 }
 
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {
-    if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lin->N * (size_t)lin->K >= T5PT_WA_BWD_MIN_WEIGHTS)
+    if (lin->compute == T5PT_PRECISION_BF16)
+        linear_bf16(dx, lddx, dy, lddy, M, lin, 0, beta);
+    else if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lin->N * (size_t)lin->K >= T5PT_WA_BWD_MIN_WEIGHTS)
         linear_product_wa(dx, lddx, dy, lddy, M, lin, 0, beta);
     else
         linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);

@@ -338,7 +338,7 @@ START_TEST(test_resume_bit_identical) {
     static const char *const flags[] = {"--batch", "--seed", "--prompt-len", "--lr", "--dropout", "--placement",
                                         "--optim", "--labels", "--eval-every", "--patience", "--valid", "--train",
                                         "--weight-decay", "--schedule", "--loss", "--adafactor-start-step",
-                                        "--select"};
+                                        "--select", "--precision"};
     const char *labels[2] = {"yes", "no"};
     const int nflags = (int)(sizeof flags / sizeof flags[0]);
     for (int k = 0; k < nflags; k++) {
@@ -364,8 +364,10 @@ START_TEST(test_resume_bit_identical) {
         case 14: o.loss = T5PT_LOSS_SUM; o.z_loss = 1e-4f; break;
         case 15: o.oc.start_step = 1100000; break;
         case 16: o.select = T5PT_SELECT_LOSS; break;
+        case 17: t5pt_model_set_precision(model, T5PT_PRECISION_BF16); break;
         }
         t5pt_status st = t5pt_train(model, tr, va, PB, n, &o, &r);
+        t5pt_model_set_precision(model, T5PT_PRECISION_FP32);
         ck_assert_msg(st == T5PT_ERR_ARG, "%s: status %d: %s", flags[k], (int)st, t5pt_last_error());
         char want[64];
         snprintf(want, sizeof want, "made with %s ", flags[k]);

@@ -595,17 +595,30 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
 }
 
 /* A product of a linear in bf16 compute: forward y = x W^T (transB 1) or backward dx = dy W,
- * with W's rows as stored (fp32 rounded while packed, bf16 as is, f16 widened then rounded). */
+ * with W's rows as stored (fp32 rounded while packed, bf16 as is, f16 widened then rounded).
+ * The bf16 GEMM packs its whole B operand per call, so the columns of C go in blocks whose
+ * packed W takes about PACK_BLOCK_BYTES (as linear_product does; the lm_head would
+ * otherwise pack 32128 x d at once). Every element of C is the same sum over the whole
+ * depth in any block, so the blocks change no bit. */
 static void linear_bf16(float *C, int ldc, const float *A, int lda, int M, const t5pt_linear *lin, int forward,
                         float beta) {
     const t5pt_bf16_src wsrc = lin->type == T5PT_WF32 ? T5PT_BF16_SRC_F32
                                : lin->type == T5PT_WBF16 ? T5PT_BF16_SRC_BF16 : T5PT_BF16_SRC_F16;
-    if (forward)
-        t5pt_bf16_gemm_ex(0, 1, M, lin->N, lin->K, 1.0f, A, T5PT_BF16_SRC_F32, lda, lin->W, wsrc, lin->K, beta, C, ldc,
-                          t5pt_num_threads(), NULL);
-    else
-        t5pt_bf16_gemm_ex(0, 0, M, lin->K, lin->N, 1.0f, A, T5PT_BF16_SRC_F32, lda, lin->W, wsrc, lin->K, beta, C, ldc,
-                          t5pt_num_threads(), NULL);
+    const int n = forward ? lin->N : lin->K, depth = forward ? lin->K : lin->N, threads = t5pt_num_threads();
+    const size_t esize = t5pt_wtype_size(lin->type);
+    size_t per = PACK_BLOCK_BYTES / ((size_t)depth * sizeof(float));
+    int block = per < 64 ? 64 : per >= (size_t)n ? n : (int)(per & ~(size_t)63); /* whole panels (NR <= 32) */
+    if (block < 1) block = 1;
+    for (int j0 = 0; j0 < n; j0 += block) {
+        const int w = n - j0 < block ? n - j0 : block;
+        if (forward) /* rows j0.. of W */
+            t5pt_bf16_gemm_ex(0, 1, M, w, depth, 1.0f, A, T5PT_BF16_SRC_F32, lda,
+                              (const char *)lin->W + (size_t)j0 * lin->K * esize, wsrc, lin->K, beta, C + j0, ldc,
+                              threads, NULL);
+        else /* columns j0.. of W */
+            t5pt_bf16_gemm_ex(0, 0, M, w, depth, 1.0f, A, T5PT_BF16_SRC_F32, lda, (const char *)lin->W + (size_t)j0 * esize,
+                              wsrc, lin->K, beta, C + j0, ldc, threads, NULL);
+    }
 }
 
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {

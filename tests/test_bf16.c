@@ -38,7 +38,8 @@
  *    recorded flip noise + 1e-5 (another fp32 implementation may flip roundings); measured
  *    here: <= 1.6e-7 for every forward tensor, <= 2.6e-7 for prompt_grad (no flip).
  * 4. The same bits for 1 and 2 threads in bf16 mode; fp32 unchanged after a switch to bf16
- *    and back; weights stored in bf16 or f16 give the bits of the same values in fp32.
+ *    and back; weights stored in bf16 or f16 give the bits of the same values in fp32; a
+ *    linear packed in column blocks gives the bits of one GEMM over the whole weight.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -605,6 +606,37 @@ START_TEST(test_weight_types) {
 }
 END_TEST
 
+/* A linear whose packed W exceeds one block (simd/gemm.c, linear_bf16: 4 MB) gives the bits
+ * of one bf16 GEMM over the whole of W, forward and backward, W in fp32 and in bf16. */
+START_TEST(test_blocked_linear) {
+    enum { N = 4100, K = 300, M = 21 };
+    float *W = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * M * K), *g = malloc(sizeof(float) * M * N);
+    float *y = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
+    float *dx = malloc(sizeof(float) * M * K), *dx1 = malloc(sizeof(float) * M * K);
+    uint16_t *W16 = malloc(sizeof(uint16_t) * N * K);
+    t5pt_rng r;
+    t5pt_rng_seed(&r, 9);
+    for (int i = 0; i < N * K; i++) W[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    for (int i = 0; i < M * K; i++) x[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    for (int i = 0; i < M * N; i++) g[i] = (float)(t5pt_rng_uniform(&r) - 0.5);
+    t5pt_f32_to_bf16_row(W16, W, (size_t)N * K);
+    for (int type = 0; type < 2; type++) {
+        const void *w = type ? (const void *)W16 : (const void *)W;
+        const t5pt_bf16_src src = type ? T5PT_BF16_SRC_BF16 : T5PT_BF16_SRC_F32;
+        t5pt_linear lin;
+        ck_assert(t5pt_linear_init(&lin, w, type ? T5PT_WBF16 : T5PT_WF32, N, K) == T5PT_OK);
+        lin.compute = T5PT_PRECISION_BF16;
+        t5pt_linear_forward(y, N, x, K, M, &lin, 0.0f);
+        t5pt_bf16_gemm_ex(0, 1, M, N, K, 1.0f, x, T5PT_BF16_SRC_F32, K, w, src, K, 0.0f, y1, N, 1, NULL);
+        ck_assert_msg(memcmp(y, y1, sizeof(float) * M * N) == 0, "blocked forward, W type %d", type);
+        t5pt_linear_backward(dx, K, g, N, M, &lin, 0.0f);
+        t5pt_bf16_gemm_ex(0, 0, M, K, N, 1.0f, g, T5PT_BF16_SRC_F32, N, w, src, K, 0.0f, dx1, K, 1, NULL);
+        ck_assert_msg(memcmp(dx, dx1, sizeof(float) * M * K) == 0, "backward, W type %d", type);
+    }
+    free(W), free(x), free(g), free(y), free(y1), free(dx), free(dx1), free(W16);
+}
+END_TEST
+
 START_TEST(test_precision_names) {
     t5pt_precision p = T5PT_PRECISION_BF16;
     ck_assert_int_eq(t5pt_precision_parse("fp32", &p), T5PT_OK);
@@ -626,6 +658,7 @@ static Suite *bf16_suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_precision_names);
     tcase_add_test(tc, test_weight_types);
+    tcase_add_test(tc, test_blocked_linear);
     tcase_add_test(tc, test_threads_bit_identical);
     tcase_add_test(tc, test_fp32_unchanged);
     tcase_add_loop_test(tc, test_ops, 0, N_ALL * n_kernels);

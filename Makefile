@@ -9,7 +9,7 @@
 #                     (build-avx512-emu/; needs libsimde-dev)
 #   make test-emulated  under qemu: an AVX2-only x86-64 CPU and AArch64 NEON (cross-built in
 #                     build-arm64/); needs qemu-user, gcc-aarch64-linux-gnu and check:arm64
-#   make test-arm-bf16  the bf16 GEMM under qemu-aarch64 with (-cpu max) and without (cortex-a57)
+#   make test-arm-bf16  the bf16 GEMM and bf16 precision suites under qemu-aarch64 with (-cpu max) and without (cortex-a57)
 #                     ARM BF16 (part of test-emulated)
 #   make install      the command, libt5pt.a, libt5pt.so, t5pt.h, t5pt.pc and the T5 tokenizer
 #                     (PREFIX=/usr/local, DESTDIR for staging); make uninstall removes them
@@ -240,7 +240,7 @@ test-emulated: test-avx2-emulated test-arm test-arm-bf16
 # every golden case (forward, backward, trajectories, cached decoding), the training loop and
 # the parsers (AArch64 char is unsigned). T5PT_TEST_SMALL=1 shrinks only the learning runs,
 # the big GEMM shapes and the long tokenizer tables. test_cli runs native builds only.
-EMU_NAMES = test_kernels test_gemm test_gemm_bf16 $(GOLDEN_NAMES) test_optim test_prompt test_model_load \
+EMU_NAMES = test_kernels test_gemm test_gemm_bf16 test_bf16 $(GOLDEN_NAMES) test_optim test_prompt test_model_load \
             test_safetensors test_json test_data test_tokenizer
 EMU_ENV   = T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20
 
@@ -248,7 +248,7 @@ EMU_ENV   = T5PT_TEST_SMALL=1 CK_TIMEOUT_MULTIPLIER=20
 # that no AVX-512 instruction leaks outside simd/avx512.c, over the kernels and every
 # golden case. The training loop is left out: test-paths already trains on the avx2 path
 # natively, and under this emulation one of its resume tests alone took over 3 minutes.
-AVX2_EMU_NAMES = test_kernels test_gemm test_gemm_bf16 test_forward test_backward test_eval
+AVX2_EMU_NAMES = test_kernels test_gemm test_gemm_bf16 test_bf16 test_forward test_backward test_eval
 test-avx2-emulated: $(TEST_BIN) $(BIN)
 	@fail=0; for t in $(patsubst %,$(BUILD)/tests/%,$(AVX2_EMU_NAMES)); do \
 	  echo "== qemu-x86_64 -cpu max $$t"; \
@@ -258,7 +258,7 @@ test-avx2-emulated: $(TEST_BIN) $(BIN)
 # AVX-512 on a CPU without it: the library and the suites built with AVX512_SIMDE=1 (the
 # AVX-512 kernels through SIMDe), then the kernel, GEMM and golden suites on that path.
 AVX512_EMU_BUILD = build-avx512-emu
-AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_gemm_bf16 test_forward test_backward test_eval test_train)
+AVX512_EMU_TESTS = $(addprefix $(AVX512_EMU_BUILD)/tests/,test_kernels test_gemm test_gemm_bf16 test_bf16 test_forward test_backward test_eval test_train)
 test-avx512-emulated:
 	$(MAKE) --no-print-directory BUILD=$(AVX512_EMU_BUILD) AVX512_SIMDE=1 $(AVX512_EMU_TESTS)
 	@fail=0; for t in $(AVX512_EMU_TESTS); do \
@@ -276,16 +276,18 @@ test-arm:
 	  $(EMU_ENV) timeout 1200 qemu-aarch64 ./$$t || fail=1; \
 	done; exit $$fail
 
-# The bf16 GEMM on both kinds of ARM CPU: qemu's "max" has BF16 (the bfdot kernel runs
-# next to the NEON emulation), cortex-a57 has not (only the emulation is offered).
+# The bf16 GEMM and the bf16 precision (test_bf16: golden/bf16) on both kinds of ARM CPU:
+# qemu's "max" has BF16 (the bfdot kernel runs next to the NEON emulation), cortex-a57 has
+# not (only the emulation is offered).
+ARM_BF16_TESTS = build-arm64/tests/test_gemm_bf16 build-arm64/tests/test_bf16
 test-arm-bf16: export OMP_WAIT_POLICY ?= passive
 test-arm-bf16:
 	$(MAKE) --no-print-directory BUILD=build-arm64 CC=$(ARM_CC) LDFLAGS=-static \
-	  CHECK_LIBS="-lcheck -lsubunit -lrt -lm -pthread" build-arm64/tests/test_gemm_bf16
-	@fail=0; for cpu in max cortex-a57; do \
-	  echo "== qemu-aarch64 -cpu $$cpu build-arm64/tests/test_gemm_bf16"; \
-	  $(EMU_ENV) timeout 1200 qemu-aarch64 -cpu $$cpu ./build-arm64/tests/test_gemm_bf16 || fail=1; \
-	done; exit $$fail
+	  CHECK_LIBS="-lcheck -lsubunit -lrt -lm -pthread" $(ARM_BF16_TESTS)
+	@fail=0; for cpu in max cortex-a57; do for t in $(ARM_BF16_TESTS); do \
+	  echo "== qemu-aarch64 -cpu $$cpu $$t"; \
+	  $(EMU_ENV) timeout 1200 qemu-aarch64 -cpu $$cpu ./$$t || fail=1; \
+	done; done; exit $$fail
 
 # ------------------------------------------------------------------------------ install
 # DESTDIR stages the tree (packaging); PREFIX is where it will live and is what the

@@ -85,6 +85,24 @@ size_t t5pt_model_weight_bytes(const t5pt_model *m);
 size_t t5pt_model_num_params(const t5pt_model *m);
 void t5pt_model_free(t5pt_model *m);
 
+/* Compute precision of a model's matrix products (fp32 by default).
+ *   T5PT_PRECISION_FP32  every product in fp32, as always (bit-for-bit unchanged).
+ *   T5PT_PRECISION_BF16  the two inputs of every matrix product are rounded to bfloat16
+ *                        (round to nearest even) and the products summed in fp32: all
+ *                        linears forward and backward, the lm_head, Q K^T, P V and the
+ *                        attention's backward products; a weight stored in bf16 is used as
+ *                        is. Norms, softmax, loss, optimizer and the prompt stay fp32.
+ *                        Native on AVX512_BF16 / ARM BF16 CPUs, the same arithmetic emulated
+ *                        elsewhere (`t5pt info` says which). golden/bf16 is its reference. */
+typedef enum { T5PT_PRECISION_FP32 = 0, T5PT_PRECISION_BF16 = 1 } t5pt_precision;
+/* Parses "fp32" or "bf16". */
+t5pt_status t5pt_precision_parse(const char *text, t5pt_precision *p);
+const char *t5pt_precision_name(t5pt_precision p);   /* "fp32", "bf16"; NULL if unknown */
+/* Sets the precision every later forward, backward and decoding step of m uses (every
+ * context of m follows it; do not change it while another thread runs m). */
+t5pt_status t5pt_model_set_precision(t5pt_model *m, t5pt_precision p);
+t5pt_precision t5pt_model_precision(const t5pt_model *m);
+
 /* ---------------------------------------------------------------- batches & prompts */
 typedef struct {
     int B, T, L;                     /* batch rows, encoder tokens per row, label tokens per row */

@@ -33,6 +33,7 @@
  * count and schedule. The depth is never split across threads.
  */
 #include "simd/gemm.h"
+#include "simd/gemm_bf16.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -684,8 +685,37 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
     }
 }
 
+/* A product of a linear in bf16 compute: forward y = x W^T (transB 1) or backward dx = dy W,
+ * with W's rows as stored (fp32 rounded while packed, bf16 as is, f16 widened then rounded).
+ * The bf16 GEMM packs its whole B operand per call, so the columns of C go in blocks whose
+ * packed W takes about PACK_BLOCK_BYTES (as linear_product does; the lm_head would
+ * otherwise pack 32128 x d at once). Every element of C is the same sum over the whole
+ * depth in any block, so the blocks change no bit. */
+static void linear_bf16(float *C, int ldc, const float *A, int lda, int M, const t5pt_linear *lin, int forward,
+                        float beta) {
+    const t5pt_bf16_src wsrc = lin->type == T5PT_WF32 ? T5PT_BF16_SRC_F32
+                               : lin->type == T5PT_WBF16 ? T5PT_BF16_SRC_BF16 : T5PT_BF16_SRC_F16;
+    const int n = forward ? lin->N : lin->K, depth = forward ? lin->K : lin->N, threads = t5pt_num_threads();
+    const size_t esize = t5pt_wtype_size(lin->type);
+    size_t per = PACK_BLOCK_BYTES / ((size_t)depth * sizeof(float));
+    int block = per < 64 ? 64 : per >= (size_t)n ? n : (int)(per & ~(size_t)63); /* whole panels (NR <= 32) */
+    if (block < 1) block = 1;
+    for (int j0 = 0; j0 < n; j0 += block) {
+        const int w = n - j0 < block ? n - j0 : block;
+        if (forward) /* rows j0.. of W */
+            t5pt_bf16_gemm_ex(0, 1, M, w, depth, 1.0f, A, T5PT_BF16_SRC_F32, lda,
+                              (const char *)lin->W + (size_t)j0 * lin->K * esize, wsrc, lin->K, beta, C + j0, ldc,
+                              threads, NULL);
+        else /* columns j0.. of W */
+            t5pt_bf16_gemm_ex(0, 0, M, w, depth, 1.0f, A, T5PT_BF16_SRC_F32, lda, (const char *)lin->W + (size_t)j0 * esize,
+                              wsrc, lin->K, beta, C + j0, ldc, threads, NULL);
+    }
+}
+
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
+    if (lin->compute == T5PT_PRECISION_BF16)
+        linear_bf16(y, ldy, x, ldx, M, lin, 1, beta);
+    else if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
         linear_gemv(y, ldy, x, ldx, M, lin, beta);
     else if (M <= T5PT_WA_MAX_ROWS)
         linear_product_wa(y, ldy, x, ldx, M, lin, 1, beta);
@@ -694,7 +724,9 @@ void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, cons
 }
 
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta) {
-    if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lin->N * (size_t)lin->K >= T5PT_WA_BWD_MIN_WEIGHTS)
+    if (lin->compute == T5PT_PRECISION_BF16)
+        linear_bf16(dx, lddx, dy, lddy, M, lin, 0, beta);
+    else if (M <= T5PT_WA_BWD_MAX_ROWS && (size_t)lin->N * (size_t)lin->K >= T5PT_WA_BWD_MIN_WEIGHTS)
         linear_product_wa(dx, lddx, dy, lddy, M, lin, 0, beta);
     else
         linear_product(dx, lddx, dy, lddy, M, lin, 0, beta);
@@ -706,7 +738,8 @@ void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M,
  * widened to fp32 while packed: that is fp32 compute too). A linear computed in another
  * precision must go through its own t5pt_linear_* call: this is the one place to say so. */
 static int group_is_fp32(const t5pt_linear *const lins[], int n) {
-    (void)lins, (void)n;
+    for (int i = 0; i < n; i++)
+        if (lins[i]->compute != T5PT_PRECISION_FP32) return 0;
     return 1;
 }
 

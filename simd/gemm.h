@@ -31,6 +31,12 @@ typedef struct {
     int N, K;
     const void *W;     /* [N,K] row-major in `type` (not owned) */
     t5pt_wtype type;
+    /* How its products compute (t5pt_model_set_precision sets it on every linear of a
+     * model; t5pt_linear_init: fp32). T5PT_PRECISION_BF16: t5pt_linear_forward / _backward
+     * round both operands to bf16 and sum in fp32 (simd/gemm_bf16.h; W stored in bf16 is
+     * taken as is). Code that groups several linears into one fp32 product must call
+     * t5pt_linear_* on each linear whose compute is not T5PT_PRECISION_FP32. */
+    t5pt_precision compute;
 } t5pt_linear;
 
 /* Describes W[N,K] (stored as `type`) as a linear; holds no memory of its own. */
@@ -54,7 +60,9 @@ void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 #define T5PT_WA_BWD_MAX_ROWS 256
 #define T5PT_WA_BWD_MIN_WEIGHTS ((size_t)4 << 20)
 
-/* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy) */
+/* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy)
+ * In fp32 compute, the path depends on M (GEMV, W as A, W^T packed as B); in bf16 compute
+ * every M goes through the bf16 GEMM (bit-identical for any thread count). */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);
 /* dx[M,K] = dy[M,N] · W + beta·dx     (gradient w.r.t. the linear's input) */
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta);

@@ -40,13 +40,30 @@ typedef struct {
     float alpha;
 } operand;
 
+/* IEEE binary16 -> fp32, exact (every half is a float). */
+static inline float f16_value(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, mant = h & 0x3ffu, u;
+    if (e == 0x1f) {
+        u = sign | 0x7f800000u | mant << 13;                  /* Inf, NaN */
+    } else if (e != 0) {
+        u = sign | (e + 112u) << 23 | mant << 13;             /* normal: rebias 15 -> 127 */
+    } else {
+        float f = (float)mant * 5.9604644775390625e-8f;       /* subnormal: mant * 2^-24, exact */
+        memcpy(&u, &f, sizeof u);
+        u |= sign;
+    }
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 static inline uint16_t elem(const operand *o, int r, int p) {
     size_t idx = o->trans ? (size_t)p * o->ld + (size_t)r : (size_t)r * o->ld + (size_t)p;
     if (o->type == T5PT_BF16_SRC_BF16) {
         uint16_t h = ((const uint16_t *)o->data)[idx];
         return o->alpha == 1.0f ? h : t5pt_f32_to_bf16(o->alpha * t5pt_bf16_to_f32(h));
     }
-    float v = ((const float *)o->data)[idx];
+    float v = o->type == T5PT_BF16_SRC_F16 ? f16_value(((const uint16_t *)o->data)[idx]) : ((const float *)o->data)[idx];
     return t5pt_f32_to_bf16(o->alpha == 1.0f ? v : o->alpha * v);
 }
 
@@ -279,12 +296,16 @@ static void gemm_run(const gemm_job *g, int max_threads) {
 
 /* ------------------------------------------------------------------ entry points */
 
+static const t5pt_bf16_kernel *forced_kernel; /* t5pt_bf16_force_kernel */
+
+void t5pt_bf16_force_kernel(const t5pt_bf16_kernel *kernel) { forced_kernel = kernel; }
+
 void t5pt_bf16_gemm_ex(int transA, int transB, int M, int N, int K, float alpha, const void *A, t5pt_bf16_src a_type,
                        int lda, const void *B, t5pt_bf16_src b_type, int ldb, float beta, float *C, int ldc,
                        int threads, const t5pt_bf16_kernel *kernel) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
-    const t5pt_bf16_kernel *bk = kernel ? kernel : t5pt_bf16_kern();
+    const t5pt_bf16_kernel *bk = kernel ? kernel : forced_kernel ? forced_kernel : t5pt_bf16_kern();
     gemm_job g = {.bk = bk, .M = M, .N = N, .K = K, .beta = beta, .C = C, .ldc = ldc};
     g.a = (operand){.data = A, .type = a_type, .trans = transA, .ld = (size_t)lda, .alpha = alpha};
     /* op(B)^T[j][p] = op(B)[p][j] = transB ? B[j*ldb + p] : B[p*ldb + j] */

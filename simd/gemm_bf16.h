@@ -30,8 +30,10 @@
 
 #include "simd/bf16.h"
 
-/* Element type of an operand. */
-typedef enum { T5PT_BF16_SRC_F32 = 0, T5PT_BF16_SRC_BF16 = 1 } t5pt_bf16_src;
+/* Element type of an operand: floats, bf16 values (uint16_t), or IEEE half values
+ * (uint16_t; widened exactly to fp32, then rounded to bf16 like a float: a weight stored
+ * in f16). */
+typedef enum { T5PT_BF16_SRC_F32 = 0, T5PT_BF16_SRC_BF16 = 1, T5PT_BF16_SRC_F16 = 2 } t5pt_bf16_src;
 
 /* C[M,N] = op(A)[M,K] . op(B)[K,N] (+ beta C), general form:
  * op(A) = A (row-major, row stride lda) or A^T when transA; the same for B. a_type and
@@ -61,6 +63,10 @@ void t5pt_bf16_linear_forward_w16(float *y, int ldy, const float *x, int ldx, in
                                   float beta);
 void t5pt_bf16_linear_backward_w16(float *dx, int lddx, const float *dy, int lddy, int M, const uint16_t *W, int N,
                                    int K, float beta);
+
+/* Tests only: the kernel every product above uses when given none (NULL: the selected
+ * one again, t5pt_bf16_kern). Not thread-safe: set it before the products run. */
+void t5pt_bf16_force_kernel(const t5pt_bf16_kernel *kernel);
 
 /* Rows of floats rounded to bf16 (round to nearest even): dst[i] = bf16(src[i]), e.g. to
  * store a weight once in bf16 for the _w16 products. */

@@ -152,14 +152,16 @@ static int read_inputs(golden_case *g) {
     return 0;
 }
 
-golden_case *golden_open(const char *name) {
+golden_case *golden_open(const char *name) { return golden_open_at(GOLDEN_CASES_DIR, name); }
+
+golden_case *golden_open_at(const char *root, const char *name) {
     golden_case *g = calloc(1, sizeof *g);
     if (!g) {
         snprintf(golden_msg, sizeof golden_msg, "%s: out of memory", name);
         return NULL;
     }
     snprintf(g->name, sizeof g->name, "%s", name);
-    snprintf(g->dir, sizeof g->dir, "%s/%s", GOLDEN_CASES_DIR, name);
+    snprintf(g->dir, sizeof g->dir, "%s/%s", root, name);
     snprintf(g->model_dir, sizeof g->model_dir, "%s/model", g->dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/case.json", g->dir);

@@ -62,6 +62,8 @@ void golden_assert_list(int n);
 
 /* Opens a case: case.json, inputs (converted to a t5pt_batch) and the expected tensors. */
 golden_case *golden_open(const char *name);
+/* The same for a case directory root/name (golden/bf16: the flip-free bf16 cases). */
+golden_case *golden_open_at(const char *root, const char *name);
 void golden_close(golden_case *g);
 const char *golden_error(void);   /* message of the last failed golden_open */
 

@@ -5,7 +5,8 @@
  *     value, repeated option, strict numbers with ranges) and both --flag=value forms;
  *     README's table of train flags lists exactly the flags `train --help` prints;
  *   - `dump` on golden cases writes logits / loss / encoder output / prompt gradient /
- *     optimizer trajectory matching the reference's expected tensors;
+ *     optimizer trajectory matching the reference's expected tensors; `dump --precision
+ *     bf16` matches the bf16 reference (golden/bf16 flip-free cases);
  *   - `tokenize` round trip with the shipped vocabulary; invalid UTF-8 refused by line;
  *   - `train` on bad data: exit status != 0, one line "t5pt train: FILE:LINE: problem",
  *     and an existing prompt in --out left byte-identical;
@@ -99,6 +100,8 @@ START_TEST(test_option_errors) {
         {"train -x", 2, "t5pt train: -x: unknown option"},
         {"train --model m --out o", 2, "t5pt train: --train FILE is required (see t5pt train --help)\n"},
         {"dump --model m --out o", 2, "t5pt dump: --batch FILE is required"},
+        {"dump --model m --batch b --out o --precision fp16", 2, "t5pt dump: --precision fp16: expected fp32 or bf16\n"},
+        {"train --model m --train t --out o --precision bf32", 2, "t5pt train: --precision bf32: expected fp32 or bf16\n"},
         {"init-model --dtype f16 --config c --out o", 2, "t5pt init-model: --dtype f16: expected f32 or bf16\n"},
         {"bench gemm --m 0", 2, "t5pt bench gemm: --m 0: out of range"},
         {"bench nosuch", 2, "t5pt bench: 'nosuch': unknown benchmark"},
@@ -295,6 +298,31 @@ START_TEST(test_dump_golden) {
         compare(g, got, g->trajectory, "losses", "losses", 1e-4);
         compare(g, got, g->trajectory, "prompt_after", "prompt_after", 1e-4);
     }
+    t5pt_st_close(got);
+    remove(out_path);
+    golden_close(g);
+}
+END_TEST
+
+/* dump --precision bf16 on the flip-free bf16 cases: the bf16 reference's logits, loss and
+ * prompt gradient at the fp32 tolerances (tests/test_bf16.c tests the library itself). */
+static const char *bf16_dump_cases[] = {"bf16_micro", "bf16_micro_gated"};
+
+START_TEST(test_dump_bf16) {
+    golden_case *g = golden_open_at("golden/bf16", bf16_dump_cases[_i]);
+    ck_assert_msg(g, "%s", golden_error());
+    char cmd[2048], out_path[256], *log;
+    snprintf(out_path, sizeof out_path, "/tmp/t5pt_test_cli_%ld_%s.safetensors", (long)getpid(), g->name);
+    snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/inputs.safetensors "
+             "--out %s --grad --precision bf16 2>&1", test_t5pt_bin(), g->model_dir, g->dir, g->dir, out_path);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    free(log);
+    st_file *got;
+    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
+    compare(g, got, g->expected, "logits", "logits", 1e-5);
+    compare(g, got, g->expected, "loss", "loss", 1e-5);
+    compare(g, got, g->expected, "encoder_last_hidden_state", "encoder_last_hidden_state", 1e-5);
+    compare(g, got, g->expected, "prompt_grad", "prompt_grad", 1e-4);
     t5pt_st_close(got);
     remove(out_path);
     golden_close(g);
@@ -902,6 +930,7 @@ int main(void) {
     tcase_add_test(tc, test_info);
     tcase_add_test(tc, test_tokenize);
     tcase_add_loop_test(tc, test_dump_golden, 0, (int)(sizeof dump_cases / sizeof dump_cases[0]));
+    tcase_add_loop_test(tc, test_dump_bf16, 0, (int)(sizeof bf16_dump_cases / sizeof bf16_dump_cases[0]));
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_peft_adapter);
     tcase_add_test(tc, test_adapter_round_trip);

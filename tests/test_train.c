@@ -2,7 +2,7 @@
  *
  *   - training lowers the loss and reaches a stated validation accuracy on a tiny task, and
  *     the saved prompt is the prompt of the best validation (bit for bit, and it scores the
- *     best metric again);
+ *     best metric again); in bf16 precision too, with the same steps and levels;
  *   - a run stopped half way and resumed from its checkpoint ends bit-identical to an
  *     uninterrupted run (prompt, saved best prompt, optimizer state), with dropout on
  *     and evaluations in between; resuming from an older checkpoint (a kill before the
@@ -161,7 +161,9 @@ static int log_learning(const t5pt_train_progress *p, void *user) {
     return 0;
 }
 
-START_TEST(test_learns_task) {
+/* The learning run in the given compute precision: bf16 must learn like fp32 (the same
+ * steps, seed and stated levels; issue 14 item 5, BENCHMARKS.md "bf16 training"). */
+static void learns_task(t5pt_precision prec) {
     /* the shipped demo: a tiny T5 pre-trained on prefixed tasks, frozen; the task's prefix is
      * unseen, so only the prompt can select the sentiment task */
     const int small = test_small();
@@ -170,6 +172,7 @@ START_TEST(test_learns_task) {
     ck_assert_int_eq(test_rm_rf(out), 0);
     t5pt_model *m;
     ck_assert_msg(t5pt_model_load(&m, "examples/tiny-t5") == T5PT_OK, "%s", t5pt_last_error());
+    ck_assert_int_eq(t5pt_model_set_precision(m, prec), T5PT_OK);
     t5pt_dataset *tr, *va;
     ck_assert(t5pt_dataset_load(&tr, "examples/sentiment/train.jsonl", tok, NULL) == T5PT_OK);
     const char *valid_path = "examples/sentiment/valid.jsonl";
@@ -207,8 +210,8 @@ START_TEST(test_learns_task) {
     ck_assert_int_eq(l.steps, o.steps);
     float first = (l.first[0] + l.first[1] + l.first[2] + l.first[3]) / 4;
     float last = (l.last4[0] + l.last4[1] + l.last4[2] + l.last4[3]) / 4;
-    fprintf(stderr, "learn%s: loss %.3f -> %.3f (mean of 4 steps), rank accuracy %.3f -> best %.3f at step %d\n",
-            small ? " (small)" : "", first, last, r.first_metric, r.best_metric, r.best_step);
+    fprintf(stderr, "learn%s %s: loss %.3f -> %.3f (mean of 4 steps), rank accuracy %.3f -> best %.3f at step %d\n",
+            small ? " (small)" : "", t5pt_precision_name(prec), first, last, r.first_metric, r.best_metric, r.best_step);
     ck_assert_msg(last < 0.5f * first, "loss %.3f -> %.3f did not halve", first, last);
     ck_assert(r.evaluated);
     /* the stated levels: near chance before (2 balanced classes), at least 95% within the run.
@@ -250,6 +253,11 @@ START_TEST(test_learns_task) {
     t5pt_model_free(m);
     ck_assert_int_eq(test_rm_rf(out), 0);
 }
+
+START_TEST(test_learns_task) { learns_task(T5PT_PRECISION_FP32); }
+END_TEST
+
+START_TEST(test_learns_task_bf16) { learns_task(T5PT_PRECISION_BF16); }
 END_TEST
 
 /* ---- kill and resume */
@@ -330,7 +338,7 @@ START_TEST(test_resume_bit_identical) {
     static const char *const flags[] = {"--batch", "--seed", "--prompt-len", "--lr", "--dropout", "--placement",
                                         "--optim", "--labels", "--eval-every", "--patience", "--valid", "--train",
                                         "--weight-decay", "--schedule", "--loss", "--adafactor-start-step",
-                                        "--select"};
+                                        "--select", "--precision"};
     const char *labels[2] = {"yes", "no"};
     const int nflags = (int)(sizeof flags / sizeof flags[0]);
     for (int k = 0; k < nflags; k++) {
@@ -356,8 +364,10 @@ START_TEST(test_resume_bit_identical) {
         case 14: o.loss = T5PT_LOSS_SUM; o.z_loss = 1e-4f; break;
         case 15: o.oc.start_step = 1100000; break;
         case 16: o.select = T5PT_SELECT_LOSS; break;
+        case 17: t5pt_model_set_precision(model, T5PT_PRECISION_BF16); break;
         }
         t5pt_status st = t5pt_train(model, tr, va, PB, n, &o, &r);
+        t5pt_model_set_precision(model, T5PT_PRECISION_FP32);
         ck_assert_msg(st == T5PT_ERR_ARG, "%s: status %d: %s", flags[k], (int)st, t5pt_last_error());
         char want[64];
         snprintf(want, sizeof want, "made with %s ", flags[k]);
@@ -907,6 +917,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_learns_task);
+    tcase_add_test(tc, test_learns_task_bf16);
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_resume_from_older_checkpoint);
     tcase_add_test(tc, test_save_load_round_trip);

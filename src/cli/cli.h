@@ -46,12 +46,21 @@ int cli_sweep(int argc, char **argv);
     {.name = "max-src-len", .kind = CLI_INT, .target = (dst), .metavar = "N",                                       \
      .help = "truncate inputs to N tokens incl. </s> (the count is reported)", .dflt = "no limit", .min = 2,       \
      .max = 1 << 24}
+#define CLI_OPT_PRECISION(dst)                                                                                      \
+    {.name = "precision", .kind = CLI_STR, .target = (dst), .metavar = "P", .choices = "fp32|bf16",                 \
+     .help = "precision of every matrix product: fp32, or bf16 (inputs rounded to bfloat16, sums in\n"             \
+             "fp32; norms, softmax, loss, optimizer and prompt stay fp32; 't5pt info' says if native)",           \
+     .dflt = "fp32"}
 #define CLI_OPT_INPUT_FIELD(dst) \
     {.name = "input-field", .kind = CLI_STR, .target = (dst), .metavar = "NAME", .help = "JSONL key of the input"}
 #define CLI_OPT_TARGET_FIELD(dst) \
     {.name = "target-field", .kind = CLI_STR, .target = (dst), .metavar = "NAME", .help = "JSONL key of the target"}
 
 /* ---- helpers (src/cli/common.c) */
+
+/* Sets m's compute precision from a --precision value (NULL: fp32). 0, or the exit status
+ * after a one-line error. */
+int cli_set_precision(const char *cmd, t5pt_model *m, const char *text);
 
 /* Prints "t5pt <cmd>: <message>" to stderr; returns 1 (the exit status to use). */
 int cli_fail(const char *cmd, const char *fmt, ...)

@@ -294,7 +294,7 @@ static const char step_about[] =
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
     int B = 8, S = 128, P = 100, L = 16, threads = 0, steps = 5, warmup = 1, recompute = 0;
-    const char *simd = NULL, *model_dir = NULL, *config = NULL;
+    const char *simd = NULL, *model_dir = NULL, *config = NULL, *precision = NULL;
     const cli_option opts[] = {
         {.name = "model", .kind = CLI_STR, .target = &model_dir, .metavar = "DIR", .help = "Hugging Face T5 directory"},
         {.name = "config", .kind = CLI_STR, .target = &config, .metavar = "CONFIG.json",
@@ -310,6 +310,7 @@ static int bench_step(int argc, char **argv) {
          .min = 0, .max = 1 << 16},
         {.name = "recompute", .kind = CLI_FLAG, .target = &recompute,
          .help = "activation recomputation (as train --recompute)"},
+        CLI_OPT_PRECISION(&precision),
         CLI_OPT_THREADS(&threads), /* as train: adaptive unless a count is given */
         BENCH_OPT_SIMD(&simd),
         {0}};
@@ -337,6 +338,7 @@ static int bench_step(int argc, char **argv) {
         if (t5pt_config_load(&cfg, config) != T5PT_OK) goto fail_lib;
         if (t5pt_model_init_random(&m, &cfg, 1234) != T5PT_OK) goto fail_lib;
     }
+    if (cli_set_precision(cmd, m, precision) != 0) goto done;
     const t5pt_config *cfg = t5pt_model_config(m);
     int d = cfg->d_model;
     if (t5pt_ctx_create(&c, m, B, S, L, P) != T5PT_OK || t5pt_ctx_set_recompute(c, recompute) != T5PT_OK) goto fail_lib;
@@ -381,11 +383,14 @@ static int bench_step(int argc, char **argv) {
     }
     double med = median(t, steps);
     double flops = step_flops(cfg, B, P + S, L);
-    printf("step model=%s simd=%s threads=%d threads_min=%d thread_policy=%s batch=%d prompt=%d src=%d tgt=%d "
-           "recompute=%d steps=%d s_per_step=%.3f "
+    printf("step model=%s precision=%s%s%s simd=%s threads=%d threads_min=%d thread_policy=%s batch=%d prompt=%d "
+           "src=%d tgt=%d recompute=%d steps=%d s_per_step=%.3f "
            "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f weights_mb=%.0f activations_mb=%.0f loss=%.4f\n",
-           model_dir ? model_dir : config, t5pt_simd_path(), used_max, used_min,
-           t5pt_get_thread_policy() == T5PT_THREADS_ADAPTIVE ? "adaptive" : "fixed", B, P, S, L, recompute, steps, med,
+           model_dir ? model_dir : config, t5pt_precision_name(t5pt_model_precision(m)),
+           t5pt_model_precision(m) == T5PT_PRECISION_BF16 ? " bf16_kernel=" : "",
+           t5pt_model_precision(m) == T5PT_PRECISION_BF16 ? t5pt_bf16_kern()->name : "", t5pt_simd_path(), used_max,
+           used_min, t5pt_get_thread_policy() == T5PT_THREADS_ADAPTIVE ? "adaptive" : "fixed", B, P, S, L, recompute,
+           steps, med,
            flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, t5pt_model_weight_bytes(m) / 1048576.0,
            t5pt_ctx_bytes(c) / 1048576.0, loss);
     rc = 0;

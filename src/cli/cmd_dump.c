@@ -45,7 +45,7 @@ static t5pt_status optim_from_json(t5pt_optim_config *oc, const char *path) {
 }
 
 typedef struct {
-    const char *model, *batch, *prompt, *out, *placement, *optim, *optim_json, *loss;
+    const char *model, *batch, *prompt, *out, *placement, *optim, *optim_json, *loss, *precision;
     int grad, steps, all, threads, prompt_len, start_step, recompute;
     float lr, z_loss;
     int have_lr, have_z_loss, have_start_step, have_placement;
@@ -184,6 +184,10 @@ static int run_dump(const dump_args *a, t5pt_placement pl, const t5pt_optim_conf
     t5pt_ctx *c = NULL;
     st_writer *w = NULL;
     if (t5pt_model_load(&m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
+    if ((rc = cli_set_precision(cmd, m, a->precision)) != 0) {
+        t5pt_model_free(m);
+        return rc;
+    }
     const t5pt_config *cfg = t5pt_model_config(m);
     if ((rc = cli_read_batch(cmd, a->batch, &b)) != 0 || (rc = load_prompt(a, cfg->d_model, &P, &n, &pl)) != 0) goto out;
     if ((a->grad || a->steps) && n == 0) {
@@ -265,6 +269,7 @@ int cli_dump(int argc, char **argv) {
                  "betas, schedule {kind, warmup_steps, total_steps}); --optim, --lr and\n"
                  "--adafactor-start-step override it"},
         {.name = "all", .kind = CLI_FLAG, .target = &a.all, .help = "also write every intermediate activation"},
+        CLI_OPT_PRECISION(&a.precision),
         CLI_OPT_THREADS(&a.threads),
         {0}};
     const cli_command c = {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct {
-    const char *model, *data, *placement, *labels, *predictions, *tokenizer;
+    const char *model, *data, *placement, *labels, *predictions, *tokenizer, *precision;
     cli_strs prompts;
     int batch, max_new, threads, no_generate, have_placement;
     t5pt_data_options dopt;
@@ -56,6 +56,8 @@ static int load_all(const eval_args *a, loaded *l, t5pt_placement *pl) {
     if (t5pt_model_load(&l->m, a->model) != T5PT_OK || cli_load_tokenizer(cmd, a->model, a->tokenizer, &l->tok) != T5PT_OK ||
         t5pt_dataset_load(&l->d, a->data, l->tok, &a->dopt) != T5PT_OK)
         return cli_fail_lib(cmd);
+    int prc = cli_set_precision(cmd, l->m, a->precision);
+    if (prc) return prc;
     const int dm = t5pt_model_config(l->m)->d_model;
     t5pt_prompt_info *info = calloc((size_t)l->E, sizeof *info);
     if (!info) return cli_fail(cmd, "out of memory");
@@ -185,6 +187,7 @@ int cli_eval(int argc, char **argv) {
         CLI_OPT_INPUT_FIELD(&a.dopt.input_field),
         CLI_OPT_TARGET_FIELD(&a.dopt.target_field),
         CLI_OPT_TOKENIZER(&a.tokenizer),
+        CLI_OPT_PRECISION(&a.precision),
         CLI_OPT_THREADS(&a.threads),
         {0}};
     const cli_command c = {

@@ -89,7 +89,7 @@ static int generate_all(generator *g, const cli_strs *texts) {
 
 int cli_generate(int argc, char **argv) {
     struct {
-        const char *model, *prompt, *placement, *tokenizer;
+        const char *model, *prompt, *placement, *tokenizer, *precision;
         int have_placement;
         int max_new, max_src, threads, ids;
         cli_strs texts;
@@ -102,6 +102,7 @@ int cli_generate(int argc, char **argv) {
         CLI_OPT_MAX_SRC_LEN(&a.max_src),
         CLI_OPT_TOKENIZER(&a.tokenizer),
         {.name = "ids", .kind = CLI_FLAG, .target = &a.ids, .help = "print token ids instead of text"},
+        CLI_OPT_PRECISION(&a.precision),
         CLI_OPT_THREADS(&a.threads),
         {0}};
     const cli_command c = {
@@ -139,6 +140,8 @@ int cli_generate(int argc, char **argv) {
         cli_fail_lib(cmd);
         goto out;
     }
+    if ((rc = cli_set_precision(cmd, m, a.precision)) != 0) goto out;
+    rc = 1;
     if (a.prompt) {
         if (cli_load_prompt(cmd, a.prompt, a.model, t5pt_model_config(m)->d_model, &P, &g.n, &info)) goto out;   /* rc 1 */
         if ((rc = cli_resolve_placement(cmd, a.have_placement, &a.prompt, &info, 1, &g.pl)) != 0) goto out;

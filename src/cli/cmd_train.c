@@ -44,7 +44,7 @@ typedef struct {
     float lr, weight_decay, z_loss;
     int have_prompt_len, have_lr, have_weight_decay, have_batch, have_dropout, have_eval_every, have_start_step,
         have_z_loss, have_optim, have_loss, have_init, have_placement, have_schedule, have_warmup;
-    const char *mem_budget;
+    const char *mem_budget, *precision;
     t5pt_train_options to;
     t5pt_data_options dopt;
     /* filled in by validate_args */
@@ -219,7 +219,7 @@ static int load_inputs(const train_args *a, train_inputs *in, int *total) {
     }
     if (t5pt_train_total_steps(&a->to, in->train->n, total) != T5PT_OK) return cli_fail_lib(cmd);
     if (t5pt_model_load(&in->m, a->model) != T5PT_OK) return cli_fail_lib(cmd);
-    return 0;
+    return cli_set_precision(cmd, in->m, a->precision);
 }
 
 /* --preset auto (see the help), then the defaults of whatever is still unset. */
@@ -604,6 +604,7 @@ static int parse_args(train_args *a, int argc, char **argv) {
                  "then stops before training",
          .dflt = "80% of physical memory"},
         CLI_HEADING("other"),
+        CLI_OPT_PRECISION(&a->precision),
         {.name = "preset", .kind = CLI_STR, .target = &a->preset, .metavar = "auto",
          .help = "choose --prompt-len and --init from the model size (see below)", .choices = "auto"},
         CLI_OPT_THREADS(&a->threads),

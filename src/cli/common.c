@@ -361,3 +361,10 @@ void cli_catch_stop_signals(void) {
 }
 
 volatile sig_atomic_t *cli_stop_flag(void) { return &stop_requested; }
+
+int cli_set_precision(const char *cmd, t5pt_model *m, const char *text) {
+    t5pt_precision p = T5PT_PRECISION_FP32;
+    if (text && t5pt_precision_parse(text, &p) != T5PT_OK) return cli_usage_error(cmd, "--precision %s: use fp32 or bf16", text);
+    if (t5pt_model_set_precision(m, p) != T5PT_OK) return cli_fail_lib(cmd);
+    return 0;
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "simd/gemm.h"
+#include "simd/gemm_bf16.h"
 #include "simd/kernels.h"
 #include "base/internal.h"
 
@@ -136,6 +137,18 @@ static void attn_product_nt(const t5pt_kernels *kern, int M, int N, int dk, cons
     }
 }
 
+/* The bf16 precision's attention products (t5pt_precision): C[M,N] = op(A)[M,K] op(B)[K,N]
+ * with both operands rounded to bf16 while packed and fp32 sums, on the calling thread
+ * (the caller's loop over (batch, head) is the parallel one), overwriting C. The same
+ * operands as golden/reference.py's Bf16Mode rounds: Q and K for the scores, the
+ * probabilities (after dropout) and V for the context, and in the backward dC, V, P, dS,
+ * K, Q as they enter their products. */
+static void attn_bf16(int transA, int transB, int M, int N, int K, const float *A, size_t lda, const float *B,
+                      size_t ldb, float *C, size_t ldc) {
+    t5pt_bf16_gemm_ex(transA, transB, M, N, K, 1.0f, A, T5PT_BF16_SRC_F32, (int)lda, B, T5PT_BF16_SRC_F32, (int)ldb,
+                      0.0f, C, (int)ldc, 1, NULL);
+}
+
 /* P*m*scale: the probabilities after dropout, rebuilt whenever needed (the saved P stays
  * undropped, the softmax backward needs it). n entries. */
 static const float *dropped(float *buf, const float *P, const uint8_t *m, float scale, size_t n) {
@@ -149,6 +162,7 @@ void t5pt_attention_forward(float *ctx, float *probs, const float *q, const floa
     const int H = a->H, dk = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dk;
     const size_t kv_stride = a->kv_stride ? a->kv_stride : (size_t)Tk * inner;
     const long BH = (long)a->B * H;
+    const int bf16 = a->prec == T5PT_PRECISION_BF16;
     /* Each (batch, head) pair is independent: one thread computes it whole. */
     T5PT_OMP_FOR_DYNAMIC
     for (long bh = 0; bh < BH; bh++) {
@@ -163,7 +177,9 @@ void t5pt_attention_forward(float *ctx, float *probs, const float *q, const floa
         const uint8_t *m = a->drop ? a->drop + (size_t)bh * Tq * Tk : NULL;
         float *Pd = m ? a->drop_buf + (size_t)bh * Tq * Tk : P;         /* what ctx uses: P*m with dropout */
         /* S = Q K^T, unscaled */
-        if (Tq == 1)
+        if (bf16)
+            attn_bf16(0, 1, Tq, Tk, dk, Q, (size_t)inner, K, (size_t)inner, P, (size_t)Tk);
+        else if (Tq == 1)
             for (int j = 0; j < Tk; j++) P[j] = kern->dot(Q, K + (size_t)j * inner, dk);
         else
             attn_product_nt(kern, Tq, Tk, dk, Q, (size_t)inner, K, (size_t)inner, P, (size_t)Tk);
@@ -179,7 +195,9 @@ void t5pt_attention_forward(float *ctx, float *probs, const float *q, const floa
             if (m) dropped(Pd + (size_t)i * Tk, row, m + (size_t)i * Tk, a->drop_scale, (size_t)Tk);
         }
         /* ctx = Pd V */
-        if (Tq == 1) {
+        if (bf16) {
+            attn_bf16(0, 0, Tq, dk, Tk, Pd, (size_t)Tk, V, (size_t)inner, C, (size_t)inner);
+        } else if (Tq == 1) {
             memset(C, 0, (size_t)dk * sizeof(float));
             for (int j = 0; j < Tk; j++) kern->axpy(C, Pd[j], V + (size_t)j * inner, dk);
         } else {
@@ -193,6 +211,7 @@ void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float
     const t5pt_kernels *kern = t5pt_kern();
     const int H = a->H, dkv = a->dk, Tq = a->Tq, Tk = a->Tk, inner = H * dkv;
     const long BH = (long)a->B * H;
+    const int bf16 = a->prec == T5PT_PRECISION_BF16;
     T5PT_OMP_FOR_DYNAMIC
     for (long bh = 0; bh < BH; bh++) {
         const int b = (int)(bh / H), h = (int)(bh % H);
@@ -214,12 +233,18 @@ void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float
 
         /* ctx = Pd V  =>  dV = Pd^T dC over the live queries (Pd = P*m with dropout) */
         const float *Pd = m ? dropped(a->drop_buf + (size_t)bh * Tq * Tk, P, m, a->drop_scale, (size_t)qn * Tk) : P;
-        if (krn > 0)
+        if (krn > 0 && bf16)
+            attn_bf16(1, 0, krn, dkv, qn, Pd + kr0, (size_t)Tk, dC, (size_t)inner, g->dv + koff + (size_t)kr0 * inner,
+                      (size_t)inner);
+        else if (krn > 0)
             kern->attn_gemm(krn, dkv, qn, Pd + kr0, 1, (size_t)Tk, dC, (size_t)inner,
                             g->dv + koff + (size_t)kr0 * inner, (size_t)inner);
 
         /* dPd = dC V^T [qn,kn] */
-        attn_product_nt(kern, qn, kn, dkv, dC, (size_t)inner, V, (size_t)inner, dP, (size_t)Tk);
+        if (bf16)
+            attn_bf16(0, 1, qn, kn, dkv, dC, (size_t)inner, V, (size_t)inner, dP, (size_t)Tk);
+        else
+            attn_product_nt(kern, qn, kn, dkv, dC, (size_t)inner, V, (size_t)inner, dP, (size_t)Tk);
 
         /* one pass per row: through the dropout mask, then the softmax backward in place,
          * dS = P * (dP - <P, dP>). Masked keys (j >= kn, or after the query when causal)
@@ -238,6 +263,15 @@ void t5pt_attention_backward(const attn_grads *g, const float *dctx, const float
         const float *dS = dP;   /* [qn,kn] live part */
 
         /* S = Q K^T  =>  dQ = dS K, dK = dS^T Q */
+        if (bf16) {
+            if (g->dq && qrn > 0)
+                attn_bf16(0, 0, qrn, dkv, kn, dS + (size_t)qr0 * Tk, (size_t)Tk, K, (size_t)inner,
+                          g->dq + qoff + (size_t)qr0 * inner, (size_t)inner);
+            if (krn > 0)
+                attn_bf16(1, 0, krn, dkv, qn, dS + kr0, (size_t)Tk, Q, (size_t)inner, g->dk + koff + (size_t)kr0 * inner,
+                          (size_t)inner);
+            continue;
+        }
         if (g->dq && qrn > 0)
             kern->attn_gemm(qrn, dkv, kn, dS + (size_t)qr0 * Tk, (size_t)Tk, 1, K, (size_t)inner,
                             g->dq + qoff + (size_t)qr0 * inner, (size_t)inner);

@@ -84,6 +84,8 @@ typedef struct {
     const uint8_t *drop;     /* [B,H,Tq,Tk] dropout mask of the probabilities, or NULL */
     float *drop_buf;         /* [B,H,Tq,Tk] scratch for the dropped probabilities (with drop) */
     float drop_scale;
+    t5pt_precision prec;     /* T5PT_PRECISION_BF16: every product of the core (forward and backward)
+                                takes bf16-rounded operands, fp32 sums (the model's precision) */
     /* Forward only, for cached decoding (the backward takes the plain layout): */
     int q0;                  /* position of query 0 (causal: query i sees keys 0..q0+i) */
     size_t kv_stride;        /* floats between batch rows of k and v (0: Tk*inner); a cache holds more rows */
@@ -92,7 +94,8 @@ typedef struct {
 
 /* One query row per (batch, head) (Tq == 1, cached decoding) is computed as dot products
  * and a weighted sum of value rows; more rows through the kernel table's attn_gemm, which
- * packs nothing and allocates nothing (layers.c). Each (batch, head) pair is computed by
+ * packs nothing and allocates nothing (layers.c). In bf16 precision every product, for any
+ * Tq, is one single-threaded call of the bf16 GEMM (simd/gemm_bf16.h) per (batch, head). Each (batch, head) pair is computed by
  * one thread, so the result does not depend on the thread count. */
 void t5pt_attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
                             const attn_dims *a);

@@ -406,6 +406,44 @@ void t5pt_model_free(t5pt_model *m) {
 
 const t5pt_config *t5pt_model_config(const t5pt_model *m) { return &m->cfg; }
 
+/* ------------------------------------------------------------ compute precision */
+
+static const char *const precision_names[] = {"fp32", "bf16"};
+
+t5pt_status t5pt_precision_parse(const char *text, t5pt_precision *p) {
+    for (int i = 0; i < 2; i++)
+        if (text && strcmp(text, precision_names[i]) == 0) {
+            *p = (t5pt_precision)i;
+            return T5PT_OK;
+        }
+    return t5pt_set_error(T5PT_ERR_ARG, "precision: unknown name '%s' (fp32|bf16)", text ? text : "");
+}
+
+const char *t5pt_precision_name(t5pt_precision p) {
+    return p == T5PT_PRECISION_FP32 || p == T5PT_PRECISION_BF16 ? precision_names[p] : NULL;
+}
+
+/* Every linear of m computes in p (simd/gemm.h: t5pt_linear.compute); the attention core
+ * reads m->precision (model/t5.c builds its attn_dims from it). */
+t5pt_status t5pt_model_set_precision(t5pt_model *m, t5pt_precision p) {
+    if (!m) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_model_set_precision: no model");
+    if (!t5pt_precision_name(p)) return t5pt_set_error(T5PT_ERR_ARG, "t5pt_model_set_precision: unknown precision %d", (int)p);
+    m->precision = p;
+    m->emb.compute = m->lm_head.compute = p;
+    t5pt_block_weights *stacks[2] = {m->enc, m->dec};
+    const int layers[2] = {m->cfg.num_layers, m->cfg.num_decoder_layers};
+    for (int s = 0; s < 2; s++)
+        for (int l = 0; l < layers[s] && stacks[s]; l++) {
+            t5pt_block_weights *w = &stacks[s][l];
+            t5pt_linear *lins[] = {&w->self.q, &w->self.k,  &w->self.v,  &w->self.o, &w->cross.q, &w->cross.k,
+                                   &w->cross.v, &w->cross.o, &w->wi, &w->wi_0, &w->wi_1, &w->wo};
+            for (size_t i = 0; i < sizeof lins / sizeof lins[0]; i++) lins[i]->compute = p;
+        }
+    return T5PT_OK;
+}
+
+t5pt_precision t5pt_model_precision(const t5pt_model *m) { return m ? m->precision : T5PT_PRECISION_FP32; }
+
 void t5pt_model_embed_row(const t5pt_model *m, int id, float *out) {
     size_t d = (size_t)m->cfg.d_model;
     t5pt_widen(out, (const unsigned char *)m->emb.W + (size_t)id * d * t5pt_wtype_size(m->emb.type), m->emb.type, d);

@@ -49,6 +49,7 @@ struct t5pt_model {
     int nmaps;
     size_t mapped_bytes;        /* bytes of the matrices used in place */
     size_t num_params;
+    t5pt_precision precision;   /* of every product (t5pt_model_set_precision); the linears carry it too */
 };
 
 /* Validates a config (positive sizes, buckets even, ...). */

@@ -381,7 +381,7 @@ static attn_dims enc_self_attn(const t5pt_ctx *c, const t5pt_layer_acts *acts) {
     const t5pt_config *cfg = &c->m->cfg;
     return (attn_dims){.B = c->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = c->Tenc, .Tk = c->Tenc,
                        .pos_bias = c->enc_bias, .key_mask = c->enc_addmask, .drop = acts->m_self_p,
-                       .drop_buf = c->s_drop, .drop_scale = c->drop_scale};
+                       .drop_buf = c->s_drop, .drop_scale = c->drop_scale, .prec = c->m->precision};
 }
 
 /* h_out = block_l(x_in) over all B*Tenc rows (site NULL: recomputed, masks kept). */
@@ -502,17 +502,19 @@ void t5pt_cross_kv_forward(t5pt_layer_acts *acts, const t5pt_model *m, int l0, i
 
 /* The self-attention of the decoder pass p: causal, relative position bias, positions
  * pos0.. of each batch row against 0..pos0+T-1. */
-static attn_dims dec_self_attn(const t5pt_config *cfg, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+static attn_dims dec_self_attn(const t5pt_model *m, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+    const t5pt_config *cfg = &m->cfg;
     return (attn_dims){.B = p->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = p->T, .Tk = p->pos0 + p->T,
                        .pos_bias = p->self_bias, .causal = 1, .drop = acts->m_self_p, .drop_buf = p->s_drop,
-                       .drop_scale = p->drop_scale, .q0 = p->pos0, .kv_stride = p->kv_stride};
+                       .drop_scale = p->drop_scale, .prec = m->precision, .q0 = p->pos0, .kv_stride = p->kv_stride};
 }
 
 /* The cross-attention of the decoder pass p: every encoder position, the encoder mask. */
-static attn_dims dec_cross_attn(const t5pt_config *cfg, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+static attn_dims dec_cross_attn(const t5pt_model *m, const t5pt_dec_pass *p, const t5pt_layer_acts *acts) {
+    const t5pt_config *cfg = &m->cfg;
     return (attn_dims){.B = p->B, .H = cfg->num_heads, .dk = cfg->d_kv, .Tq = p->T, .Tk = p->Tenc,
                        .key_mask = p->enc_mask, .drop = acts->m_cross_p, .drop_buf = p->s_drop,
-                       .drop_scale = p->drop_scale, .kv_row = p->enc_row};
+                       .drop_scale = p->drop_scale, .prec = m->precision, .kv_row = p->enc_row};
 }
 
 /* y = x W^T for the B*T rows of pass p, into the rows of positions pos0..pos0+T-1 of a
@@ -549,7 +551,7 @@ void t5pt_decoder_block_forward(const t5pt_model *m, int l, t5pt_layer_acts *act
         linear_into_positions(acts->k, p->s_norm, &w->self.k, p);
         linear_into_positions(acts->v, p->s_norm, &w->self.v, p);
     }
-    const attn_dims self_attn = dec_self_attn(cfg, p, acts);
+    const attn_dims self_attn = dec_self_attn(m, p, acts);
     t5pt_attention_forward(p->s_ctx, acts->probs, acts->q, acts->k, acts->v, &self_attn);
     t5pt_linear_forward(p->s_out, d, p->s_ctx, inner, M, &w->self.o, 0.0f);
     residual_add(acts->h_self, x_in, p->s_out, acts->m_self_out, p->drop_scale, nd);
@@ -557,7 +559,7 @@ void t5pt_decoder_block_forward(const t5pt_model *m, int l, t5pt_layer_acts *act
     /* cross-attention on the encoder output (no position bias, encoder mask on keys) */
     t5pt_rmsnorm_forward(p->s_norm, acts->rstd_cross, acts->h_self, w->ln_cross, M, d, eps);
     t5pt_linear_forward(acts->cq, inner, p->s_norm, d, M, &w->cross.q, 0.0f);
-    const attn_dims cross_attn = dec_cross_attn(cfg, p, acts);
+    const attn_dims cross_attn = dec_cross_attn(m, p, acts);
     t5pt_attention_forward(p->s_ctx, acts->cprobs, acts->cq, acts->ck, acts->cv, &cross_attn);
     t5pt_linear_forward(p->s_out, d, p->s_ctx, inner, M, &w->cross.o, 0.0f);
     residual_add(acts->h_cross, acts->h_self, p->s_out, acts->m_cross_out, p->drop_scale, nd);
@@ -604,7 +606,7 @@ static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     dy = sublayer_grad(c, acts->m_cross_out, nd);
     if (c->trace) t5pt_trace_sublayer(c->trace, c, 1, l, T5PT_TRACE_CROSS, dy);   /* teaching hook */
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->cross.o, 0.0f);
-    const attn_dims cross_attn = dec_cross_attn(cfg, &pass, acts);
+    const attn_dims cross_attn = dec_cross_attn(c->m, &pass, acts);
     /* keys past enc_live_len are masked (readable: computed anyway, they come out 0) */
     const attn_rows cross_rows = {.klen = c->readable ? NULL : c->enc_live_len};
     const attn_grads cross_grads = attention_grads(c, l > 0 || c->readable);
@@ -629,7 +631,7 @@ static void dec_block_backward(t5pt_ctx *c, int l, const float *x_in) {
     dy = sublayer_grad(c, acts->m_self_out, nd);
     if (c->trace) t5pt_trace_sublayer(c->trace, c, 1, l, T5PT_TRACE_SELF, dy);   /* teaching hook */
     t5pt_linear_backward(c->g_ctx, inner, dy, d, Md, &w->self.o, 0.0f);
-    const attn_dims self_attn = dec_self_attn(cfg, &pass, acts);
+    const attn_dims self_attn = dec_self_attn(c->m, &pass, acts);
     const attn_grads self_grads = attention_grads(c, 1);
     t5pt_attention_backward(&self_grads, c->g_ctx, acts->q, acts->k, acts->v, acts->probs, &self_attn, NULL);
     qkv_backward(c->g_norm, c, 0, Md, &w->self);

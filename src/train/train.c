@@ -143,7 +143,7 @@ static const char *optim_name(t5pt_optim_kind k) {
 
 /* The settings that change what a run computes, in a fixed order. Returns the count. */
 static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_optim_config *oc, int n,
-                        const t5pt_dataset *train, const t5pt_dataset *valid) {
+                        const t5pt_dataset *train, const t5pt_dataset *valid, t5pt_precision prec) {
     int k = 0;
     char f1[24], f2[24], f3[24], f4[24], f5[24], f6[24], f7[24], f8[24];
 #define SET(FLAG, ...) (s[k].flag = (FLAG), snprintf(s[k].value, sizeof s[k].value, __VA_ARGS__), k++)
@@ -181,6 +181,7 @@ static int run_settings(setting *s, const t5pt_train_options *o, const t5pt_opti
     SET("--select", "%s", t5pt_select_metric_name(o->select, o->num_labels));
     SET("--eval-every", "%d", o->eval_every);
     SET("--patience", "%d", o->patience);
+    SET("--precision", "%s", t5pt_precision_name(prec));
 #undef SET
     return k;
 }
@@ -214,6 +215,8 @@ static t5pt_status check_settings(const st_file *f, const char *path, const sett
                               "afresh without --resume", path, version ? version : "1");
     for (int i = 0; i < count; i++) {
         const char *was = t5pt_st_metadata(f, s[i].flag);
+        /* checkpoints from before --precision existed computed in fp32 */
+        if (!was && strcmp(s[i].flag, "--precision") == 0) was = "fp32";
         if (!was) return t5pt_set_error(T5PT_ERR_FORMAT, "%s: setting %s missing", path, s[i].flag);
         if (strcmp(was, s[i].value) != 0)
             return t5pt_set_error(T5PT_ERR_ARG, "%s: the checkpoint was made with %s %s, this run has %s %s; resume with "
@@ -659,7 +662,7 @@ static t5pt_status trainer_open(trainer *t) {
     t->pbytes = (size_t)t->n * t->d * sizeof(float);
     t->oc = o->oc;   /* a linear schedule without a length decays over this run */
     if (t->oc.schedule == T5PT_SCHED_LINEAR && t->oc.total_steps <= 0) t->oc.total_steps = t->total;
-    t->nsettings = run_settings(t->settings, o, &t->oc, t->n, t->train, t->valid);
+    t->nsettings = run_settings(t->settings, o, &t->oc, t->n, t->train, t->valid, t5pt_model_precision(t->m));
     t->metadata = settings_metadata(t->settings, t->nsettings);
     t->diverged_rms = T5PT_DIVERGED_RMS_FACTOR * fmax(max_embedding_rms(t->m), 1e-3);
     t->select = select_resolved(o->select, o->num_labels);

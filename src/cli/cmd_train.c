@@ -4,6 +4,7 @@
 #include "base/internal.h"
 #include "train/train.h"
 #include "train/eval.h"
+#include "simd/bf16.h"
 
 #include <float.h>
 #include <stdlib.h>
@@ -316,6 +317,14 @@ static void print_plan(const train_args *a, const train_inputs *in, int total) {
         printf("truncated in %s: %d inputs, %d targets\n", a->valid, in->valid->truncated_src, in->valid->truncated_tgt);
     const int batch = a->to.batch < N ? a->to.batch : N;
     printf("%d steps (batch %d, %d steps per epoch)\n", total, batch, (N + batch - 1) / batch);
+    if (t5pt_model_precision(in->m) == T5PT_PRECISION_BF16) {
+        const t5pt_bf16_kernel *k = t5pt_bf16_kern();
+        printf("precision bf16: matrix products on bf16 operands with fp32 sums (kernel %s, %s); norms, softmax, "
+               "loss, optimizer and prompt in fp32\n",
+               k->name, k->native ? "native" : "emulated: no AVX512_BF16 or ARM BF16 on this CPU or SIMD path");
+    }
+    printf("threads: %d, simd %s%s\n", t5pt_num_threads(), t5pt_simd_path(),
+           t5pt_get_thread_policy() == T5PT_THREADS_ADAPTIVE ? " (fewer while other programs keep cores busy)" : "");
     print_recipe(a);
     fflush(stdout);
     char *ck = t5pt_checkpoint_path(a->out);

@@ -260,6 +260,28 @@ static void compare(const golden_case *g, st_file *got, const st_file *want_file
     free(b);
 }
 
+/* Runs `t5pt dump --model <case model> --batch <case inputs> <args>` and opens what it
+ * wrote (its name in out_path; the caller closes and removes it). */
+static st_file *dump_case(const golden_case *g, const char *tag, const char *args, char *out_path, size_t out_size) {
+    char cmd[2048], *log;
+    snprintf(out_path, out_size, "/tmp/t5pt_test_cli_%ld_%s.safetensors", (long)getpid(), tag);
+    snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors %s --out %s 2>&1", test_t5pt_bin(),
+             g->model_dir, g->dir, args, out_path);
+    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
+    free(log);
+    st_file *got;
+    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
+    return got;
+}
+
+/* The forward outputs and the prompt gradient of a dump against the case's expected tensors. */
+static void compare_forward_and_grad(const golden_case *g, st_file *got) {
+    compare(g, got, g->expected, "logits", "logits", 1e-5);
+    compare(g, got, g->expected, "loss", "loss", 1e-5);
+    compare(g, got, g->expected, "encoder_last_hidden_state", "encoder_last_hidden_state", 1e-5);
+    compare(g, got, g->expected, "prompt_grad", "prompt_grad", 1e-4);
+}
+
 static const char *dump_cases[] = {"relu_tied_prepend", "gelu_untied_prepend", "append", "at_k", "bf16_weights",
                                    "sharded", "traj_adafactor", "traj_adamw", "traj_adafactor_beta1_warmup",
                                    "loss_sum_zloss_strong", "loss_mean_zloss", "traj_paper_recipe_start_step"};
@@ -267,33 +289,23 @@ static const char *dump_cases[] = {"relu_tied_prepend", "gelu_untied_prepend", "
 START_TEST(test_dump_golden) {
     golden_case *g = golden_open(dump_cases[_i]);
     ck_assert_msg(g, "%s", golden_error());
-    char placement[32], cmd[2048], out_path[256], *log;
+    char placement[32], args[1024], out_path[256];
     if (g->placement.kind == T5PT_PLACE_AT) snprintf(placement, sizeof placement, "at:%d", g->placement.at);
     else snprintf(placement, sizeof placement, "%s", g->placement.kind == T5PT_PLACE_APPEND ? "append" : "prepend");
-    snprintf(out_path, sizeof out_path, "/tmp/t5pt_test_cli_%ld_%s.safetensors", (long)getpid(), g->name);
     int traj = g->trajectory != NULL;
     /* the batch file is the case's inputs.safetensors: int64 ids, and prompt_embeddings for --prompt */
-    int len = snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/inputs.safetensors "
-                       "--placement %s --out %s --grad",
-                       test_t5pt_bin(), g->model_dir, g->dir, g->dir, placement, out_path);
+    int len = snprintf(args, sizeof args, "--prompt %s/inputs.safetensors --placement %s --grad", g->dir, placement);
     if (traj) {
         t5pt_optim_config oc;
         int steps;
         ck_assert(golden_optim_config(g, &oc, &steps) == 0);
-        len += snprintf(cmd + len, sizeof cmd - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
+        len += snprintf(args + len, sizeof args - len, " --steps %d --optim-json %s/case.json", steps, g->dir);
     }
     if (g->loss_kind == T5PT_LOSS_SUM || g->z_loss != 0.0f)   /* the case's loss, by --loss and --z-loss */
-        snprintf(cmd + len, sizeof cmd - len, " --loss %s --z-loss %.9g", g->loss_kind == T5PT_LOSS_SUM ? "sum-zloss" : "mean",
+        snprintf(args + len, sizeof args - len, " --loss %s --z-loss %.9g", g->loss_kind == T5PT_LOSS_SUM ? "sum-zloss" : "mean",
                  (double)g->z_loss);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
-    free(log);
-    st_file *got;
-    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
-    compare(g, got, g->expected, "logits", "logits", 1e-5);
-    compare(g, got, g->expected, "loss", "loss", 1e-5);
-    compare(g, got, g->expected, "encoder_last_hidden_state", "encoder_last_hidden_state", 1e-5);
-    compare(g, got, g->expected, "prompt_grad", "prompt_grad", 1e-4);
+    st_file *got = dump_case(g, g->name, args, out_path, sizeof out_path);
+    compare_forward_and_grad(g, got);
     if (traj) {
         compare(g, got, g->trajectory, "losses", "losses", 1e-4);
         compare(g, got, g->trajectory, "prompt_after", "prompt_after", 1e-4);
@@ -311,18 +323,10 @@ static const char *bf16_dump_cases[] = {"bf16_micro", "bf16_micro_gated"};
 START_TEST(test_dump_bf16) {
     golden_case *g = golden_open_at("golden/bf16", bf16_dump_cases[_i]);
     ck_assert_msg(g, "%s", golden_error());
-    char cmd[2048], out_path[256], *log;
-    snprintf(out_path, sizeof out_path, "/tmp/t5pt_test_cli_%ld_%s.safetensors", (long)getpid(), g->name);
-    snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/inputs.safetensors "
-             "--out %s --grad --precision bf16 2>&1", test_t5pt_bin(), g->model_dir, g->dir, g->dir, out_path);
-    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
-    free(log);
-    st_file *got;
-    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
-    compare(g, got, g->expected, "logits", "logits", 1e-5);
-    compare(g, got, g->expected, "loss", "loss", 1e-5);
-    compare(g, got, g->expected, "encoder_last_hidden_state", "encoder_last_hidden_state", 1e-5);
-    compare(g, got, g->expected, "prompt_grad", "prompt_grad", 1e-4);
+    char args[1024], out_path[256];
+    snprintf(args, sizeof args, "--prompt %s/inputs.safetensors --grad --precision bf16", g->dir);
+    st_file *got = dump_case(g, g->name, args, out_path, sizeof out_path);
+    compare_forward_and_grad(g, got);
     t5pt_st_close(got);
     remove(out_path);
     golden_close(g);
@@ -786,14 +790,9 @@ END_TEST
 START_TEST(test_dump_peft_adapter) {
     golden_case *g = golden_open("relu_tied_prepend");
     ck_assert_msg(g, "%s", golden_error());
-    char cmd[2048], out_path[256], *log;
-    snprintf(out_path, sizeof out_path, "/tmp/t5pt_test_cli_%ld_peft.safetensors", (long)getpid());
-    snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/inputs.safetensors --prompt %s/peft_adapter --out %s 2>&1",
-             test_t5pt_bin(), g->model_dir, g->dir, g->dir, out_path);
-    ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
-    free(log);
-    st_file *got;
-    ck_assert_msg(t5pt_st_open(&got, out_path) == T5PT_OK, "%s", t5pt_last_error());
+    char args[1024], out_path[256];
+    snprintf(args, sizeof args, "--prompt %s/peft_adapter", g->dir);
+    st_file *got = dump_case(g, "peft", args, out_path, sizeof out_path);
     compare(g, got, g->expected, "logits", "logits", 1e-5);
     compare(g, got, g->expected, "loss", "loss", 1e-5);
     t5pt_st_close(got);

@@ -265,7 +265,10 @@ test-avx512-emulated:
 	  echo "== T5PT_SIMD=avx512 (SIMDe) $$t"; T5PT_SIMD=avx512 ./$$t || fail=1; \
 	done; exit $$fail
 
-# AArch64 NEON: cross-compiled, statically linked, run under qemu-aarch64.
+# AArch64 NEON: cross-compiled, statically linked, run under qemu-aarch64. The bf16
+# learning run of test_train (tag bf16-learning) is left out here: qemu emulates each BF16
+# instruction in software (5.4 minutes for that one test); test-arm-bf16 checks the ARM
+# BF16 numerics against golden/bf16, and `make test` runs the bf16 learning natively.
 ARM_CC ?= aarch64-linux-gnu-gcc
 ARM_TESTS = $(patsubst %,build-arm64/tests/%,$(EMU_NAMES))
 test-arm:
@@ -273,7 +276,7 @@ test-arm:
 	  CHECK_LIBS="-lcheck -lsubunit -lrt -lm -pthread" $(ARM_TESTS)
 	@fail=0; for t in $(ARM_TESTS); do \
 	  echo "== qemu-aarch64 $$t"; \
-	  $(EMU_ENV) timeout 1200 qemu-aarch64 ./$$t || fail=1; \
+	  $(EMU_ENV) CK_EXCLUDE_TAGS=bf16-learning timeout 1200 qemu-aarch64 ./$$t || fail=1; \
 	done; exit $$fail
 
 # The bf16 GEMM and the bf16 precision (test_bf16: golden/bf16) on both kinds of ARM CPU:

@@ -64,8 +64,8 @@ static t5pt_thread_policy policy_now = T5PT_THREADS_FIXED;
 static struct {
     int cap;                /* most threads (0: not set yet, OpenMP's default) */
     double last_check;      /* when the adaptive policy last counted other programs */
-    double seen_at[SEEN];   /* the last SEEN counts of other programs' runnable tasks */
-    int seen_others[SEEN], seen_next, seen_count;
+    double seen_at[SEEN];   /* the last SEEN checks: when, and how many threads each allowed */
+    int seen_threads[SEEN], seen_next, seen_count;
 } adapt = {.last_check = -1e9};
 
 /* OpenMP's own setting is the single source of truth for the count in use:
@@ -167,24 +167,24 @@ int t5pt_threads_adapt(void) {
     if (now - adapt.last_check < T5PT_THREADS_RECHECK_S) return t5pt_num_threads();
     adapt.last_check = now;
     if (!adapt.cap) adapt.cap = omp_get_max_threads();
-    /* The fewest other tasks of three looks: a shell or a kernel thread that runs for a
-     * moment is not a program competing for the step's minutes. */
-    int others = -1;
+    /* The most threads of three looks: a shell or a kernel thread that runs for a moment
+     * is not a program competing for the step's minutes. */
+    const int cores = omp_get_num_procs();
+    int n = 0;
     for (int look = 0; look < 3; look++) {
         int running = system_running(), own = own_running();
         if (running < 0 || own < 0) return t5pt_num_threads(); /* no /proc: stay as set */
-        int o = running > own ? running - own : 0;
-        if (others < 0 || o < others) others = o;
+        int allowed = t5pt_threads_for_load(adapt.cap, cores, running, own);
+        if (allowed > n) n = allowed;
     }
-    /* ... nor is one that runs for less than a second: the fewest others seen by the
-     * checks of the last second count (a forward pass longer than that has one check). */
+    /* ... nor is one that runs for less than a second: the most threads any check of the
+     * last second allowed (a forward pass longer than that has one check). */
     adapt.seen_at[adapt.seen_next] = now;
-    adapt.seen_others[adapt.seen_next] = others;
+    adapt.seen_threads[adapt.seen_next] = n;
     adapt.seen_next = (adapt.seen_next + 1) % SEEN;
     if (adapt.seen_count < SEEN) adapt.seen_count++;
     for (int i = 0; i < adapt.seen_count; i++)
-        if (now - adapt.seen_at[i] <= 1.0 && adapt.seen_others[i] < others) others = adapt.seen_others[i];
-    int n = t5pt_threads_for_load(adapt.cap, omp_get_num_procs(), others, 0);
+        if (now - adapt.seen_at[i] <= 1.0 && adapt.seen_threads[i] > n) n = adapt.seen_threads[i];
     if (n != omp_get_max_threads()) omp_set_num_threads(n);
     return n;
 #else

@@ -321,8 +321,8 @@ static int bench_step(int argc, char **argv) {
     if (!model_dir == !config) return cli_usage_error(cmd, "give exactly one of --model DIR or --config CONFIG.json");
     if ((model_dir && cli_check_input_dir(cmd, "model", model_dir)) || (config && cli_check_input_file(cmd, "config", config)))
         return 1;
-    if (apply_common(cmd, threads, simd)) return 1;
-    cli_set_threads(threads);
+    if (apply_common(cmd, 0, simd)) return 1;
+    cli_set_threads(threads); /* the count, and the adaptive policy when none is given */
 
     t5pt_model *m = NULL;
     t5pt_ctx *c = NULL;

@@ -51,7 +51,7 @@ int cli_info(int argc, char **argv) {
            bk->native ? "native" : "emulated in fp32: this CPU/path has no AVX512_BF16 or ARM BF16");
     printf("threads:      %d (%s)\n", t5pt_num_threads(),
            getenv("OMP_NUM_THREADS") ? "OMP_NUM_THREADS"
-                                     : "train, eval, generate: fewer while other programs keep cores busy, "
+                                     : "train, eval, generate, dump, bench step: fewer while other programs keep cores busy, "
                                        "unless --threads N");
 #ifdef _OPENMP
     printf("openmp:       yes\n");

@@ -146,10 +146,9 @@ $(BUILD)/simd/bf16_neon.o    $(BUILD)/pic/simd/bf16_neon.o:    ISA_FLAGS = $(NEO
 $(BUILD)/simd/bf16_armbf16.o $(BUILD)/pic/simd/bf16_armbf16.o: ISA_FLAGS = $(ARMBF16_FLAGS)
 
 # Header dependencies are written by the compiler (-MMD -MP) next to each object.
-# T5PT_SHARED_LIB: a shared library may not carry .preinit_array (simd/dispatch.c).
 $(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -DT5PT_SHARED_LIB -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ISA_FLAGS) -fPIC -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -198,7 +197,8 @@ fuzz-replay: $(FUZZ_REPLAY)
 # sanitizer build; the suites are timed by benchmarks, not by these limits.
 # OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning. On a machine
 # shared with other jobs, spinning threads steal the core the working thread needs (the
-# learning test took 5x to 7x longer with libgomp's default policy, see README.md).
+# learning test took 5x to 7x longer with libgomp's default policy, see README.md). The
+# t5pt command keeps libgomp's default, which is faster on a quiet machine (simd/threads.c).
 # CK_TIMEOUT_MULTIPLIER scales the per-test limits too (some suites set their own): a
 # limit exists to end a hung test, and must never fail a slow one.
 TEST_RUNNER ?=

@@ -2,12 +2,14 @@
  *
  * Two things decide whether a second thread helps on a shared machine (a laptop with a
  * browser, a CI runner with another job):
- *  - how an idle thread waits between parallel regions (spinning takes a core another
- *    program needs): the wait policy below;
  *  - whether a core is free at all: a team of T threads on T cores with one other busy
- *    program waits at every barrier for whichever thread the scheduler left out, and a
- *    2-thread step was 1.2-1.3x slower than a 1-thread step with passive waiting
- *    (BENCHMARKS.md, "Threads on a shared machine"): the adaptive policy.
+ *    program waits at every barrier for whichever thread the scheduler left out (and a
+ *    spinning idle thread takes the core the working one needs): a fixed 2-thread step
+ *    with one busy program took 1.7x the 1-thread time (BENCHMARKS.md, "Threads on a
+ *    shared machine"). The adaptive policy below counts the other programs and runs
+ *    fewer threads;
+ *  - how an idle thread waits between parallel regions: the runtime's default, see
+ *    "wait policy".
  * The thread count never changes a result (every product and reduction has a fixed
  * order, tests/test_backward.c checks bit identity across counts), so adapting it is
  * free of numerical consequences.
@@ -26,36 +28,19 @@
 
 /* ------------------------------------------------------------------ wait policy */
 
-/* The default wait policy. libgomp spins up to 300000 times (about a millisecond)
- * before an idle thread sleeps, at each of the thousands of barriers of a step. When
- * another process keeps a core busy, the spinning thread takes the core the working
- * thread needs: a 2-thread step ran several times slower than a 1-thread step
- * (BENCHMARKS.md, "Threads on a shared machine"). Idle threads that sleep at once
- * (OMP_WAIT_POLICY=passive) cost little on a quiet machine because a step has few
- * parallel regions, each long (BENCHMARKS.md has the side-by-side figures).
- *
- * The OpenMP runtime reads its environment once, in its own constructor, before any
- * library code runs, so the default must be in the environment before that: a
- * .preinit_array entry of the executable runs before every shared library's
- * constructors (ELF gABI, "Initialization and Termination Functions"; glibc's
- * _dl_init runs DT_PREINIT_ARRAY first, and a static executable runs it before its
- * init_array). Only executables may carry .preinit_array, so this reaches every
- * program linked with libt5pt.a (the t5pt command, the tests); a program using the
- * shared library gets the runtime's own default unless it sets OMP_WAIT_POLICY.
- * A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins: nothing is set then. (In a
- * dynamically linked program the C library installs the original environment again
- * after the constructors, so main() does not see the variable; the runtime has read it.) */
-#if defined(_OPENMP) && defined(__ELF__) && !defined(T5PT_SHARED_LIB)
-static void preinit_wait_policy(int argc, char **argv, char **envp) {
-    (void)argc;
-    (void)argv;
-    (void)envp;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-}
-__attribute__((used, section(".preinit_array"))) static void (*preinit_entry)(int, char **, char **) =
-    preinit_wait_policy;
-#endif
+/* The wait policy is the OpenMP runtime's own: libgomp spins up to GOMP_SPINCOUNT
+ * (300000) times at a barrier before an idle thread sleeps, unless the user sets
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT. Nothing here changes it, for two measured reasons
+ * (BENCHMARKS.md, "Threads on a shared machine"):
+ *  - passive waiting (OMP_WAIT_POLICY=passive) made a quiet 2-thread t5-small step
+ *    1.13-1.23x slower at batch 8 and about 1.5x at batch 2: a step has thousands of
+ *    barriers, and each then costs a sleep and a wake-up;
+ *  - on a busy machine the adaptive thread count below runs one thread, and a team of one
+ *    never waits.
+ * (An earlier build set OMP_WAIT_POLICY=passive from a .preinit_array entry. That never
+ * reached a dynamically linked libgomp: the C library installs the original environment
+ * again before libgomp's constructor reads it, as OMP_DISPLAY_ENV=verbose shows with
+ * GOMP_SPINCOUNT = '300000'. The runtime offers no call to set the policy.) */
 
 /* ------------------------------------------------------------------ thread count */
 

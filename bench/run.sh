@@ -108,14 +108,17 @@ echo "batch 8, 100 prompt + 128 input tokens, 16 target tokens; forward + backwa
 echo "prompt + Adafactor; median of $STEPS steps after 1 warm-up step. GFLOP/s counts the matrix"
 echo "products only (t5pt bench --help)."
 echo
-echo "| path | threads | s/step | GFLOP/step | GFLOP/s | peak RSS MB |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "Share of peak: each step's GFLOP/s over the fp32 micro-kernel's rate measured just before"
+echo "and after it (median over the steps; t5pt bench step --help)."
+echo
+echo "| path | threads | s/step | GFLOP/step | GFLOP/s | share of peak | peak RSS MB |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 step_row() { # path threads steps
     local line
     line=$($BIN bench step --config "$CONFIG" --threads $2 --simd $1 --steps $3 2>&1 | grep '^step') ||
-        { echo "| $1 | $2 | (failed) | | | |"; return; }
+        { echo "| $1 | $2 | (failed) | | | | |"; return; }
     echo "| $1 | $2 | $(echo "$line" | field s_per_step) | $(echo "$line" | field gflop_per_step) |" \
-         "$(echo "$line" | field gflops) | $(echo "$line" | field peak_rss_mb) |"
+         "$(echo "$line" | field gflops) | $(echo "$line" | field share_of_peak) | $(echo "$line" | field peak_rss_mb) |"
 }
 for p in avx512 avx2 neon; do
     has $p || continue
@@ -128,7 +131,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     for T in 1 2; do
         line=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_step.py --config "$CONFIG" --threads $T \
                --steps $STEPS 2>&1 | grep '^torch_step') &&
-            echo "| PyTorch $(echo "$line" | field torch) (OpenBLAS SkylakeX) | $T | $(echo "$line" | field s_per_step) | | | |"
+            echo "| PyTorch $(echo "$line" | field torch) (OpenBLAS SkylakeX) | $T | $(echo "$line" | field s_per_step) | | | | |"
     done
 fi
 # threads with one competing busy process (issue 14 item 2): the default thread count

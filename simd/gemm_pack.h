@@ -13,24 +13,6 @@
 
 #if !defined(MR) || !defined(NR)
 #error "define the ISA's MR and NR before including simd/gemm_pack.h"
-/* The forward B operand of a frozen linear, W^T, from NR rows of W: dst[p*NR + j] =
- * src[j*lds + p], j < NR, p < k. The same copy as gemm_pack_a with NR rows and no scale
- * (the weights are never scaled, so the packed floats are W's own bits). */
-static void gemm_pack_bt(float *dst, const float *src, size_t lds, int k) {
-    int p = 0;
-    for (; p + 8 <= k; p += 8) {
-        float *d = dst + (size_t)p * NR;
-        for (int j = 0; j < NR; j++) {
-            const float *s = src + (size_t)j * lds + p;
-            for (int q = 0; q < 8; q++) d[q * NR + j] = s[q];
-        }
-    }
-    for (; p < k; p++) {
-        float *d = dst + (size_t)p * NR;
-        for (int j = 0; j < NR; j++) d[j] = src[(size_t)j * lds + p];
-    }
-}
-
 #endif
 
 #include <stddef.h>

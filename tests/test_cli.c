@@ -52,6 +52,14 @@ START_TEST(test_help) {
         ck_assert_msg(strstr(out, want), "%s: no '%s' in:\n%s", cmd, want, out);
         free(out);
     }
+    /* bench step measures the peak around each step: the fields are there and positive
+     * (their size is for benchmarks, not for tests) */
+    snprintf(cmd, sizeof cmd, "%s bench step --model examples/tiny-t5 --batch 1 --src-len 4 --prompt-len 2 "
+             "--tgt-len 2 --steps 2 --warmup 0 --threads 1 2>&1", test_t5pt_bin());
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s\n%s", cmd, out);
+    const char *pk = strstr(out, " peak_gflops="), *sh = strstr(out, " share_of_peak=");
+    ck_assert_msg(pk && sh && atof(pk + 13) > 0 && atof(sh + 15) > 0, "%s", out);
+    free(out);
     snprintf(cmd, sizeof cmd, "%s --help", test_t5pt_bin());
     ck_assert(test_run(cmd, &out) == 0);
     ck_assert(strstr(out, "commands:") && strstr(out, "train") && strstr(out, "bench"));
@@ -895,10 +903,14 @@ START_TEST(test_sweep_command) {
     ck_assert_msg(test_run(cmd, &log) == 0, "%s\n%s", cmd, log);
     ck_assert_msg(strstr(log, "(5 runs were already in") && !strstr(log, "[1/5]"), "%s", log);
     free(log);
-    snprintf(cmd, sizeof cmd, "%s sweep %s --out %s --lr 0.1 2>&1", test_t5pt_bin(), args, dir);
-    ck_assert_msg(test_run(cmd, &log) == 1, "%s\n%s", cmd, log);
-    ck_assert_msg(strstr(log, "results.jsonl:1: made by a sweep with other settings"), "%s", log);
-    free(log);
+    /* another learning rate, or bf16 products, are other settings */
+    const char *other[] = {"--lr 0.1", "--precision bf16"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s sweep %s --out %s %s 2>&1", test_t5pt_bin(), args, dir, other[i]);
+        ck_assert_msg(test_run(cmd, &log) == 1, "%s\n%s", cmd, log);
+        ck_assert_msg(strstr(log, "results.jsonl:1: made by a sweep with other settings"), "%s\n%s", cmd, log);
+        free(log);
+    }
     const char *bad[][2] = {{"--lengths 0", "--lengths: '0'"}, {"--inits text", "text"},
                             {"--placements sideways", "placement"}, {"--seeds 1,1", "seed 1 given twice"}};
     for (int i = 0; i < 4; i++) {

@@ -315,23 +315,23 @@ END_TEST
 /* ------------------------------------------------------------------ command line */
 
 
-/* trace --json on a golden batch against dump --grad of the same batch and prompt. */
-START_TEST(test_cli_trace_vs_dump) {
-    const char *name = fd_cases[_i];
+/* trace --json on a golden batch against dump --grad of the same batch and prompt, both at
+ * one --precision (fp32 or bf16: the trace runs the same products as the dump). */
+static void check_trace_vs_dump(const char *name, const char *precision) {
     char cmd[4096], *out;
     const char *json = test_tmp("trace.json"), *svg = test_tmp("trace.svg"), *dump = test_tmp("dump.safetensors");
     snprintf(cmd, sizeof cmd,
              "%s trace --model golden/cases/%s/model --batch golden/cases/%s/inputs.safetensors "
-             "--prompt golden/cases/%s/inputs.safetensors --placement %s --json %s --svg %s 2>&1",
-             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", json, svg);
+             "--prompt golden/cases/%s/inputs.safetensors --placement %s --json %s --svg %s --precision %s 2>&1",
+             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", json, svg, precision);
     int rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     ck_assert(strstr(out, "gradient reaching each sublayer") && strstr(out, "attention on the prompt"));
     free(out);
     snprintf(cmd, sizeof cmd,
              "%s dump --model golden/cases/%s/model --batch golden/cases/%s/inputs.safetensors "
-             "--prompt golden/cases/%s/inputs.safetensors --placement %s --grad --all --out %s 2>&1",
-             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", dump);
+             "--prompt golden/cases/%s/inputs.safetensors --placement %s --grad --all --out %s --precision %s 2>&1",
+             test_t5pt_bin(), name, name, name, strcmp(name, "at_k") ? "prepend" : "at:4", dump, precision);
     rc = test_run(cmd, &out);
     ck_assert_msg(rc == 0, "%s\n%s", cmd, out);
     free(out);
@@ -345,7 +345,8 @@ START_TEST(test_cli_trace_vs_dump) {
     const json_value *root = t5pt_json_root(doc);
     double jl;
     ck_assert(t5pt_json_get_num(root, "loss", &jl) == 0);
-    ck_assert_msg(fabs(jl - loss[0]) <= 1e-6 * fabs(loss[0]), "loss %.9g vs dump %.9g", jl, (double)loss[0]);
+    ck_assert_msg(fabs(jl - loss[0]) <= 1e-6 * fabs(loss[0]), "%s: loss %.9g vs dump %.9g", precision, jl,
+                  (double)loss[0]);
     const json_value *rows = t5pt_json_get(t5pt_json_get(root, "prompt_grad"), "row_norms");
     int64_t n;
     ck_assert(t5pt_json_get_int(root, "prompt_len", &n) == 0 && rows && (int64_t)rows->len == n);
@@ -355,7 +356,7 @@ START_TEST(test_cli_trace_vs_dump) {
         for (int k = 0; k < d; k++) w += (double)grad[i * d + k] * grad[i * d + k];
         w = sqrt(w);
         double got = t5pt_json_at(rows, (size_t)i)->u.num;
-        ck_assert_msg(fabs(got - w) <= 1e-6 * w, "row %d: trace %.9g vs dump %.9g", i, got, w);
+        ck_assert_msg(fabs(got - w) <= 1e-6 * w, "%s row %d: trace %.9g vs dump %.9g", precision, i, got, w);
     }
     /* every encoder layer of the JSON has both sublayers and its heads */
     const json_value *enc = t5pt_json_get(root, "encoder"), *dec = t5pt_json_get(root, "decoder");
@@ -378,6 +379,11 @@ START_TEST(test_cli_trace_vs_dump) {
     free(grad);
     free(loss);
     t5pt_st_close(f);
+}
+
+START_TEST(test_cli_trace_vs_dump) {
+    check_trace_vs_dump(fd_cases[_i], "fp32");
+    check_trace_vs_dump(fd_cases[_i], "bf16");
 }
 END_TEST
 

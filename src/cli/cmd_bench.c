@@ -180,6 +180,49 @@ static const char peak_about[] =
     "The register micro-kernel alone on operands that stay in L1 (depth 256): the practical\n"
     "fp32 peak of the path, summed over T threads (one per core).\n";
 
+/* GFLOP/s of the fp32 micro-kernel on L1-resident operands, summed over nt threads: each
+ * thread's best of reps runs of about flop_per_run FLOPs, or (best 0) their mean rate
+ * (-1: out of memory). bench step calls it around every timed step, so that a step's
+ * share of the peak is taken at the speed the machine had then (this project's shared
+ * machine drifts by 30 % within minutes: BENCHMARKS.md); a mean over tens of
+ * milliseconds, because a best of short runs catches bursts a 3-second step never sees. */
+static double fp32_peak(int nt, double flop_per_run, int reps, int best_of) {
+    const t5pt_kernels *k = t5pt_kern();
+    const int kc = 256;
+    double total = 0;
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : total, failed)
+#else
+    (void)nt;
+#endif
+    {
+        float *a = t5pt_alloc_aligned((size_t)k->gemm.mr * kc * sizeof(float));
+        float *b = t5pt_alloc_aligned((size_t)k->gemm.nr * kc * sizeof(float));
+        float *c = t5pt_alloc_aligned((size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
+        if (!a || !b || !c) {
+            failed += 1;
+        } else {
+            for (int i = 0; i < k->gemm.mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
+            for (int i = 0; i < k->gemm.nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
+            memset(c, 0, (size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
+            double flop = 2.0 * k->gemm.mr * k->gemm.nr * kc, best = 0;
+            long calls = (long)(flop_per_run / flop) + 1;
+            double all = 0;
+            for (int rep = 0; rep < reps; rep++) {
+                double t0 = t5pt_seconds();
+                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, (size_t)k->gemm.nr, c, k->gemm.nr, 1);
+                double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
+                if (g > best) best = g;
+                all += dt;
+            }
+            total += best_of ? best : flop * (double)calls * reps / all * 1e-9;
+        }
+        t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
+    }
+    return failed ? -1.0 : total;
+}
+
 static int bench_peak(int argc, char **argv) {
     const char *cmd = "bench peak";
     int threads = 0;
@@ -195,34 +238,9 @@ static int bench_peak(int argc, char **argv) {
     if (apply_common(cmd, threads, simd)) return 1;
     const t5pt_kernels *k = t5pt_kern();
     const int kc = 256;
-    double total = 0;
     int failed = 0, nt = t5pt_num_threads();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) reduction(+ : total, failed)
-#endif
-    {
-        float *a = t5pt_alloc_aligned((size_t)k->gemm.mr * kc * sizeof(float));
-        float *b = t5pt_alloc_aligned((size_t)k->gemm.nr * kc * sizeof(float));
-        float *c = t5pt_alloc_aligned((size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
-        if (!a || !b || !c) {
-            failed += 1;
-        } else {
-            for (int i = 0; i < k->gemm.mr * kc; i++) a[i] = 1e-3f * (float)(i % 7);
-            for (int i = 0; i < k->gemm.nr * kc; i++) b[i] = 1e-3f * (float)(i % 5);
-            memset(c, 0, (size_t)k->gemm.mr * k->gemm.nr * sizeof(float));
-            double flop = 2.0 * k->gemm.mr * k->gemm.nr * kc, best = 0;
-            long calls = (long)(2e8 / flop) + 1;
-            for (int rep = 0; rep < 5; rep++) {
-                double t0 = t5pt_seconds();
-                for (long i = 0; i < calls; i++) k->gemm.micro(kc, a, b, (size_t)k->gemm.nr, c, k->gemm.nr, 1);
-                double dt = t5pt_seconds() - t0, g = flop * (double)calls / dt * 1e-9;
-                if (g > best) best = g;
-            }
-            total += best;
-        }
-        t5pt_free_aligned(a), t5pt_free_aligned(b), t5pt_free_aligned(c);
-    }
-    if (failed) return cli_fail(cmd, "out of memory");
+    double total = fp32_peak(nt, 2e8, 5, 1);
+    if (total < 0) return cli_fail(cmd, "out of memory");
     printf("peak simd=%s threads=%d micro=%dx%d gflops=%.1f\n", k->name, nt, k->gemm.mr, k->gemm.nr, total);
     if (precision && strcmp(precision, "bf16") == 0) {
         /* the bf16 micro-kernel on the same depth (kc/2 K-pairs), operands in L1 */
@@ -289,7 +307,11 @@ static const char step_about[] =
     "        + 2 x (multiply-adds of the attention products QK^T and PV) x 3 (forward, and\n"
     "          two products each in the backward)\n"
     "threads= and threads_min= are the most and fewest threads a timed step used: without\n"
-    "--threads or OMP_NUM_THREADS the count adapts to other programs' load, as in train.\n";
+    "--threads or OMP_NUM_THREADS the count adapts to other programs' load, as in train.\n"
+    "peak_gflops= is the fp32 micro-kernel's rate (as 'bench peak', a mean over about 25 ms)\n"
+    "just before and after each timed step at its thread count, share_of_peak= the median\n"
+    "over the steps of GFLOP/s / that peak: a share that holds while the machine's speed\n"
+    "drifts (in bf16 mode still the fp32 peak).\n";
 
 static int bench_step(int argc, char **argv) {
     const char *cmd = "bench step";
@@ -349,7 +371,8 @@ static int bench_step(int argc, char **argv) {
     prompt = malloc((size_t)P * d * sizeof *prompt);
     ids = malloc((size_t)B * S * sizeof *ids);
     labels = malloc((size_t)B * L * sizeof *labels);
-    t = malloc((size_t)steps * sizeof *t);
+    t = malloc((size_t)steps * 3 * sizeof *t);
+    double *peak = t ? t + steps : NULL, *share = t ? t + 2 * steps : NULL;
     if (!prompt || !ids || !labels || !t) {
         cli_fail(cmd, "out of memory");
         goto done;
@@ -372,7 +395,12 @@ static int bench_step(int argc, char **argv) {
     t5pt_placement pl = {T5PT_PLACE_PREPEND, 0};
     float loss = 0;
     int used_min = 0, used_max = 0; /* threads of the timed steps (the adaptive policy may vary them) */
+    double flops = step_flops(cfg, B, P + S, L);
+    double peak_before = 0;
     for (int s = -warmup; s < steps; s++) {
+        /* the fp32 peak just before and just after each timed step, at the step's thread
+         * count (a mean over about 25 ms each): the step's share of the peak at its own clock */
+        if (s == 0) peak_before = fp32_peak(t5pt_num_threads(), 2.5e8, 8, 0);
         double t0 = t5pt_seconds();
         if (t5pt_train_step(c, o, prompt, P, pl, &batch, &loss) != T5PT_OK) goto fail_lib;
         if (s < 0) continue;
@@ -380,19 +408,27 @@ static int bench_step(int argc, char **argv) {
         int used = t5pt_num_threads();
         if (!used_min || used < used_min) used_min = used;
         if (used > used_max) used_max = used;
+        double peak_after = fp32_peak(used, 2.5e8, 8, 0);
+        if (peak_before < 0 || peak_after < 0) {
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        peak[s] = 0.5 * (peak_before + peak_after);
+        share[s] = flops / t[s] / (peak[s] * 1e9);
+        peak_before = peak_after;
     }
     double med = median(t, steps);
-    double flops = step_flops(cfg, B, P + S, L);
     printf("step model=%s precision=%s%s%s simd=%s threads=%d threads_min=%d thread_policy=%s batch=%d prompt=%d "
            "src=%d tgt=%d recompute=%d steps=%d s_per_step=%.3f "
-           "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f weights_mb=%.0f activations_mb=%.0f loss=%.4f\n",
+           "gflop_per_step=%.1f gflops=%.1f peak_gflops=%.1f share_of_peak=%.3f peak_rss_mb=%.0f weights_mb=%.0f "
+           "activations_mb=%.0f loss=%.4f\n",
            model_dir ? model_dir : config, t5pt_precision_name(t5pt_model_precision(m)),
            t5pt_model_precision(m) == T5PT_PRECISION_BF16 ? " bf16_kernel=" : "",
            t5pt_model_precision(m) == T5PT_PRECISION_BF16 ? t5pt_bf16_kern()->name : "", t5pt_simd_path(), used_max,
            used_min, t5pt_get_thread_policy() == T5PT_THREADS_ADAPTIVE ? "adaptive" : "fixed", B, P, S, L, recompute,
            steps, med,
-           flops * 1e-9, flops / med * 1e-9, peak_rss_kb() / 1024.0, t5pt_model_weight_bytes(m) / 1048576.0,
-           t5pt_ctx_bytes(c) / 1048576.0, loss);
+           flops * 1e-9, flops / med * 1e-9, median(peak, steps), median(share, steps), peak_rss_kb() / 1024.0,
+           t5pt_model_weight_bytes(m) / 1048576.0, t5pt_ctx_bytes(c) / 1048576.0, loss);
     rc = 0;
     goto done;
 fail_lib:

@@ -30,7 +30,7 @@ static const char epilog[] =
 
 typedef struct {
     const char *model, *train, *valid, *out, *labels, *tokenizer, *recipe_name, *select;
-    const char *lengths, *inits, *placements, *placement_init, *seeds;
+    const char *lengths, *inits, *placements, *placement_init, *seeds, *precision;
     int placement_len, steps, batch, eval_every, threads, have_batch, have_eval_every, have_lr, have_dropout;
     float lr, dropout;
     t5pt_data_options dopt;
@@ -198,6 +198,8 @@ static int run_sweep(const sweep_args *a, const grid_args *ga, t5pt_train_option
         cli_fail_lib(cmd);
         goto out;
     }
+    if ((rc = cli_set_precision(cmd, m, a->precision)) != 0) goto out;
+    rc = 1;
     if (C) {   /* every label word must have tokens: now, not in the first run */
         int32_t *cand;
         int Lc;
@@ -210,8 +212,9 @@ static int run_sweep(const sweep_args *a, const grid_args *ga, t5pt_train_option
     /* what every result line records: a results file of other settings is refused */
     char config[2048];
     snprintf(config, sizeof config, "model %s; train %s (%d examples); valid %s (%d examples); labels %s; "
-             "max-src-len %d; select %s; %s", a->model, a->train, train->n, a->valid, valid->n, a->labels ? a->labels : "none",
-             a->dopt.max_src_len, t5pt_select_metric_name(to->select, C), desc);
+             "max-src-len %d; select %s; %s%s", a->model, a->train, train->n, a->valid, valid->n, a->labels ? a->labels : "none",
+             a->dopt.max_src_len, t5pt_select_metric_name(to->select, C), desc,
+             t5pt_model_precision(m) == T5PT_PRECISION_BF16 ? "; precision bf16" : "");
     t5pt_sweep_run *runs;
     int nruns;
     if (t5pt_sweep_plan(&ga->g, &runs, &nruns) != T5PT_OK) {
@@ -298,6 +301,7 @@ int cli_sweep(int argc, char **argv) {
          .dflt = "the recipe's: 32", .min = 1, .given = &a.have_batch},
         {.name = "dropout", .kind = CLI_FLOAT, .target = &a.dropout, .metavar = "X", .help = "dropout in [0, 1)",
          .dflt = "the recipe's: 0.1", .min = 0, .max = 1, .flags = CLI_MAX_EXCLUSIVE, .given = &a.have_dropout},
+        CLI_OPT_PRECISION(&a.precision),
         CLI_OPT_THREADS(&a.threads),
         {0}};
     const cli_command c = {.name = "sweep",

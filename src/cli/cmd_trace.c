@@ -11,7 +11,7 @@
 #include <string.h>
 
 typedef struct {
-    const char *model, *data, *batch, *prompt, *placement, *json, *svg, *tokenizer;
+    const char *model, *data, *batch, *prompt, *placement, *json, *svg, *tokenizer, *precision;
     int prompt_len, examples, threads, readable, have_placement;
     uint64_t seed;
     t5pt_data_options dopt;
@@ -153,6 +153,8 @@ static int run_trace(const trace_args *a, t5pt_placement pl) {
         cli_fail_lib(cmd);
         goto out;
     }
+    if ((rc = cli_set_precision(cmd, m, a->precision)) != 0) goto out;
+    rc = 1;
     const int d = t5pt_model_config(m)->d_model;
     if (a->prompt) {
         t5pt_prompt_info info;
@@ -248,6 +250,7 @@ int cli_trace(int argc, char **argv) {
         CLI_OPT_INPUT_FIELD(&a.dopt.input_field),
         CLI_OPT_TARGET_FIELD(&a.dopt.target_field),
         CLI_OPT_MAX_SRC_LEN(&a.dopt.max_src_len),
+        CLI_OPT_PRECISION(&a.precision),
         CLI_OPT_THREADS(&a.threads),
         {0}};
     const cli_command cm = {

@@ -244,15 +244,19 @@ static void gemm_block(const gemm_job *g, const gemm_aseg *sg, int ic, int mc, i
             float *c = g->transC ? NULL : cj + (size_t)(ic + ir) * ldc;
             int h = mc - ir < mr ? mc - ir : mr;
             if (g->transC) {
-                /* C^T: the tile goes through the scratch tile, transposed on the way
-                 * in and out (the same sums as a direct store: copies only) */
-                if (accumulate)
-                    for (int ii = 0; ii < h; ii++)
-                        for (int jj = 0; jj < w; jj++) tile[ii * nr + jj] = *c_at(g, ic + ir + ii, j + jj);
-                gk->micro(kc, ap, bp, g->bld, tile, nr, accumulate);
-                for (int jj = 0; jj < w; jj++) {
-                    float *ct = c_at(g, ic + ir, j + jj);
-                    for (int ii = 0; ii < h; ii++) ct[ii] = tile[ii * nr + jj];
+                /* C^T (never a grouped product): the micro-kernel's new sums go to the
+                 * scratch tile, and are added to C^T on the way out. The micro-kernel would
+                 * have added them to C with one addition each (kernels.h), and a + b is
+                 * b + a, so the bits are those of a direct store; C^T is not read into the
+                 * tile first (an element-by-element gather cost 25-40 % of the lm_head's
+                 * backward: BENCHMARKS.md, "Whole step"). */
+                gk->micro(kc, ap, bp, g->bld, tile, nr, 0);
+                float *ct = g->C + (size_t)j * g->ldc + ic + ir; /* C^T row j, column ic + ir */
+                for (int jj = 0; jj < w; jj++, ct += g->ldc) {
+                    if (accumulate)
+                        for (int ii = 0; ii < h; ii++) ct[ii] += tile[ii * nr + jj];
+                    else
+                        for (int ii = 0; ii < h; ii++) ct[ii] = tile[ii * nr + jj];
                 }
             } else if (h == mr && w == nr) {
                 gk->micro(kc, ap, bp, g->bld, c, ldc, accumulate);

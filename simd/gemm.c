@@ -248,8 +248,8 @@ static void gemm_block(const gemm_job *g, const gemm_aseg *sg, int ic, int mc, i
                  * scratch tile, and are added to C^T on the way out. The micro-kernel would
                  * have added them to C with one addition each (kernels.h), and a + b is
                  * b + a, so the bits are those of a direct store; C^T is not read into the
-                 * tile first (an element-by-element gather cost 25-40 % of the lm_head's
-                 * backward: BENCHMARKS.md, "Whole step"). */
+                 * tile first (without that element-by-element gather the lm_head's backward
+                 * shape runs 1.10-1.20x faster: BENCHMARKS.md, "Issue 14, second session"). */
                 gk->micro(kc, ap, bp, g->bld, tile, nr, 0);
                 float *ct = g->C + (size_t)j * g->ldc + ic + ir; /* C^T row j, column ic + ir */
                 for (int jj = 0; jj < w; jj++, ct += g->ldc) {

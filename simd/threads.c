@@ -33,7 +33,7 @@
  * OMP_WAIT_POLICY or GOMP_SPINCOUNT. Nothing here changes it, for two measured reasons
  * (BENCHMARKS.md, "Threads on a shared machine"):
  *  - passive waiting (OMP_WAIT_POLICY=passive) made a quiet 2-thread t5-small step
- *    1.13-1.23x slower at batch 8 and about 1.5x at batch 2: a step has thousands of
+ *    1.13-1.23x slower at batch 8 and 1.3-1.7x at batch 2: a step has thousands of
  *    barriers, and each then costs a sleep and a wake-up;
  *  - on a busy machine the adaptive thread count below runs one thread, and a team of one
  *    never waits.

@@ -650,10 +650,23 @@ static void linear_product_wa(float *y, int ldy, const float *x, int ldx, int M,
  * (widened into a row buffer when bf16/f16), and dotted with the M rows of x. Each output
  * is one thread's dot product in a fixed order, so the bits do not depend on the thread
  * count (they differ from the GEMM's order by rounding: test_eval bounds the cached
- * decoder against the full forward). */
-static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
+ * decoder against the full forward). In bf16 compute (bf16 1) both operands are rounded
+ * to bf16 first, as the bf16 GEMM rounds them while packing: the products of bf16 values
+ * are exact in fp32 and the sums fp32, as there, in the dot product's order (test_bf16
+ * holds the cached decoder to the bf16 reference). Packing the whole weight per decoded
+ * token, as the bf16 GEMM would, made bf16 decoding several times slower than fp32. */
+static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta,
+                        int bf16) {
     const t5pt_kernels *kt = t5pt_kern();
     const int N = lin->N, K = lin->K;
+    const int widen = lin->type != T5PT_WF32 || bf16;  /* W rows go through the row buffer */
+    const int round_w = bf16 && lin->type != T5PT_WBF16; /* a bf16 weight is already bf16 */
+    float *xr = NULL;                                    /* x rounded to bf16 (bf16 compute) */
+    if (bf16) {
+        xr = t5pt_alloc_aligned((size_t)M * K * sizeof(float));
+        if (xr)
+            for (int m = 0; m < M; m++) kt->bf16_round(xr + (size_t)m * K, x + (size_t)m * ldx, (size_t)K);
+    }
     int nt = (size_t)N * K < ((size_t)1 << 18) ? 1 : t5pt_num_threads();
     (void)nt; /* without OpenMP */
 #ifdef _OPENMP
@@ -661,24 +674,35 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        float *wbuf = lin->type == T5PT_WF32 ? NULL : t5pt_alloc_aligned((size_t)K * sizeof(float));
+        float *wbuf = widen ? t5pt_alloc_aligned((size_t)K * sizeof(float)) : NULL;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
         for (int n = 0; n < N; n++) {
             const float *w = (const float *)lin->W + (size_t)n * K;
-            float one;
+            float one, xv;
             for (int m = 0; m < M; m++) {
+                const float *xm = xr ? xr + (size_t)m * K : x + (size_t)m * ldx;
                 float s = 0.0f;
-                if (lin->type == T5PT_WF32) {
-                    s = kt->dot(x + (size_t)m * ldx, w, K);
-                } else if (wbuf) {
-                    if (m == 0) t5pt_widen(wbuf, w_at(lin, (size_t)n * K), lin->type, (size_t)K);
-                    s = kt->dot(x + (size_t)m * ldx, wbuf, K);
-                } else { /* out of memory for the row buffer: one weight at a time */
+                if (!widen) {
+                    s = kt->dot(xm, w, K);
+                } else if (wbuf && (xr || !bf16)) {
+                    if (m == 0 && lin->type == T5PT_WF32) {
+                        kt->bf16_round(wbuf, w, (size_t)K); /* bf16 compute, fp32 W */
+                    } else if (m == 0) {
+                        t5pt_widen(wbuf, w_at(lin, (size_t)n * K), lin->type, (size_t)K);
+                        if (round_w) kt->bf16_round(wbuf, wbuf, (size_t)K);
+                    }
+                    s = kt->dot(xm, wbuf, K);
+                } else { /* out of memory for a buffer: one weight at a time */
                     for (int p = 0; p < K; p++) {
                         t5pt_widen(&one, w_at(lin, (size_t)n * K + p), lin->type, 1);
-                        s += x[(size_t)m * ldx + p] * one;
+                        xv = x[(size_t)m * ldx + p];
+                        if (bf16) {
+                            if (round_w) kt->bf16_round(&one, &one, 1);
+                            kt->bf16_round(&xv, &xv, 1);
+                        }
+                        s += xv * one;
                     }
                 }
                 float *c = y + (size_t)m * ldy + n;
@@ -687,6 +711,7 @@ static void linear_gemv(float *y, int ldy, const float *x, int ldx, int M, const
         }
         t5pt_free_aligned(wbuf);
     }
+    t5pt_free_aligned(xr);
 }
 
 /* A product of a linear in bf16 compute: forward y = x W^T (transB 1) or backward dx = dy W,
@@ -717,10 +742,11 @@ static void linear_bf16(float *C, int ldc, const float *A, int lda, int M, const
 }
 
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta) {
-    if (lin->compute == T5PT_PRECISION_BF16)
+    const int bf16 = lin->compute == T5PT_PRECISION_BF16;
+    if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
+        linear_gemv(y, ldy, x, ldx, M, lin, beta, bf16);
+    else if (bf16)
         linear_bf16(y, ldy, x, ldx, M, lin, 1, beta);
-    else if (M > 0 && M <= T5PT_GEMV_MAX_ROWS)
-        linear_gemv(y, ldy, x, ldx, M, lin, beta);
     else if (M <= T5PT_WA_MAX_ROWS)
         linear_product_wa(y, ldy, x, ldx, M, lin, 1, beta);
     else

@@ -91,6 +91,9 @@ typedef struct t5pt_kernels {
 
     void (*bf16_to_f32)(float *y, const uint16_t *x, size_t n);
     void (*f16_to_f32)(float *y, const uint16_t *x, size_t n);
+    /* dst[i] = src[i] rounded to bf16 (nearest, ties to even; NaN quiet) and widened back to
+     * fp32, exactly t5pt_f32_to_bf16 of simd/bf16.h; dst may be src. */
+    void (*bf16_round)(float *dst, const float *src, size_t n);
 } t5pt_kernels;
 
 /* The selected table (never NULL after the first call). */

@@ -6,6 +6,7 @@
  * accumulation in index order.
  */
 #include "simd/kernels.h"
+#include "simd/bf16.h"
 
 #include <math.h>
 #include <string.h>
@@ -220,6 +221,10 @@ static void f16_to_f32_scalar(float *y, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = half_to_f32(x[i]);
 }
 
+static void bf16_round_scalar(float *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = t5pt_bf16_to_f32(t5pt_f32_to_bf16(src[i]));
+}
+
 /* C[M,N] = op(A)[M,K] B[K,N], op(A)[i,p] = A[i*ai + p*ap]; each element summed over p in
  * order, as the vector paths (simd/vec_kernels.h, vec_attn_gemm, which fuse each step). */
 static void attn_gemm_scalar(int M, int N, int K, const float *A, size_t ai, size_t ap, const float *B, size_t ldb,
@@ -265,6 +270,7 @@ static const t5pt_kernels table = {
     .xent_backward = xent_backward_scalar,
     .bf16_to_f32 = bf16_to_f32_scalar,
     .f16_to_f32 = f16_to_f32_scalar,
+    .bf16_round = bf16_round_scalar,
     .attn_gemm = attn_gemm_scalar,
     .transpose = transpose_scalar,
 };

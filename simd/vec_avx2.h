@@ -97,6 +97,17 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return vload_f16(t);
 }
 
+/* Each lane rounded to bf16 (nearest, ties to even) and kept as an f32: the bits of
+ * t5pt_f32_to_bf16 (simd/bf16.h) with 16 zero bits appended, NaN made quiet. */
+static inline vfloat vround_bf16(vfloat x) {
+    const __m256i u = _mm256_castps_si256(x), hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), hi);
+    __m256i qnan = _mm256_or_si256(_mm256_and_si256(u, hi), _mm256_set1_epi32(0x00400000));
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(r, qnan, nan));
+}
+
 /* dst[c*ldd + r] = src[r*lds + c], r, c < 8: an 8 x 8 register transpose (pairs of rows
  * interleaved, then pairs of pairs, then the 128-bit halves exchanged). Copies only. */
 static inline void vtranspose_tile(float *dst, size_t ldd, const float *src, size_t lds) {

@@ -73,6 +73,18 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vtail_mask(n), p));
 }
 
+/* Each lane rounded to bf16 (nearest, ties to even) and kept as an f32: the bits of
+ * t5pt_f32_to_bf16 (simd/bf16.h) with 16 zero bits appended, NaN made quiet. */
+static inline vfloat vround_bf16(vfloat x) {
+    const __m512i u = _mm512_castps_si512(x), hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_and_si512(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), hi);
+    __m512i qnan = _mm512_or_si512(_mm512_and_si512(u, hi), _mm512_set1_epi32(0x00400000));
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(nan, r, qnan));
+}
+
 /* dst[c*ldd + r] = src[r*lds + c], r, c < 16: a 16 x 16 register transpose (within each
  * 128-bit lane as on AVX2, then a 4 x 4 transpose of the lanes by two rounds of
  * vshuff32x4). Copies only. */

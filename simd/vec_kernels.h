@@ -233,6 +233,13 @@ static void vec_f16_to_f32(float *y, const uint16_t *x, size_t n) {
     if (i < n) vstore_n(y + i, vload_f16_n(x + i, (int)(n - i)), (int)(n - i));
 }
 
+/* dst[i] = src[i] rounded to bf16, as an f32 (the bf16 GEMV's operands, simd/gemm.c). */
+static void vec_bf16_round(float *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) vstore(dst + i, vround_bf16(vload(src + i)));
+    if (i < n) vstore_n(dst + i, vround_bf16(vload_n(src + i, (int)(n - i))), (int)(n - i));
+}
+
 /* ------------------------------------------------------------------ attention products */
 
 /* One tile of vec_attn_gemm: MR rows (1..6) x NV vectors (1, 2) of C; cols = valid columns
@@ -378,6 +385,7 @@ static inline void vstore_acc(float *c, vfloat acc, int accumulate) {
     .gated_gelu_forward = vec_gated_gelu_forward, .gated_gelu_backward = vec_gated_gelu_backward,         \
     .add = vec_add, .acc = vec_acc, .scale = vec_scale, .axpy = vec_axpy, .dot = vec_dot,                 \
     .logsumexp = vec_logsumexp, .xent_backward = vec_xent_backward, .bf16_to_f32 = vec_bf16_to_f32,       \
-    .f16_to_f32 = vec_f16_to_f32, .attn_gemm = vec_attn_gemm, .transpose = vec_transpose
+    .f16_to_f32 = vec_f16_to_f32, .bf16_round = vec_bf16_round, .attn_gemm = vec_attn_gemm,             \
+    .transpose = vec_transpose
 
 #endif

@@ -80,6 +80,17 @@ static inline vfloat vload_f16_n(const uint16_t *p, int n) {
     return vload_f16(t);
 }
 
+/* Each lane rounded to bf16 (nearest, ties to even) and kept as an f32: the bits of
+ * t5pt_f32_to_bf16 (simd/bf16.h) with 16 zero bits appended, NaN made quiet. */
+static inline vfloat vround_bf16(vfloat x) {
+    const uint32x4_t u = vreinterpretq_u32_f32(x), hi = vdupq_n_u32(0xffff0000u);
+    uint32x4_t lsb = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
+    uint32x4_t r = vandq_u32(vaddq_u32(u, vaddq_u32(lsb, vdupq_n_u32(0x7fff))), hi);
+    uint32x4_t qnan = vorrq_u32(vandq_u32(u, hi), vdupq_n_u32(0x00400000));
+    uint32x4_t nan = vcgtq_u32(vandq_u32(u, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    return vreinterpretq_f32_u32(vbslq_u32(nan, qnan, r));
+}
+
 /* dst[c*ldd + r] = src[r*lds + c], r, c < 4: a 4 x 4 register transpose (trn1/trn2 of
  * row pairs, then the 64-bit halves recombined). Copies only. */
 static inline void vtranspose_tile(float *dst, size_t ldd, const float *src, size_t lds) {

@@ -25,6 +25,7 @@
 
 #include "base/internal.h"
 #include "simd/kernels.h"
+#include "simd/bf16.h"
 #include "t5pt.h"
 
 static const int SIZES[] = {1, 3, 7, 15, 17, 31, 33, 63, 65, 100, 511, 1000, 4099};
@@ -320,6 +321,62 @@ START_TEST(test_conversions) {
 }
 END_TEST
 
+/* bf16_round on every path against t5pt_f32_to_bf16 (simd/bf16.h), bit for bit NaN payloads
+ * included: ties both ways, values next to ties, signalling and quiet NaNs, infinities,
+ * overflow to infinity, denormals, zeros, and random bit patterns of every exponent; in
+ * place and not, at every length (no write past n). */
+static uint32_t f32_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+START_TEST(test_bf16_round) {
+    const t5pt_kernels *ks[9];
+    int nk = vector_tables(ks);
+    ks[nk++] = t5pt_kernels_scalar();
+    static const uint32_t special[] = {
+        0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f807fffu, 0x3f808001u, 0x3f817fffu, 0x7f800001u, 0xff800001u,
+        0x7fc00000u, 0x7fa5a5a5u, 0xffffffffu, 0x7f800000u, 0xff800000u, 0x7f7fffffu, 0xff7fffffu, 0x7f7f8000u,
+        0x00000001u, 0x80008000u, 0x00018000u, 0x007fffffu, 0x00000000u, 0x80000000u, 0x3f800000u, 0x4049fdb0u};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    static float src[MAXN + 1], want[MAXN + 1];
+    for (int i = 0; i < MAXN; i++) {
+        uint32_t u = i < ns ? special[i] : (uint32_t)t5pt_rng_next(&rng);
+        memcpy(&src[i], &u, sizeof u);
+        want[i] = t5pt_bf16_to_f32(t5pt_f32_to_bf16(src[i]));
+    }
+    /* the reference itself: ties to even, NaN quiet with its payload's top bits, overflow */
+    ck_assert_uint_eq(f32_to_bits(want[0]), 0x3f800000u);
+    ck_assert_uint_eq(f32_to_bits(want[1]), 0x3f820000u);
+    ck_assert_uint_eq(f32_to_bits(want[6]), 0x7fc00000u);
+    ck_assert_uint_eq(f32_to_bits(want[9]), 0x7fe50000u);
+    ck_assert_uint_eq(f32_to_bits(want[13]), 0x7f800000u);
+    ck_assert_uint_eq(f32_to_bits(want[16]), 0x00000000u);
+    ck_assert_uint_eq(f32_to_bits(want[18]), 0x00020000u);
+    int bad = 0, first = -1;
+    for (int t = 0; t < nk; t++) {
+        const t5pt_kernels *k = ks[t];
+        for (int si = 0; si < NSIZES; si++) {
+            const int n = SIZES[si];
+            guard(R1, n);
+            k->bf16_round(R1, src, (size_t)n);
+            check_guard("bf16_round", k, R1, n);
+            memcpy(R2, src, (size_t)n * sizeof(float));
+            k->bf16_round(R2, R2, (size_t)n); /* in place */
+            for (int i = 0; i < n; i++)
+                if (f32_to_bits(R1[i]) != f32_to_bits(want[i]) || f32_to_bits(R2[i]) != f32_to_bits(want[i])) {
+                    if (first < 0) first = i;
+                    bad++;
+                }
+            ck_assert_msg(bad == 0, "bf16_round [%s] n=%d: %d values differ from t5pt_f32_to_bf16 (first at %d: "
+                          "0x%08x -> 0x%08x, want 0x%08x)", k->name, n, bad, first, f32_to_bits(src[first]),
+                          f32_to_bits(R1[first]), f32_to_bits(want[first]));
+        }
+    }
+}
+END_TEST
+
 /* The micro-kernel of every path (scalar included) against a double reference, with
  * and without accumulate, for depths that are not multiples of any unroll; B both as a
  * packed panel (ldb = NR, aligned) and as weight rows read in place (ldb > NR, b only
@@ -522,6 +579,7 @@ int main(void) {
     tcase_add_test(tc, test_gemm_micro);
     tcase_add_test(tc, test_attn_gemm);
     tcase_add_test(tc, test_transpose);
+    tcase_add_test(tc, test_bf16_round);
     tcase_add_test(tc, test_gemm_blocking_and_packing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

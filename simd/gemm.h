@@ -47,7 +47,8 @@ size_t t5pt_wtype_size(t5pt_wtype type);
 void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 
 /* Up to this many rows the forward reads W in place, row by row (dot products: greedy
- * decoding), instead of packing W^T for the GEMM. */
+ * decoding), instead of packing W^T for the GEMM; in bf16 compute too, with both operands
+ * rounded to bf16 (the kernel table's bf16_round) instead of packed into K-pairs. */
 #define T5PT_GEMV_MAX_ROWS 8
 /* Up to this many rows (decoding several sequences at once) the forward takes W as the
  * GEMM's A operand, packed one cache-sized block at a time, and the rows of x as B,
@@ -62,7 +63,8 @@ void t5pt_widen(float *dst, const void *src, t5pt_wtype type, size_t n);
 
 /* y[M,N] = x[M,K] · W^T + beta·y      (x row stride ldx, y row stride ldy)
  * In fp32 compute, the path depends on M (GEMV, W as A, W^T packed as B); in bf16 compute
- * every M goes through the bf16 GEMM (bit-identical for any thread count). */
+ * up to T5PT_GEMV_MAX_ROWS rows take the GEMV on rounded operands and more go through the
+ * bf16 GEMM (either way bit-identical for any thread count). */
 void t5pt_linear_forward(float *y, int ldy, const float *x, int ldx, int M, const t5pt_linear *lin, float beta);
 /* dx[M,K] = dy[M,N] · W + beta·dx     (gradient w.r.t. the linear's input) */
 void t5pt_linear_backward(float *dx, int lddx, const float *dy, int lddy, int M, const t5pt_linear *lin, float beta);

@@ -323,12 +323,16 @@ t5pt_status t5pt_simd_env_status(void);
 const char *t5pt_simd_paths(void);
 /* Threads in use now (OpenMP's setting; 1 without OpenMP). */
 int t5pt_num_threads(void);
-/* Uses n threads (n <= 0: one per core), and makes n the most the adaptive policy uses. */
+/* Uses n threads (n <= 0: one per core, or per core of the process's cgroup CPU quota when
+ * that is fewer: a container limited to 2 CPUs), and makes n the most the adaptive policy
+ * uses. */
 void t5pt_set_num_threads(int n);
 
 /* How many threads a forward pass uses. Results never depend on it (every product and
  * reduction has a fixed order), only the speed does.
  *  FIXED     the count t5pt_set_num_threads (or OMP_NUM_THREADS) gave; the default.
+ *            Either policy, set before any count was given and without OMP_NUM_THREADS,
+ *            starts from one thread per core of the cgroup CPU quota when there is one.
  *  ADAPTIVE  at most that count, fewer while other programs keep cores busy: at the start
  *            of a forward pass (at most every T5PT_THREADS_RECHECK_S seconds) the runnable
  *            tasks of other programs are counted (Linux /proc/loadavg, less this

@@ -42,6 +42,142 @@
  * again before libgomp's constructor reads it, as OMP_DISPLAY_ENV=verbose shows with
  * GOMP_SPINCOUNT = '300000'. The runtime offers no call to set the policy.) */
 
+/* ------------------------------------------------------------------ CPU quota */
+
+/* A container limited to 2 CPUs of a 32-core host (docker --cpus 2, a Kubernetes CPU
+ * limit, a CI runner) still shows OpenMP 32 processors: the limit is a cgroup quota of
+ * CPU time, not a CPU set. 32 threads on 2 cores' worth of time are throttled in turn
+ * and wait at every barrier, so the default thread count is capped by the quota. */
+
+/* Parses "<long> " or "<long>\0"/"\n" at *p; 0 when there is no number. */
+static int parse_long(const char **p, long long *v) {
+    const char *s = *p;
+    int neg = *s == '-';
+    if (neg) s++;
+    if (*s < '0' || *s > '9') return 0;
+    long long n = 0;
+    while (*s >= '0' && *s <= '9' && n < (1LL << 50)) n = n * 10 + (*s++ - '0');
+    *v = neg ? -n : n;
+    *p = s;
+    return 1;
+}
+
+static int quota_cores(long long quota, long long period) {
+    if (period <= 0) return -1;
+    long long cores = (quota + period - 1) / period;
+    return cores < 1 ? 1 : cores > 1 << 20 ? 1 << 20 : (int)cores;
+}
+
+int t5pt_cpu_max_cores(const char *text) {
+    const char *p = text;
+    long long quota, period;
+    if (strncmp(p, "max", 3) == 0) {
+        p += 3;
+        quota = -1;
+    } else if (!parse_long(&p, &quota) || quota <= 0) {
+        return -1;
+    }
+    if (*p++ != ' ' || !parse_long(&p, &period) || (*p && *p != '\n') || period <= 0) return -1;
+    return quota < 0 ? 0 : quota_cores(quota, period);
+}
+
+int t5pt_cfs_quota_cores(const char *quota_text, const char *period_text) {
+    const char *q = quota_text, *pp = period_text;
+    long long quota, period;
+    if (!parse_long(&q, &quota) || (*q && *q != '\n') || !parse_long(&pp, &period) || (*pp && *pp != '\n') ||
+        period <= 0 || quota == 0 || quota < -1)
+        return -1;
+    return quota == -1 ? 0 : quota_cores(quota, period);
+}
+
+#ifdef __linux__
+/* The first line of a small file, or NULL. */
+static char *read_line(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *line = fgets(buf, (int)size, f);
+    fclose(f);
+    return line;
+}
+
+/* The quota set in one cgroup directory: cpu.max (v2) or cpu.cfs_quota_us and
+ * cpu.cfs_period_us (v1); 0 for none. */
+static int dir_quota(const char *dir, int v1) {
+    char path[4300], buf[128], period[64];
+    snprintf(path, sizeof path, "%s/%s", dir, v1 ? "cpu.cfs_quota_us" : "cpu.max");
+    if (!read_line(path, buf, sizeof buf)) return 0;
+    if (!v1) return t5pt_cpu_max_cores(buf) > 0 ? t5pt_cpu_max_cores(buf) : 0;
+    snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
+    int cores = read_line(path, period, sizeof period) ? t5pt_cfs_quota_cores(buf, period) : 0;
+    return cores > 0 ? cores : 0;
+}
+
+/* The smallest quota of mount + path and of its parents up to the mount point (a limit
+ * set on a parent group binds its children too). */
+static int min_quota_up(const char *mount, const char *path, int v1) {
+    char dir[4200];
+    const size_t root_len = strlen(mount);
+    if (strcmp(path, "/") == 0) path = "";
+    if (snprintf(dir, sizeof dir, "%s%s", mount, path) >= (int)sizeof dir) return 0;
+    int best = 0;
+    for (;;) {
+        int cores = dir_quota(dir, v1);
+        if (cores > 0 && (best == 0 || cores < best)) best = cores;
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < root_len) break;
+        *slash = 0;
+    }
+    return best;
+}
+
+/* Whether a comma-separated controller list of /proc/self/cgroup names "cpu". */
+static int names_cpu(const char *list, size_t len) {
+    for (const char *p = list; p < list + len;) {
+        const char *comma = memchr(p, ',', (size_t)(list + len - p));
+        size_t n = comma ? (size_t)(comma - p) : (size_t)(list + len - p);
+        if (n == 3 && strncmp(p, "cpu", 3) == 0) return 1;
+        p += n + 1;
+    }
+    return 0;
+}
+
+/* From /proc/self/cgroup: "0::/path" is the process's cgroup v2 group (mounted at
+ * /sys/fs/cgroup), "N:cpu,cpuacct:/path" its cgroup v1 cpu group (under
+ * /sys/fs/cgroup/cpu). In a container with its own cgroup namespace the path is "/" and
+ * the mount shows the container's group. */
+static int read_cgroup_cores(void) {
+    char line[4096];
+    int best = 0;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        int cores = 0;
+        if (c2 == c1 + 1 && strncmp(line, "0:", 2) == 0)
+            cores = min_quota_up("/sys/fs/cgroup", c2 + 1, 0);
+        else if (names_cpu(c1 + 1, (size_t)(c2 - c1 - 1)))
+            cores = min_quota_up("/sys/fs/cgroup/cpu", c2 + 1, 1);
+        if (cores > 0 && (best == 0 || cores < best)) best = cores;
+    }
+    fclose(f);
+    return best;
+}
+#endif
+
+int t5pt_cgroup_cpu_cores(void) {
+    static int cached = -1;
+    if (cached < 0) {
+#ifdef __linux__
+        cached = read_cgroup_cores();
+#else
+        cached = 0;
+#endif
+    }
+    return cached;
+}
+
 /* ------------------------------------------------------------------ thread count */
 
 static t5pt_thread_policy policy_now = T5PT_THREADS_FIXED;
@@ -63,9 +199,17 @@ int t5pt_num_threads(void) {
 #endif
 }
 
+#ifdef _OPENMP
+/* One thread per core, or per core of the cgroup's CPU quota when that is fewer. */
+static int default_threads(void) {
+    int n = omp_get_num_procs(), q = t5pt_cgroup_cpu_cores();
+    return q > 0 && q < n ? q : n;
+}
+#endif
+
 void t5pt_set_num_threads(int n) {
 #ifdef _OPENMP
-    if (n <= 0) n = omp_get_num_procs();
+    if (n <= 0) n = default_threads();
     adapt.cap = n;
     omp_set_num_threads(n);
 #else
@@ -75,8 +219,13 @@ void t5pt_set_num_threads(int n) {
 
 void t5pt_set_thread_policy(t5pt_thread_policy policy) {
 #ifdef _OPENMP
-    if (!adapt.cap) adapt.cap = omp_get_max_threads();
-    if (policy == T5PT_THREADS_FIXED) omp_set_num_threads(adapt.cap);
+    if (!adapt.cap) {
+        /* OpenMP's count (OMP_NUM_THREADS, else one per processor), capped by the CPU
+         * quota unless the user gave the count */
+        adapt.cap = omp_get_max_threads();
+        if (!getenv("OMP_NUM_THREADS") && default_threads() < adapt.cap) adapt.cap = default_threads();
+    }
+    omp_set_num_threads(adapt.cap);
 #endif
     policy_now = policy == T5PT_THREADS_ADAPTIVE ? T5PT_THREADS_ADAPTIVE : T5PT_THREADS_FIXED;
     adapt.last_check = -1e9;

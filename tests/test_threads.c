@@ -1,6 +1,7 @@
 /* test_threads.c — the thread policy (include/t5pt.h, simd/threads.c).
  *
- * What can be checked without timing: reading the runnable-task count of /proc/loadavg,
+ * What can be checked without timing: reading the runnable-task count of /proc/loadavg
+ * and a cgroup's CPU quota,
  * the thread count the adaptive policy derives from the counts, that the policy never
  * uses more threads than allowed nor fewer than one, that FIXED gives back the count that
  * was set, and that a forward pass under either policy gives the same bits. Whether
@@ -38,6 +39,35 @@ START_TEST(test_threads_for_load) {
     ck_assert_int_eq(t5pt_threads_for_load(4, 8, 1, 1), 4);  /* never more than asked */
     ck_assert_int_eq(t5pt_threads_for_load(2, 2, 3, 3), 2);  /* our own running threads are not others */
     ck_assert_int_eq(t5pt_threads_for_load(2, 2, 0, 3), 2);  /* counts taken at different moments */
+}
+END_TEST
+
+/* cgroup CPU quotas, v2 (cpu.max) and v1 (cfs_quota_us / cfs_period_us): whole cores
+ * rounded up, 0 for no quota, -1 for text of another format. */
+START_TEST(test_cpu_quota_parses) {
+    ck_assert_int_eq(t5pt_cpu_max_cores("max 100000\n"), 0);
+    ck_assert_int_eq(t5pt_cpu_max_cores("200000 100000\n"), 2);
+    ck_assert_int_eq(t5pt_cpu_max_cores("150000 100000"), 2);
+    ck_assert_int_eq(t5pt_cpu_max_cores("50000 100000\n"), 1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("1 100000\n"), 1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("3200000 100000\n"), 32);
+    ck_assert_int_eq(t5pt_cpu_max_cores(""), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("max"), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("max 0"), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("0 100000"), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("-5 100000"), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("200000 100000 7"), -1);
+    ck_assert_int_eq(t5pt_cpu_max_cores("lots 100000"), -1);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("-1\n", "100000\n"), 0);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("250000\n", "100000\n"), 3);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("100000", "100000"), 1);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("0\n", "100000\n"), -1);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("-2\n", "100000\n"), -1);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("100000\n", "0\n"), -1);
+    ck_assert_int_eq(t5pt_cfs_quota_cores("x", "100000"), -1);
+    /* this machine's own quota: none, or a positive count no larger than 2^20 */
+    int q = t5pt_cgroup_cpu_cores();
+    ck_assert_msg(q >= 0 && q <= 1 << 20, "cgroup CPU quota %d", q);
 }
 END_TEST
 
@@ -117,6 +147,7 @@ static Suite *threads_suite(void) {
     TCase *tc = tcase_create("policy");
     tcase_add_test(tc, test_loadavg_running_parses_the_fourth_field);
     tcase_add_test(tc, test_threads_for_load);
+    tcase_add_test(tc, test_cpu_quota_parses);
     tcase_add_test(tc, test_loadavg_of_this_machine);
     tcase_add_test(tc, test_policy_stays_within_the_cap);
     tcase_add_test(tc, test_policy_does_not_change_results);

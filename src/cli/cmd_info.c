@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "simd/kernels.h"
 #include "simd/bf16.h"
+#include "simd/threads.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +50,14 @@ int cli_info(int argc, char **argv) {
     const t5pt_bf16_kernel *bk = t5pt_bf16_kern();
     printf("bf16 gemm:    %s (%s)\n", bk->name,
            bk->native ? "native" : "emulated in fp32: this CPU/path has no AVX512_BF16 or ARM BF16");
+    cli_set_threads(0); /* the default count the other commands start from */
     printf("threads:      %d (%s)\n", t5pt_num_threads(),
            getenv("OMP_NUM_THREADS") ? "OMP_NUM_THREADS"
                                      : "train, eval, generate, dump, bench step: fewer while other programs keep cores busy, "
                                        "unless --threads N");
+    if (t5pt_cgroup_cpu_cores() > 0)
+        printf("cpu quota:    %d core%s (this process's cgroup: the default thread count is at most that)\n",
+               t5pt_cgroup_cpu_cores(), t5pt_cgroup_cpu_cores() == 1 ? "" : "s");
 #ifdef _OPENMP
     printf("openmp:       yes\n");
 #else

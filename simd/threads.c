@@ -49,7 +49,8 @@
  * CPU time, not a CPU set. 32 threads on 2 cores' worth of time are throttled in turn
  * and wait at every barrier, so the default thread count is capped by the quota. */
 
-/* Parses "<long> " or "<long>\0"/"\n" at *p; 0 when there is no number. */
+/* Reads a decimal number (a leading '-' allowed) at *p and moves *p past it; 0 when there
+ * is none there. */
 static int parse_long(const char **p, long long *v) {
     const char *s = *p;
     int neg = *s == '-';

@@ -107,9 +107,13 @@ static int dir_quota(const char *dir, int v1) {
     char path[4300], buf[128], period[64];
     snprintf(path, sizeof path, "%s/%s", dir, v1 ? "cpu.cfs_quota_us" : "cpu.max");
     if (!read_line(path, buf, sizeof buf)) return 0;
-    if (!v1) return t5pt_cpu_max_cores(buf) > 0 ? t5pt_cpu_max_cores(buf) : 0;
-    snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-    int cores = read_line(path, period, sizeof period) ? t5pt_cfs_quota_cores(buf, period) : 0;
+    int cores;
+    if (!v1) {
+        cores = t5pt_cpu_max_cores(buf);
+    } else {
+        snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
+        cores = read_line(path, period, sizeof period) ? t5pt_cfs_quota_cores(buf, period) : 0;
+    }
     return cores > 0 ? cores : 0;
 }
 
@@ -224,7 +228,8 @@ void t5pt_set_thread_policy(t5pt_thread_policy policy) {
         /* OpenMP's count (OMP_NUM_THREADS, else one per processor), capped by the CPU
          * quota unless the user gave the count */
         adapt.cap = omp_get_max_threads();
-        if (!getenv("OMP_NUM_THREADS") && default_threads() < adapt.cap) adapt.cap = default_threads();
+        const int quota_capped = default_threads();
+        if (!getenv("OMP_NUM_THREADS") && quota_capped < adapt.cap) adapt.cap = quota_capped;
     }
     omp_set_num_threads(adapt.cap);
 #endif
